@@ -1,0 +1,47 @@
+//! The data model of Tokio-Pulse: per-worker scheduler counters that the
+//! patched Tokio writes and anyone may read, live.
+//!
+//! This crate has no Tokio dependency; the patched Tokio depends on it. Each
+//! probe site in Tokio is one call to an `#[inline]` method here.
+//!
+//! # Index
+//!
+//! - [`Counter`]: a single-writer monotonic `u64` (`Relaxed` load + store, no
+//!   locked instruction).
+//! - [`WorkerProbes`]: one worker's counters, each worker on its own cache
+//!   lines. [`WorkerRecorder`]: the one writing end per worker, kept in the
+//!   worker's core.
+//! - [`RuntimeProbes`]: a runtime's name, id, workers and
+//!   [`RemoteProbes`] (spawns and wakes from outside, counted under the
+//!   inject lock).
+//! - [`runtimes`]: every live runtime in the process.
+//! - [`RuntimeSnapshot`] / [`WorkerSnapshot`]: plain data with `delta`.
+//!
+//! # Examples
+//!
+//! With the patched Tokio, `tokio::runtime::Handle::pulse()` returns a
+//! runtime's [`RuntimeProbes`]; the `tokio-pulse-rt` crate builds on that.
+//!
+//! The model itself needs no Tokio; this is how the patched Tokio drives it:
+//!
+//! ```
+//! use tokio_pulse_probes::{runtimes, RuntimeProbes, ScheduleKind};
+//!
+//! let (rt, mut recorders) = RuntimeProbes::new(Some("doc"), 2);
+//! recorders[0].scheduled_local(ScheduleKind::Spawn, true);
+//! recorders[0].polled();
+//! assert!(runtimes().iter().any(|r| r.name() == "doc"));
+//! assert_eq!(rt.snapshot().spawns(), 1);
+//! ```
+
+mod counter;
+mod registry;
+mod runtime;
+mod snapshot;
+mod worker;
+
+pub use counter::Counter;
+pub use registry::runtimes;
+pub use runtime::{RemoteKind, RemoteProbes, RuntimeProbes};
+pub use snapshot::{RuntimeSnapshot, StealSnapshot, WorkerSnapshot};
+pub use worker::{ScheduleKind, StealCell, WorkerProbes, WorkerRecorder, YieldReason};

@@ -1,0 +1,271 @@
+//! One runtime's probes: its identity, its workers and its remote counters.
+
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::Instant;
+
+use crossbeam_utils::CachePadded;
+
+use crate::{registry, Counter, RuntimeSnapshot, ScheduleKind, WorkerProbes, WorkerRecorder};
+
+/// What reached a runtime's inject queue from a thread that did not hold a
+/// core of that runtime (or, for [`Overflow`](RemoteKind::Overflow), from a
+/// worker that found its local queue full while it was being stolen from).
+///
+/// # Examples
+///
+/// ```
+/// use tokio_pulse_probes::{RemoteKind, ScheduleKind};
+///
+/// assert_eq!(RemoteKind::from(ScheduleKind::Spawn), RemoteKind::Spawn);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum RemoteKind {
+    /// A task spawned from outside the runtime's workers.
+    Spawn = 0,
+    /// A task woken from outside the runtime's workers.
+    Wake = 1,
+    /// A task that woke itself while being polled on a thread that had given
+    /// up its core (inside `block_in_place`).
+    SelfWake = 2,
+    /// A single task pushed to the inject queue because the worker's local
+    /// queue was full while another worker was stealing from it. It was
+    /// already counted once as a local schedule.
+    Overflow = 3,
+}
+
+impl RemoteKind {
+    const COUNT: usize = 4;
+}
+
+impl From<ScheduleKind> for RemoteKind {
+    #[inline(always)]
+    fn from(kind: ScheduleKind) -> RemoteKind {
+        match kind {
+            ScheduleKind::Spawn => RemoteKind::Spawn,
+            ScheduleKind::Wake => RemoteKind::Wake,
+            ScheduleKind::SelfWake => RemoteKind::SelfWake,
+        }
+    }
+}
+
+/// Counters for events that many threads cause.
+///
+/// They are still single-writer: Tokio records them only while it holds the
+/// inject queue's lock, which it takes for the push anyway. That costs a load
+/// and a store under a lock already held, where a shared `fetch_add` would
+/// cost a locked instruction on a contended line.
+///
+/// # Examples
+///
+/// ```
+/// use tokio_pulse_probes::{RemoteKind, RuntimeProbes};
+///
+/// let (rt, _recorders) = RuntimeProbes::new(None, 1);
+/// let inject_lock = std::sync::Mutex::new(());
+/// {
+///     let _held = inject_lock.lock().unwrap();
+///     rt.remote().pushed_locked(RemoteKind::Spawn);
+/// }
+/// assert_eq!(rt.remote().pushed(RemoteKind::Spawn), 1);
+/// ```
+#[derive(Debug, Default)]
+pub struct RemoteProbes {
+    pushed: [Counter; RemoteKind::COUNT],
+}
+
+impl RemoteProbes {
+    /// Counts one remote push of `kind`.
+    ///
+    /// The caller must hold the lock that serializes every caller of this
+    /// method for this runtime (Tokio's inject-queue lock). Without it,
+    /// concurrent callers lose counts.
+    ///
+    /// # Examples
+    ///
+    /// See [`RemoteProbes`].
+    #[inline(always)]
+    pub fn pushed_locked(&self, kind: RemoteKind) {
+        self.pushed[kind as usize].add(1);
+    }
+
+    /// Remote pushes of `kind` so far.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tokio_pulse_probes::{RemoteKind, RuntimeProbes};
+    ///
+    /// let (rt, _recorders) = RuntimeProbes::new(None, 1);
+    /// assert_eq!(rt.remote().pushed(RemoteKind::Wake), 0);
+    /// ```
+    pub fn pushed(&self, kind: RemoteKind) -> u64 {
+        self.pushed[kind as usize].get()
+    }
+}
+
+/// All probes of one Tokio runtime.
+///
+/// The patched Tokio creates one per runtime at build time, keeps the
+/// [`WorkerRecorder`]s in its worker cores and hands the `Arc` out through
+/// `tokio::runtime::Handle::pulse()`. Every runtime also appears in
+/// [`runtimes()`](crate::runtimes) for as long as anything holds its `Arc`.
+///
+/// Reading is always allowed and never blocks a worker. The counters keep
+/// their last values after the runtime shuts down, for as long as the `Arc`
+/// lives.
+///
+/// # Examples
+///
+/// ```
+/// use tokio_pulse_probes::{RuntimeProbes, ScheduleKind};
+///
+/// let (rt, mut recorders) = RuntimeProbes::new(Some("ingest"), 2);
+/// recorders[1].scheduled_local(ScheduleKind::Spawn, true);
+///
+/// assert_eq!(rt.name(), "ingest");
+/// assert_eq!(rt.workers().len(), 2);
+/// assert_eq!(rt.snapshot().workers[1].spawns_local, 1);
+/// ```
+#[derive(Debug)]
+pub struct RuntimeProbes {
+    id: u64,
+    name: Arc<str>,
+    created: Instant,
+    workers: Box<[Arc<CachePadded<WorkerProbes>>]>,
+    remote: CachePadded<RemoteProbes>,
+}
+
+impl RuntimeProbes {
+    /// Creates the probes for a runtime with `workers` workers (1 for a
+    /// current-thread runtime), registers them, and returns the one recorder
+    /// for each worker, in worker order.
+    ///
+    /// `name` is the runtime's name (Tokio's `Builder::name`). Without one,
+    /// the runtime is named `runtime-<id>`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (rt, recorders) = tokio_pulse_probes::RuntimeProbes::new(None, 3);
+    /// assert_eq!(recorders.len(), 3);
+    /// assert_eq!(rt.name(), format!("runtime-{}", rt.id()));
+    /// ```
+    pub fn new(name: Option<&str>, workers: usize) -> (Arc<RuntimeProbes>, Vec<WorkerRecorder>) {
+        static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+        // Once per runtime build, never on a hot path.
+        let id = NEXT_ID.fetch_add(1, Relaxed);
+        let name: Arc<str> = match name {
+            Some(name) => name.into(),
+            None => format!("runtime-{id}").into(),
+        };
+        let slots: Box<[Arc<CachePadded<WorkerProbes>>]> = (0..workers)
+            .map(|index| Arc::new(CachePadded::new(WorkerProbes::new(index, workers))))
+            .collect();
+        let recorders = slots.iter().cloned().map(WorkerRecorder::new).collect();
+        let probes = Arc::new(RuntimeProbes {
+            id,
+            name,
+            created: Instant::now(),
+            workers: slots,
+            remote: CachePadded::default(),
+        });
+        registry::register(&probes);
+        (probes, recorders)
+    }
+
+    /// A process-unique id, starting at 1 in order of creation.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (a, _) = tokio_pulse_probes::RuntimeProbes::new(None, 1);
+    /// let (b, _) = tokio_pulse_probes::RuntimeProbes::new(None, 1);
+    /// assert!(b.id() > a.id());
+    /// ```
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// The runtime's name.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (rt, _) = tokio_pulse_probes::RuntimeProbes::new(Some("db"), 1);
+    /// assert_eq!(rt.name(), "db");
+    /// ```
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// When these probes were created, i.e. when the runtime was built.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (rt, _) = tokio_pulse_probes::RuntimeProbes::new(None, 1);
+    /// assert!(rt.created() <= std::time::Instant::now());
+    /// ```
+    pub fn created(&self) -> Instant {
+        self.created
+    }
+
+    /// The live counters of every worker, in worker order.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (rt, _) = tokio_pulse_probes::RuntimeProbes::new(None, 2);
+    /// let polls: u64 = rt.workers().map(|w| w.polls()).sum();
+    /// assert_eq!(polls, 0);
+    /// ```
+    pub fn workers(&self) -> impl ExactSizeIterator<Item = &WorkerProbes> + '_ {
+        self.workers.iter().map(|slot| &***slot)
+    }
+
+    /// The live counters of worker `index`, or `None` past the last worker.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (rt, _) = tokio_pulse_probes::RuntimeProbes::new(None, 2);
+    /// assert_eq!(rt.worker(1).map(|w| w.index()), Some(1));
+    /// assert!(rt.worker(2).is_none());
+    /// ```
+    pub fn worker(&self, index: usize) -> Option<&WorkerProbes> {
+        self.workers.get(index).map(|slot| &***slot)
+    }
+
+    /// The runtime-wide counters of remote pushes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tokio_pulse_probes::RemoteKind;
+    ///
+    /// let (rt, _) = tokio_pulse_probes::RuntimeProbes::new(None, 1);
+    /// assert_eq!(rt.remote().pushed(RemoteKind::Spawn), 0);
+    /// ```
+    pub fn remote(&self) -> &RemoteProbes {
+        &self.remote
+    }
+
+    /// Reads every counter into plain data. Each counter is read once; the
+    /// snapshot as a whole may be skewed by a few events between counters
+    /// that change while it is taken, but every counter is one that was
+    /// really reached, and never less than in an earlier snapshot.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (rt, _) = tokio_pulse_probes::RuntimeProbes::new(None, 2);
+    /// let snap = rt.snapshot();
+    /// assert_eq!(snap.workers.len(), 2);
+    /// assert_eq!(snap.polls(), 0);
+    /// ```
+    pub fn snapshot(&self) -> RuntimeSnapshot {
+        RuntimeSnapshot::read(self)
+    }
+}

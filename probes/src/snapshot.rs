@@ -1,0 +1,355 @@
+//! Plain-data copies of the counters, and differences between two copies.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::{RemoteKind, RuntimeProbes, ScheduleKind, WorkerProbes, YieldReason};
+
+/// Steals by one thief from one victim, as plain data.
+///
+/// # Examples
+///
+/// ```
+/// let (rt, _recorders) = tokio_pulse_probes::RuntimeProbes::new(None, 2);
+/// let cell = rt.snapshot().workers[0].steals_from[1];
+/// assert_eq!((cell.operations, cell.tasks), (0, 0));
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StealSnapshot {
+    /// Successful steal operations.
+    pub operations: u64,
+    /// Tasks those operations moved.
+    pub tasks: u64,
+}
+
+/// One worker's counters at one moment, or the change between two moments
+/// (see [`RuntimeSnapshot::delta`]).
+///
+/// # Examples
+///
+/// ```
+/// let (rt, mut recorders) = tokio_pulse_probes::RuntimeProbes::new(None, 1);
+/// recorders[0].polled();
+/// let worker = &rt.snapshot().workers[0];
+/// assert_eq!(worker.polls, 1);
+/// assert_eq!(worker.lifo_polls, 0);
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct WorkerSnapshot {
+    /// The worker's index in its runtime.
+    pub index: usize,
+    /// Every task poll, LIFO-chained polls included.
+    pub polls: u64,
+    /// Polls of a task taken from the LIFO slot right after another poll.
+    /// Tokio's `worker_poll_count` is `polls - lifo_polls`.
+    pub lifo_polls: u64,
+    /// Tasks spawned by the thread holding this worker's core.
+    pub spawns_local: u64,
+    /// Local wakes that went into the LIFO slot.
+    pub wakes_lifo: u64,
+    /// Local wakes that went onto the back of the local queue (possibly
+    /// overflowing into the inject queue).
+    pub wakes_local_queue: u64,
+    /// `tokio::task::yield_now()` calls.
+    pub yields_yield_now: u64,
+    /// Polls that ended because the task ran out of coop budget.
+    pub yields_budget: u64,
+    /// Tasks that woke themselves during a poll and were re-queued locally.
+    pub yields_self_wake: u64,
+    /// Times LIFO chaining hit its cap.
+    pub lifo_capped: u64,
+    /// Times the local queue overflowed into the inject queue.
+    pub overflows: u64,
+    /// Steal attempts, successful or not.
+    pub steal_attempts: u64,
+    /// Successful steal operations, all victims.
+    pub steal_operations: u64,
+    /// Tasks stolen, all victims.
+    pub stolen_tasks: u64,
+    /// Steals by victim worker index.
+    pub steals_from: Vec<StealSnapshot>,
+    /// Parks.
+    pub parks: u64,
+    /// Returns from a park.
+    pub unparks: u64,
+}
+
+impl WorkerSnapshot {
+    fn read(worker: &WorkerProbes) -> WorkerSnapshot {
+        let (spawn_lifo, spawn_queue) = worker.scheduled(ScheduleKind::Spawn);
+        let (wakes_lifo, wakes_local_queue) = worker.scheduled(ScheduleKind::Wake);
+        let (self_lifo, self_queue) = worker.scheduled(ScheduleKind::SelfWake);
+        let steals_from: Vec<StealSnapshot> = worker
+            .steals_from()
+            .iter()
+            .map(|cell| StealSnapshot {
+                operations: cell.operations.get(),
+                tasks: cell.tasks.get(),
+            })
+            .collect();
+        WorkerSnapshot {
+            index: worker.index(),
+            polls: worker.polls(),
+            lifo_polls: worker.lifo_polls(),
+            spawns_local: spawn_lifo + spawn_queue,
+            wakes_lifo,
+            wakes_local_queue,
+            yields_yield_now: worker.yields(YieldReason::YieldNow),
+            yields_budget: worker.yields(YieldReason::Budget),
+            yields_self_wake: self_lifo + self_queue,
+            lifo_capped: worker.lifo_capped(),
+            overflows: worker.overflows(),
+            steal_attempts: worker.steal_attempts(),
+            steal_operations: steals_from.iter().map(|s| s.operations).sum(),
+            stolen_tasks: steals_from.iter().map(|s| s.tasks).sum(),
+            steals_from,
+            parks: worker.parks(),
+            unparks: worker.unparks(),
+        }
+    }
+
+    /// Every task this worker scheduled locally: spawns, wakes and
+    /// self-wakes. This is what Tokio's `worker_local_schedule_count` counts.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tokio_pulse_probes::ScheduleKind;
+    ///
+    /// let (rt, mut recorders) = tokio_pulse_probes::RuntimeProbes::new(None, 1);
+    /// recorders[0].scheduled_local(ScheduleKind::Spawn, true);
+    /// recorders[0].scheduled_local(ScheduleKind::Wake, false);
+    /// assert_eq!(rt.snapshot().workers[0].local_schedules(), 2);
+    /// ```
+    pub fn local_schedules(&self) -> u64 {
+        self.spawns_local + self.wakes_lifo + self.wakes_local_queue + self.yields_self_wake
+    }
+
+    /// Failed steal attempts: the victim had nothing to steal, another thief
+    /// got there first, or this worker's queue had no room.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (rt, mut recorders) = tokio_pulse_probes::RuntimeProbes::new(None, 2);
+    /// recorders[0].steal_attempt(1);
+    /// assert_eq!(rt.snapshot().workers[0].failed_steals(), 1);
+    /// ```
+    pub fn failed_steals(&self) -> u64 {
+        // Attempts are counted before operations, so a snapshot can at most
+        // see an attempt whose success is not yet visible, never the reverse
+        // by more than a skew of one; saturate rather than wrap.
+        self.steal_attempts.saturating_sub(self.steal_operations)
+    }
+
+    /// The change from `earlier` to `self`. Counters are monotonic, so for
+    /// two snapshots of the same worker every field is the number of events
+    /// in between; fields are saturating, so mismatched inputs give zeros
+    /// rather than a panic.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (rt, mut recorders) = tokio_pulse_probes::RuntimeProbes::new(None, 1);
+    /// let before = rt.snapshot().workers[0].clone();
+    /// recorders[0].parked();
+    /// let after = rt.snapshot().workers[0].clone();
+    /// assert_eq!(after.delta(&before).parks, 1);
+    /// ```
+    pub fn delta(&self, earlier: &WorkerSnapshot) -> WorkerSnapshot {
+        WorkerSnapshot {
+            index: self.index,
+            polls: self.polls.saturating_sub(earlier.polls),
+            lifo_polls: self.lifo_polls.saturating_sub(earlier.lifo_polls),
+            spawns_local: self.spawns_local.saturating_sub(earlier.spawns_local),
+            wakes_lifo: self.wakes_lifo.saturating_sub(earlier.wakes_lifo),
+            wakes_local_queue: self
+                .wakes_local_queue
+                .saturating_sub(earlier.wakes_local_queue),
+            yields_yield_now: self
+                .yields_yield_now
+                .saturating_sub(earlier.yields_yield_now),
+            yields_budget: self.yields_budget.saturating_sub(earlier.yields_budget),
+            yields_self_wake: self
+                .yields_self_wake
+                .saturating_sub(earlier.yields_self_wake),
+            lifo_capped: self.lifo_capped.saturating_sub(earlier.lifo_capped),
+            overflows: self.overflows.saturating_sub(earlier.overflows),
+            steal_attempts: self.steal_attempts.saturating_sub(earlier.steal_attempts),
+            steal_operations: self
+                .steal_operations
+                .saturating_sub(earlier.steal_operations),
+            stolen_tasks: self.stolen_tasks.saturating_sub(earlier.stolen_tasks),
+            steals_from: self
+                .steals_from
+                .iter()
+                .enumerate()
+                .map(|(victim, now)| {
+                    let then = earlier.steals_from.get(victim).copied().unwrap_or_default();
+                    StealSnapshot {
+                        operations: now.operations.saturating_sub(then.operations),
+                        tasks: now.tasks.saturating_sub(then.tasks),
+                    }
+                })
+                .collect(),
+            parks: self.parks.saturating_sub(earlier.parks),
+            unparks: self.unparks.saturating_sub(earlier.unparks),
+        }
+    }
+}
+
+/// A runtime's counters at one moment, or the change between two moments.
+///
+/// `uptime` is the span the counters cover: from runtime build to the
+/// snapshot, or between the two snapshots of a [`delta`](Self::delta). Rates
+/// divide by it.
+///
+/// # Examples
+///
+/// ```
+/// use tokio_pulse_probes::RuntimeProbes;
+///
+/// let (rt, mut recorders) = RuntimeProbes::new(Some("web"), 2);
+/// let before = rt.snapshot();
+/// recorders[0].polled();
+/// recorders[1].polled();
+/// let change = rt.snapshot().delta(&before);
+/// assert_eq!(change.polls(), 2);
+/// assert_eq!(change.name.as_ref(), "web");
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RuntimeSnapshot {
+    /// The runtime's process-unique id.
+    pub id: u64,
+    /// The runtime's name.
+    pub name: Arc<str>,
+    /// The span of time the counters cover.
+    pub uptime: Duration,
+    /// Per-worker counters, in worker order.
+    pub workers: Vec<WorkerSnapshot>,
+    /// Tasks spawned from a thread holding no core of this runtime.
+    pub spawns_remote: u64,
+    /// Tasks woken from a thread holding no core of this runtime.
+    pub wakes_remote: u64,
+    /// Self-wakes during a poll on a thread that had given up its core
+    /// (`block_in_place`), which therefore went to the inject queue.
+    pub self_wakes_remote: u64,
+    /// Single tasks sent to the inject queue because a local queue was full
+    /// while being stolen from (already counted as local schedules).
+    pub overflow_pushes: u64,
+}
+
+impl RuntimeSnapshot {
+    pub(crate) fn read(probes: &RuntimeProbes) -> RuntimeSnapshot {
+        let remote = probes.remote();
+        RuntimeSnapshot {
+            id: probes.id(),
+            name: probes.name().into(),
+            uptime: probes.created().elapsed(),
+            workers: probes.workers().map(WorkerSnapshot::read).collect(),
+            spawns_remote: remote.pushed(RemoteKind::Spawn),
+            wakes_remote: remote.pushed(RemoteKind::Wake),
+            self_wakes_remote: remote.pushed(RemoteKind::SelfWake),
+            overflow_pushes: remote.pushed(RemoteKind::Overflow),
+        }
+    }
+
+    /// The change from `earlier` to `self`; see [`WorkerSnapshot::delta`].
+    ///
+    /// # Examples
+    ///
+    /// See [`RuntimeSnapshot`].
+    pub fn delta(&self, earlier: &RuntimeSnapshot) -> RuntimeSnapshot {
+        RuntimeSnapshot {
+            id: self.id,
+            name: self.name.clone(),
+            uptime: self.uptime.saturating_sub(earlier.uptime),
+            workers: self
+                .workers
+                .iter()
+                .map(|now| match earlier.workers.get(now.index) {
+                    Some(then) => now.delta(then),
+                    None => now.clone(),
+                })
+                .collect(),
+            spawns_remote: self.spawns_remote.saturating_sub(earlier.spawns_remote),
+            wakes_remote: self.wakes_remote.saturating_sub(earlier.wakes_remote),
+            self_wakes_remote: self
+                .self_wakes_remote
+                .saturating_sub(earlier.self_wakes_remote),
+            overflow_pushes: self.overflow_pushes.saturating_sub(earlier.overflow_pushes),
+        }
+    }
+
+    fn sum(&self, field: impl Fn(&WorkerSnapshot) -> u64) -> u64 {
+        self.workers.iter().map(field).sum()
+    }
+
+    /// Polls on all workers.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (rt, _) = tokio_pulse_probes::RuntimeProbes::new(None, 4);
+    /// assert_eq!(rt.snapshot().polls(), 0);
+    /// ```
+    pub fn polls(&self) -> u64 {
+        self.sum(|w| w.polls)
+    }
+
+    /// Spawns from workers plus spawns from outside.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (rt, _) = tokio_pulse_probes::RuntimeProbes::new(None, 4);
+    /// assert_eq!(rt.snapshot().spawns(), 0);
+    /// ```
+    pub fn spawns(&self) -> u64 {
+        self.sum(|w| w.spawns_local) + self.spawns_remote
+    }
+
+    /// Tasks stolen by all workers.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (rt, _) = tokio_pulse_probes::RuntimeProbes::new(None, 4);
+    /// assert_eq!(rt.snapshot().stolen_tasks(), 0);
+    /// ```
+    pub fn stolen_tasks(&self) -> u64 {
+        self.sum(|w| w.stolen_tasks)
+    }
+
+    /// Everything that went through the inject queue's push path: what
+    /// Tokio's `remote_schedule_count` counts.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (rt, _) = tokio_pulse_probes::RuntimeProbes::new(None, 1);
+    /// assert_eq!(rt.snapshot().remote_schedules(), 0);
+    /// ```
+    pub fn remote_schedules(&self) -> u64 {
+        self.spawns_remote + self.wakes_remote + self.self_wakes_remote + self.overflow_pushes
+    }
+
+    /// `count` events per second over [`uptime`](Self::uptime); zero for an
+    /// empty span.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (rt, _) = tokio_pulse_probes::RuntimeProbes::new(None, 1);
+    /// let snap = rt.snapshot();
+    /// assert_eq!(snap.rate(0), 0.0);
+    /// ```
+    pub fn rate(&self, count: u64) -> f64 {
+        let secs = self.uptime.as_secs_f64();
+        if secs > 0.0 {
+            count as f64 / secs
+        } else {
+            0.0
+        }
+    }
+}

@@ -1,0 +1,210 @@
+//! The data model's claims, tested with real threads: layout, single-writer
+//! counting, live monotonic reads, snapshots and deltas, the registry.
+
+use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+use std::sync::{Arc, Barrier, Mutex};
+use std::thread;
+
+use tokio_pulse_probes::{
+    runtimes, RemoteKind, RuntimeProbes, ScheduleKind, WorkerProbes, YieldReason,
+};
+
+#[test]
+fn workers_sit_on_separate_cache_lines() {
+    let (rt, _recorders) = RuntimeProbes::new(None, 8);
+    let addresses: Vec<usize> = rt
+        .workers()
+        .map(|w| w as *const WorkerProbes as usize)
+        .collect();
+    for (i, a) in addresses.iter().enumerate() {
+        // crossbeam's CachePadded aligns to 128 bytes on x86_64 and AArch64
+        // (adjacent-line prefetch pairs 64-byte lines).
+        assert_eq!(a % 128, 0, "worker {i} is not line-aligned");
+        for b in &addresses[i + 1..] {
+            assert!(a.abs_diff(*b) >= 128, "workers share a cache line");
+        }
+    }
+}
+
+#[test]
+fn one_writer_per_worker_loses_nothing() {
+    const EVENTS: u64 = 200_000;
+    let (rt, recorders) = RuntimeProbes::new(Some("writers"), 4);
+    let start = Arc::new(Barrier::new(recorders.len()));
+    let writers: Vec<_> = recorders
+        .into_iter()
+        .map(|mut recorder| {
+            let start = start.clone();
+            thread::spawn(move || {
+                start.wait();
+                for _ in 0..EVENTS {
+                    recorder.polled();
+                    recorder.scheduled_local(ScheduleKind::Wake, false);
+                    recorder.yielded(YieldReason::YieldNow);
+                }
+            })
+        })
+        .collect();
+    for writer in writers {
+        writer.join().unwrap();
+    }
+    let snap = rt.snapshot();
+    for worker in &snap.workers {
+        assert_eq!(worker.polls, EVENTS);
+        assert_eq!(worker.wakes_local_queue, EVENTS);
+        assert_eq!(worker.yields_yield_now, EVENTS);
+    }
+}
+
+#[test]
+fn live_readers_never_see_a_counter_go_back() {
+    const EVENTS: u64 = 500_000;
+    let (rt, mut recorders) = RuntimeProbes::new(None, 2);
+    let mut recorder = recorders.remove(0);
+    let done = Arc::new(AtomicBool::new(false));
+    let readers: Vec<_> = (0..2)
+        .map(|_| {
+            let rt = rt.clone();
+            let done = done.clone();
+            thread::spawn(move || {
+                let mut last = rt.snapshot();
+                let mut reads = 0u64;
+                while !done.load(SeqCst) {
+                    let next = rt.snapshot();
+                    let (a, b) = (&last.workers[0], &next.workers[0]);
+                    assert!(b.polls >= a.polls, "polls went back");
+                    assert!(b.stolen_tasks >= a.stolen_tasks, "stolen went back");
+                    assert!(b.steal_attempts >= a.steal_attempts);
+                    last = next;
+                    reads += 1;
+                }
+                reads
+            })
+        })
+        .collect();
+    for i in 0..EVENTS {
+        recorder.polled();
+        if i % 16 == 0 {
+            recorder.steal_attempt(1);
+            recorder.stole(3);
+        }
+    }
+    done.store(true, SeqCst);
+    for reader in readers {
+        assert!(reader.join().unwrap() > 0);
+    }
+    let worker = &rt.snapshot().workers[0];
+    assert_eq!(worker.polls, EVENTS);
+    assert_eq!(worker.steals_from[1].operations, EVENTS.div_ceil(16));
+    assert_eq!(worker.stolen_tasks, 3 * EVENTS.div_ceil(16));
+}
+
+#[test]
+fn remote_counts_under_a_lock_lose_nothing() {
+    const PER_THREAD: u64 = 50_000;
+    let (rt, _recorders) = RuntimeProbes::new(None, 1);
+    let inject_lock = Arc::new(Mutex::new(()));
+    let threads: Vec<_> = (0..4)
+        .map(|t| {
+            let (rt, lock) = (rt.clone(), inject_lock.clone());
+            thread::spawn(move || {
+                let kind = if t % 2 == 0 {
+                    RemoteKind::Spawn
+                } else {
+                    RemoteKind::Wake
+                };
+                for _ in 0..PER_THREAD {
+                    let _held = lock.lock().unwrap();
+                    rt.remote().pushed_locked(kind);
+                }
+            })
+        })
+        .collect();
+    for thread in threads {
+        thread.join().unwrap();
+    }
+    let snap = rt.snapshot();
+    assert_eq!(snap.spawns_remote, 2 * PER_THREAD);
+    assert_eq!(snap.wakes_remote, 2 * PER_THREAD);
+    assert_eq!(snap.remote_schedules(), 4 * PER_THREAD);
+}
+
+#[test]
+fn schedules_are_split_by_kind_and_path() {
+    let (rt, mut recorders) = RuntimeProbes::new(None, 1);
+    let r = &mut recorders[0];
+    r.scheduled_local(ScheduleKind::Spawn, true);
+    r.scheduled_local(ScheduleKind::Spawn, false);
+    r.scheduled_local(ScheduleKind::Wake, true);
+    r.scheduled_local(ScheduleKind::Wake, true);
+    r.scheduled_local(ScheduleKind::Wake, false);
+    r.scheduled_local(ScheduleKind::SelfWake, false);
+    let w = &rt.snapshot().workers[0];
+    assert_eq!(w.spawns_local, 2);
+    assert_eq!(w.wakes_lifo, 2);
+    assert_eq!(w.wakes_local_queue, 1);
+    assert_eq!(w.yields_self_wake, 1);
+    assert_eq!(w.local_schedules(), 6);
+}
+
+#[test]
+fn delta_is_the_change_between_snapshots() {
+    let (rt, mut recorders) = RuntimeProbes::new(Some("delta"), 2);
+    recorders[0].polled();
+    recorders[1].steal_attempt(0);
+    recorders[1].stole(5);
+    let before = rt.snapshot();
+    recorders[0].polled();
+    recorders[0].lifo_polled();
+    recorders[1].steal_attempt(0);
+    recorders[1].steal_attempt(0);
+    recorders[1].stole(2);
+    recorders[0].parked();
+    let after = rt.snapshot();
+    let change = after.delta(&before);
+    assert_eq!(change.workers[0].polls, 2);
+    assert_eq!(change.workers[0].lifo_polls, 1);
+    assert_eq!(change.workers[0].parks, 1);
+    assert_eq!(change.workers[1].steals_from[0].tasks, 2);
+    assert_eq!(change.workers[1].steals_from[0].operations, 1);
+    assert_eq!(change.workers[1].failed_steals(), 1);
+    assert!(change.uptime <= after.uptime);
+    // A delta against itself is all zeros.
+    let zero = after.delta(&after);
+    assert_eq!(zero.polls(), 0);
+    assert_eq!(zero.stolen_tasks(), 0);
+    // Mismatched inputs saturate instead of panicking.
+    let backwards = before.delta(&after);
+    assert_eq!(backwards.polls(), 0);
+}
+
+#[test]
+fn stole_without_a_valid_victim_is_dropped_not_a_panic() {
+    let (rt, mut recorders) = RuntimeProbes::new(None, 2);
+    recorders[0].steal_attempt(7);
+    recorders[0].stole(1);
+    assert_eq!(rt.snapshot().stolen_tasks(), 0);
+}
+
+#[test]
+fn registry_lists_live_runtimes_only() {
+    let (a, _ra) = RuntimeProbes::new(Some("registry-a"), 1);
+    let (b, _rb) = RuntimeProbes::new(Some("registry-b"), 1);
+    let listed: Vec<u64> = runtimes().iter().map(|r| r.id()).collect();
+    assert!(listed.contains(&a.id()) && listed.contains(&b.id()));
+    let gone = a.id();
+    drop(a);
+    let listed: Vec<u64> = runtimes().iter().map(|r| r.id()).collect();
+    assert!(!listed.contains(&gone));
+    assert!(listed.contains(&b.id()));
+}
+
+#[test]
+fn memory_stays_within_budget_for_16_workers() {
+    // DESIGN budget: probes are O(workers^2) and at most 64 KiB for 16.
+    let workers = 16;
+    let per_worker = std::mem::size_of::<crossbeam_utils::CachePadded<WorkerProbes>>()
+        + workers * std::mem::size_of::<tokio_pulse_probes::StealCell>();
+    let total = workers * per_worker;
+    assert!(total <= 64 * 1024, "{total} bytes for {workers} workers");
+}
