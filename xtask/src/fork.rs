@@ -1,0 +1,542 @@
+//! `vendor/tokio` and `patches/`: materializing the fork, exporting it, and
+//! checking that the two agree.
+//!
+//! `vendor/tokio` is a git repository: the pristine crate as its first commit
+//! (tagged `pristine`), then one commit per patch. `patches/` is the only copy
+//! git tracks. `vendor/.pulse-applied` records what xtask last left in
+//! `vendor/tokio` (see [`Record`]), so that xtask can tell "patches/ moved on"
+//! (safe to rebuild) from "vendor/tokio holds new commits" (must not be lost).
+//!
+//! Export ([`export`]), used by every command here:
+//!
+//! 1. Refuse merge commits in `pristine..HEAD` (`format-patch` would skip them).
+//! 2. `git format-patch --zero-commit --no-signature --full-index --no-numbered
+//!    --no-thread -o <scratch> pristine..HEAD`, with user config ignored and
+//!    output options pinned (see [`crate::git`]).
+//! 3. Replace each patch's `Date:` header with a fixed date; the file names
+//!    (`NNNN-slug.patch`) and the order are format-patch's.
+//!
+//! `cargo xtask fork` ([`ensure_fork`]):
+//!
+//! 1. No `vendor/tokio`, or `--force`: materialize ([`materialize`]): get the
+//!    pristine crate, copy it to `vendor/tokio`, `git init`, commit it as
+//!    `tokio 1.54.1 as published` with a fixed identity and date, tag it
+//!    `pristine`, then `git am` each patch of `patches/series` in order. If a
+//!    patch does not apply: `git am --abort`, record the partial state as
+//!    failed, and name the patch.
+//! 2. Otherwise refuse if it is not a repository with a `pristine` tag, or if
+//!    it has uncommitted changes (listed).
+//! 3. Export it and compare with `patches/`. Identical: it is current.
+//! 4. Different, but the export is what xtask last left there (its digest is
+//!    the record's): vendor/tokio holds no work of its own. If the record is
+//!    complete and `patches/` is the same as then, it is current (`patches/`
+//!    is just not in canonical form); otherwise rebuild (step 1).
+//! 5. Different otherwise: vendor/tokio holds commits `patches/` lacks. Refuse,
+//!    naming the differing files.
+//!
+//! `cargo xtask patches` ([`write_patches`]): export, refuse if `patches/`
+//! changed since the record (it would drop those changes) unless `--force`,
+//! replace `patches/*.patch` and `series`, update the record, print a diffstat.
+//!
+//! `cargo xtask patches --check` ([`check_patches`]): fail if vendor/tokio has
+//! uncommitted changes, or if its export differs from `patches/` (unless, as in
+//! step 4 above, nothing changed on either side since xtask built it).
+
+use std::fmt::Write as _;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use anyhow::{anyhow, bail, Context, Result};
+
+use crate::git::Git;
+use crate::patchset::{describe, normalize_date, Patch, PatchSet};
+use crate::pristine::{self, remove_dir_if_exists, MARKER};
+use crate::{Paths, TOKIO_VERSION};
+
+/// Tag of the base commit in `vendor/tokio`.
+pub const PRISTINE_TAG: &str = "pristine";
+
+/// What xtask last left in `vendor/tokio`, stored in `vendor/.pulse-applied`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    /// Whether every patch applied (`false`: `git am` stopped at one).
+    pub complete: bool,
+    /// Digest of `patches/` at that time.
+    pub patches: String,
+    /// Digest of the export of `vendor/tokio` at that time.
+    pub vendor: String,
+}
+
+impl Record {
+    /// Reads the record; `None` if it is missing or unreadable (nothing is
+    /// then known, and xtask errs on the side of refusing).
+    pub fn read(path: &Path) -> Option<Self> {
+        let text = fs::read_to_string(path).ok()?;
+        let mut fields = (None, None, None);
+        for line in text.lines() {
+            match line.split_once(' ') {
+                Some(("state", v)) => fields.0 = Some(v == "complete"),
+                Some(("patches", v)) => fields.1 = Some(v.to_owned()),
+                Some(("vendor", v)) => fields.2 = Some(v.to_owned()),
+                _ => {}
+            }
+        }
+        Some(Self {
+            complete: fields.0?,
+            patches: fields.1?,
+            vendor: fields.2?,
+        })
+    }
+
+    /// Writes the record to `path`.
+    pub fn write(&self, path: &Path) -> Result<()> {
+        let state = if self.complete { "complete" } else { "failed" };
+        let text = format!(
+            "# What `cargo xtask` last left in vendor/tokio (sha256 of patch sets).\n\
+             state {state}\npatches {}\nvendor {}\n",
+            self.patches, self.vendor
+        );
+        fs::write(path, text).with_context(|| format!("writing {}", path.display()))
+    }
+}
+
+/// `cargo xtask fork [--force]`: makes `vendor/tokio` match `patches/`, or
+/// refuses to discard work (see the module docs). Other commands call this
+/// first.
+pub fn ensure_fork(paths: &Paths, force: bool) -> Result<()> {
+    sync(paths, force, || pristine::ensure(paths).map(|p| p.dir))
+}
+
+/// [`ensure_fork`] with the pristine crate supplied by `pristine` (which
+/// returns its directory), so the protocol can be tested without cargo.
+pub fn sync(paths: &Paths, force: bool, pristine: impl FnOnce() -> Result<PathBuf>) -> Result<()> {
+    let vendor = paths.vendor_tokio();
+    if !vendor.exists() || force {
+        return materialize(paths, &pristine()?);
+    }
+    let git = Git::new(&vendor);
+    require_repo(&git, "--force")?;
+    let dirty = uncommitted(&git)?;
+    if !dirty.is_empty() {
+        bail!(
+            "{} has uncommitted changes:\n{}\
+             Commit them in vendor/tokio and run `cargo xtask patches` to keep them, \
+             or run `cargo xtask fork --force` to discard them.",
+            vendor.display(),
+            indent(&dirty)
+        );
+    }
+    let exported = export(&git, &paths.scratch())?;
+    let current = PatchSet::read_dir(&paths.patches())?;
+    let differences = current.differences(&exported);
+    let record = Record::read(&paths.applied_record());
+    if differences.is_empty() {
+        let now = Record {
+            complete: true,
+            patches: current.digest(),
+            vendor: exported.digest(),
+        };
+        if record.as_ref() != Some(&now) {
+            now.write(&paths.applied_record())?;
+        }
+        println!(
+            "vendor/tokio is current ({} patches)",
+            exported.patches.len()
+        );
+        return Ok(());
+    }
+    match record {
+        Some(r) if r.vendor == exported.digest() => {
+            if r.complete && r.patches == current.digest() {
+                println!(
+                    "vendor/tokio is current ({} patches); patches/ is not in the form \
+                     `cargo xtask patches` writes: run it to normalize",
+                    current.patches.len()
+                );
+                Ok(())
+            } else {
+                println!("patches/ changed since vendor/tokio was built: rebuilding it");
+                materialize(paths, &pristine()?)
+            }
+        }
+        _ => bail!(
+            "{} has commits that patches/ does not hold:\n{}\
+             Run `cargo xtask patches` to export them into patches/ (and commit patches/), \
+             or `cargo xtask fork --force` to discard them.",
+            vendor.display(),
+            describe(&differences)
+        ),
+    }
+}
+
+/// Rebuilds `vendor/tokio` from the pristine tree at `pristine_dir` and the
+/// series in `patches/`, replacing whatever was there.
+pub fn materialize(paths: &Paths, pristine_dir: &Path) -> Result<()> {
+    let series = PatchSet::read_dir(&paths.patches())?;
+    let vendor = paths.vendor_tokio();
+    let record_path = paths.applied_record();
+    if let Some(parent) = record_path.parent() {
+        fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+    }
+    match fs::remove_file(&record_path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(e).with_context(|| format!("removing {}", record_path.display()))
+        }
+        _ => {}
+    }
+    remove_dir_if_exists(&vendor)?;
+
+    let git = Git::new(&vendor);
+    let base = copy_tree(pristine_dir, &vendor).and_then(|()| commit_base(&git));
+    if let Err(e) = base {
+        let _ = fs::remove_dir_all(&vendor);
+        return Err(e.context(format!(
+            "could not create the base commit in {}",
+            vendor.display()
+        )));
+    }
+
+    let patches_dir = paths.patches();
+    for patch in &series.patches {
+        if let Err(e) = apply(&git, &patches_dir.join(&patch.name)) {
+            let exported = export(&git, &paths.scratch())?;
+            Record {
+                complete: false,
+                patches: series.digest(),
+                vendor: exported.digest(),
+            }
+            .write(&record_path)?;
+            return Err(e.context(format!(
+                "patches/{} does not apply; vendor/tokio holds the patches before it. \
+                 Fix the patch and run `cargo xtask fork` again, or apply it there by hand \
+                 (`git am -3`), commit, and run `cargo xtask patches`",
+                patch.name
+            )));
+        }
+    }
+    let exported = export(&git, &paths.scratch())?;
+    Record {
+        complete: true,
+        patches: series.digest(),
+        vendor: exported.digest(),
+    }
+    .write(&record_path)?;
+    println!(
+        "vendor/tokio: tokio {TOKIO_VERSION} + {} patches applied",
+        series.patches.len()
+    );
+    if !series.differences(&exported).is_empty() {
+        println!(
+            "note: patches/ is not in the form `cargo xtask patches` writes: run it to normalize"
+        );
+    }
+    Ok(())
+}
+
+/// In the (new) work tree of `git`, which holds the pristine files: `git
+/// init`, commit everything with the fixed identity, and tag it `pristine`.
+pub fn commit_base(git: &Git) -> Result<()> {
+    git.run(["init", "-q"])?;
+    git.run(["config", "core.autocrlf", "false"])?;
+    let exclude = git.dir().join(".git").join("info").join("exclude");
+    if let Some(dir) = exclude.parent() {
+        fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    fs::write(
+        &exclude,
+        "# build output of side-by-side builds\n/target/\n",
+    )
+    .with_context(|| format!("writing {}", exclude.display()))?;
+    git.run(["add", "--all", "--force", "."])?;
+    let message = format!("tokio {TOKIO_VERSION} as published");
+    git.run(["commit", "-q", "--no-verify", "-m", &message])?;
+    git.run(["tag", PRISTINE_TAG])?;
+    Ok(())
+}
+
+/// `git am` one patch file with the fixed committer; on failure, aborts the
+/// `am` session and returns git's message.
+pub fn apply(git: &Git, patch: &Path) -> Result<()> {
+    let mut cmd = git.cmd(["am", "--quiet", "--committer-date-is-author-date"]);
+    cmd.arg(patch);
+    if let Err(e) = crate::process::output(cmd) {
+        let _ = git.run(["am", "--abort"]);
+        return Err(e);
+    }
+    Ok(())
+}
+
+/// Exports `pristine..HEAD` of `git` as a deterministic patch set (see the
+/// module docs), using a scratch directory under `scratch`.
+pub fn export(git: &Git, scratch: &Path) -> Result<PatchSet> {
+    let range = format!("{PRISTINE_TAG}..HEAD");
+    let merges = git.run(["rev-list", "--merges", &range])?;
+    if !merges.trim().is_empty() {
+        bail!(
+            "{} has merge commits in {range}, which cannot be exported as patches: {}",
+            git.dir().display(),
+            merges.split_whitespace().collect::<Vec<_>>().join(", ")
+        );
+    }
+    let out = scratch.join(format!("export-{}", std::process::id()));
+    remove_dir_if_exists(&out)?;
+    fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    let result = (|| {
+        let mut cmd = git.cmd([
+            "format-patch",
+            "--zero-commit",
+            "--no-signature",
+            "--full-index",
+            "--no-numbered",
+            "--subject-prefix=PATCH",
+            "--no-thread",
+            "--no-cover-letter",
+            "--quiet",
+            "-o",
+        ]);
+        cmd.arg(&out).arg(&range);
+        crate::process::output(cmd)?;
+        read_export(&out)
+    })();
+    let _ = fs::remove_dir_all(&out);
+    result
+}
+
+/// Reads the `*.patch` files format-patch wrote into `dir`, in name order
+/// (which is commit order, as names start with `NNNN-`), normalizing dates.
+fn read_export(dir: &Path) -> Result<PatchSet> {
+    let mut names = Vec::new();
+    for entry in fs::read_dir(dir).with_context(|| format!("listing {}", dir.display()))? {
+        let entry = entry.with_context(|| format!("listing {}", dir.display()))?;
+        let name = entry.file_name().into_string().map_err(|n| {
+            anyhow!(
+                "format-patch wrote a file whose name is not UTF-8: {}",
+                n.to_string_lossy()
+            )
+        })?;
+        names.push(name);
+    }
+    names.sort();
+    let mut patches = Vec::with_capacity(names.len());
+    for name in names {
+        let path = dir.join(&name);
+        let bytes = fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+        patches.push(Patch {
+            name,
+            bytes: normalize_date(&bytes),
+        });
+    }
+    Ok(PatchSet {
+        patches,
+        stale: Vec::new(),
+    })
+}
+
+/// `cargo xtask patches [--force]`: writes the export of `vendor/tokio` into
+/// `patches/` and prints its diffstat against the pristine tree.
+pub fn write_patches(paths: &Paths, force: bool) -> Result<()> {
+    let vendor = paths.vendor_tokio();
+    if !vendor.exists() {
+        bail!(
+            "nothing to export: {} does not exist (run `cargo xtask fork` first)",
+            vendor.display()
+        );
+    }
+    let git = Git::new(&vendor);
+    require_repo(&git, "")?;
+    let dirty = uncommitted(&git)?;
+    let exported = export(&git, &paths.scratch())?;
+    let current = PatchSet::read_dir(&paths.patches());
+    let differences = match &current {
+        Ok(current) => current.differences(&exported),
+        Err(_) => Vec::new(),
+    };
+    let record = Record::read(&paths.applied_record());
+    if !force {
+        if let Err(e) = &current {
+            bail!(
+                "cannot read patches/ to see whether overwriting it loses anything: {e:#}\n\
+                 To overwrite patches/ with vendor/tokio's commits anyway, \
+                 run `cargo xtask patches --force`."
+            );
+        }
+        let moved_on = match (&current, &record) {
+            (Ok(c), Some(r)) if !differences.is_empty() && c.digest() != r.patches => {
+                Some(describe(&differences))
+            }
+            _ => None,
+        };
+        if let Some(why) = moved_on {
+            bail!(
+                "patches/ changed since vendor/tokio was built from it (a pull? an edit?), \
+                 so writing it would drop those changes:\n{}\
+                 If vendor/tokio holds no work of its own, run `cargo xtask fork` to rebuild it \
+                 from patches/. To overwrite patches/ with vendor/tokio's commits anyway, \
+                 run `cargo xtask patches --force`.",
+                why
+            );
+        }
+    }
+    if differences.is_empty() && current.is_ok() {
+        println!(
+            "patches/ is already current ({} patches)",
+            exported.patches.len()
+        );
+    } else {
+        exported.write_dir(&paths.patches())?;
+        println!("patches/: wrote {} patches", exported.patches.len());
+        print!("{}", describe(&differences));
+    }
+    Record {
+        complete: true,
+        patches: exported.digest(),
+        vendor: exported.digest(),
+    }
+    .write(&paths.applied_record())?;
+    let shortstat = git.run(["diff", "--shortstat", PRISTINE_TAG, "HEAD"])?;
+    let stat = git.run(["diff", "--stat", PRISTINE_TAG, "HEAD"])?;
+    println!(
+        "series vs pristine tokio {TOKIO_VERSION}: {}",
+        if shortstat.trim().is_empty() {
+            "no changes"
+        } else {
+            shortstat.trim()
+        }
+    );
+    print!("{stat}");
+    if !dirty.is_empty() {
+        eprintln!(
+            "warning: vendor/tokio has uncommitted changes, which are not exported:\n{}",
+            indent(&dirty)
+        );
+    }
+    Ok(())
+}
+
+/// `cargo xtask patches --check`: `Ok` if `patches/` holds all of
+/// `vendor/tokio`'s work (or there is no `vendor/tokio`); otherwise an error
+/// naming every differing patch file and uncommitted path.
+pub fn check_patches(paths: &Paths) -> Result<()> {
+    let vendor = paths.vendor_tokio();
+    if !vendor.exists() {
+        println!("nothing to check: {} does not exist", vendor.display());
+        return Ok(());
+    }
+    let git = Git::new(&vendor);
+    require_repo(&git, "")?;
+    let mut problems = String::new();
+    let dirty = uncommitted(&git)?;
+    if !dirty.is_empty() {
+        let _ = write!(
+            problems,
+            "vendor/tokio has uncommitted changes (commit them there, then run \
+             `cargo xtask patches`):\n{}",
+            indent(&dirty)
+        );
+    }
+    let exported = export(&git, &paths.scratch())?;
+    let current = PatchSet::read_dir(&paths.patches())?;
+    let differences = current.differences(&exported);
+    if !differences.is_empty() {
+        let record = Record::read(&paths.applied_record());
+        let untouched = record.as_ref().is_some_and(|r| {
+            r.complete && r.vendor == exported.digest() && r.patches == current.digest()
+        });
+        if untouched {
+            println!("note: patches/ is not in the form `cargo xtask patches` writes: run it to normalize");
+        } else {
+            let hint = if record.is_some_and(|r| r.vendor == exported.digest()) {
+                "vendor/tokio holds no commits of its own, and patches/ changed since it was \
+                 built: run `cargo xtask fork` to rebuild it"
+            } else {
+                "run `cargo xtask patches` to export vendor/tokio's commits into patches/, \
+                 then commit patches/"
+            };
+            let _ = write!(
+                problems,
+                "patches/ does not match vendor/tokio:\n{}{hint}\n",
+                describe(&differences)
+            );
+        }
+    }
+    if !problems.is_empty() {
+        bail!("{}", problems.trim_end());
+    }
+    println!(
+        "patches/ matches vendor/tokio ({} patches)",
+        exported.patches.len()
+    );
+    Ok(())
+}
+
+/// Fails unless `git`'s work tree is a repository with a `pristine` tag.
+/// `force_hint` names the option that would rebuild it anyway.
+fn require_repo(git: &Git, force_hint: &str) -> Result<()> {
+    let how = if force_hint.is_empty() {
+        "`cargo xtask fork --force` rebuilds it".to_owned()
+    } else {
+        format!("pass {force_hint} to delete and rebuild it")
+    };
+    if !git.is_repo() {
+        bail!("{} is not a git repository: {how}", git.dir().display());
+    }
+    let tag = format!("refs/tags/{PRISTINE_TAG}");
+    if git.run(["rev-parse", "--verify", "--quiet", &tag]).is_err() {
+        bail!(
+            "{} has no `{PRISTINE_TAG}` tag to export from: {how}",
+            git.dir().display()
+        );
+    }
+    Ok(())
+}
+
+/// Uncommitted changes in the work tree, as `git status --porcelain` lines
+/// (untracked `target/` ignored), plus a line for an `am`/rebase in progress.
+pub fn uncommitted(git: &Git) -> Result<Vec<String>> {
+    let status = git.run_user(["status", "--porcelain"])?;
+    let mut lines: Vec<String> = status
+        .lines()
+        .filter(|l| *l != "?? target/")
+        .map(str::to_owned)
+        .collect();
+    for op in ["rebase-apply", "rebase-merge"] {
+        if git.dir().join(".git").join(op).exists() {
+            lines.push(format!("(a `git am` or rebase is in progress: .git/{op})"));
+        }
+    }
+    Ok(lines)
+}
+
+/// Indents each line by two spaces, newline-terminated.
+fn indent<S: AsRef<str>>(lines: &[S]) -> String {
+    lines
+        .iter()
+        .map(|l| format!("  {}\n", l.as_ref()))
+        .collect()
+}
+
+/// Copies the directory tree `from` into `to` (created), preserving file
+/// permissions and skipping the pristine marker at the top.
+fn copy_tree(from: &Path, to: &Path) -> Result<()> {
+    fs::create_dir_all(to).with_context(|| format!("creating {}", to.display()))?;
+    let entries = fs::read_dir(from).with_context(|| format!("listing {}", from.display()))?;
+    for entry in entries {
+        let entry = entry.with_context(|| format!("listing {}", from.display()))?;
+        if entry.file_name() == MARKER {
+            continue;
+        }
+        let (src, dst) = (entry.path(), to.join(entry.file_name()));
+        let kind = entry
+            .file_type()
+            .with_context(|| format!("reading {}", src.display()))?;
+        if kind.is_dir() {
+            copy_tree(&src, &dst)?;
+        } else if kind.is_file() {
+            fs::copy(&src, &dst)
+                .with_context(|| format!("copying {} to {}", src.display(), dst.display()))?;
+        } else {
+            bail!("{} is neither a file nor a directory", src.display());
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,96 @@
+//! Project automation for Tokio-Pulse, run as `cargo xtask <command>` (the
+//! alias lives in `.cargo/config.toml`). This crate is its own workspace so
+//! that it builds before `vendor/tokio`, which the root workspace patches in,
+//! exists.
+//!
+//! The fork of Tokio lives in git only as the patch series `patches/`;
+//! `vendor/` is generated and ignored. The commands:
+//!
+//! 1. `fork` ([`fork::ensure_fork`]) gets the pristine crate through cargo
+//!    ([`pristine`]) and builds `vendor/tokio` from it and `patches/`.
+//! 2. `patches` ([`fork::write_patches`]) exports the commits made in
+//!    `vendor/tokio` back into `patches/`; `patches --check`
+//!    ([`fork::check_patches`]) says whether that would change anything.
+//! 3. `test` and `demo` ([`tasks`]) make sure the fork is current, then run.
+
+pub mod fork;
+pub mod git;
+pub mod patchset;
+pub mod pristine;
+pub mod process;
+pub mod tasks;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{anyhow, Result};
+
+/// The Tokio release the fork is based on.
+pub const TOKIO_VERSION: &str = "1.54.1";
+
+/// Where things live, all derived from the repository root.
+#[derive(Debug, Clone)]
+pub struct Paths {
+    /// The repository root (the parent of `xtask/`).
+    pub root: PathBuf,
+    /// Scratch space root: `<root>/target`.
+    pub target: PathBuf,
+}
+
+impl Paths {
+    /// Paths for the repository rooted at `root`.
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        let root = root.into();
+        let target = root.join("target");
+        Self { root, target }
+    }
+
+    /// Paths for this repository: the parent of `CARGO_MANIFEST_DIR` (as set
+    /// by `cargo run`, else as it was when xtask was built).
+    pub fn from_env() -> Result<Self> {
+        let manifest_dir = std::env::var_os("CARGO_MANIFEST_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+        let root = manifest_dir.parent().ok_or_else(|| {
+            anyhow!(
+                "CARGO_MANIFEST_DIR {} has no parent directory",
+                manifest_dir.display()
+            )
+        })?;
+        Ok(Self::new(root))
+    }
+
+    /// `vendor/`.
+    pub fn vendor(&self) -> PathBuf {
+        self.root.join("vendor")
+    }
+
+    /// `vendor/tokio/`: the fork, as a git repository.
+    pub fn vendor_tokio(&self) -> PathBuf {
+        self.vendor().join("tokio")
+    }
+
+    /// `vendor/tokio-1.54.1/`: the pristine crate, unpacked.
+    pub fn pristine(&self) -> PathBuf {
+        self.vendor().join(format!("tokio-{TOKIO_VERSION}"))
+    }
+
+    /// `vendor/.pulse-applied`: what xtask last left in `vendor/tokio`.
+    pub fn applied_record(&self) -> PathBuf {
+        self.vendor().join(".pulse-applied")
+    }
+
+    /// `patches/`.
+    pub fn patches(&self) -> PathBuf {
+        self.root.join("patches")
+    }
+
+    /// `target/pulse/`: xtask's scratch space.
+    pub fn scratch(&self) -> PathBuf {
+        self.target.join("pulse")
+    }
+
+    /// The repository root.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+}

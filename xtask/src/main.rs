@@ -1,0 +1,75 @@
+//! `cargo xtask`: see `cargo xtask --help` and the library docs.
+
+use std::process::ExitCode;
+
+use clap::{CommandFactory, Parser, Subcommand};
+use xtask::{fork, tasks, Paths};
+
+/// Project automation for Tokio-Pulse.
+#[derive(Debug, Parser)]
+#[command(name = "xtask", bin_name = "cargo xtask")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Build vendor/tokio from the pristine crate and patches/ (does nothing if
+    /// it is current; refuses to discard unexported work).
+    Fork {
+        /// Delete vendor/tokio, with any work in it, and build it again.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Export vendor/tokio's commits (pristine..HEAD) into patches/.
+    Patches {
+        /// Write nothing; exit 1 if patches/ lacks work in vendor/tokio.
+        #[arg(long, conflicts_with = "force")]
+        check: bool,
+        /// Overwrite patches/ even if it changed since vendor/tokio was built.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Ensure the fork, run `cargo test --workspace [ARGS]`, then `patches --check`.
+    Test {
+        /// Extra arguments for `cargo test` (after `--`).
+        #[arg(last = true)]
+        args: Vec<String>,
+    },
+    /// Ensure the fork, then run the demo example in release mode.
+    Demo {
+        /// Arguments for the demo (after `--`).
+        #[arg(last = true)]
+        args: Vec<String>,
+    },
+}
+
+fn main() -> ExitCode {
+    let Some(command) = Cli::parse().command else {
+        // No arguments: help, and success (it is what was asked for).
+        let _ = Cli::command().print_help();
+        return ExitCode::SUCCESS;
+    };
+    let result = Paths::from_env().and_then(|paths| match command {
+        Command::Fork { force } => fork::ensure_fork(&paths, force),
+        Command::Patches { check: true, .. } => fork::check_patches(&paths),
+        Command::Patches {
+            check: false,
+            force,
+        } => fork::write_patches(&paths, force),
+        Command::Test { args } => tasks::test(&paths, &args),
+        Command::Demo { args } => tasks::demo(&paths, &args),
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) if err.is::<tasks::Reported>() => ExitCode::FAILURE,
+        Err(err) => {
+            eprintln!("error: {err}");
+            for cause in err.chain().skip(1) {
+                eprintln!("  caused by: {cause}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}

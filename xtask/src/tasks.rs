@@ -1,0 +1,149 @@
+//! Composite commands: `test` and `demo`.
+//!
+//! `cargo xtask test` runs a list of [`Step`]s:
+//!
+//! 1. `fork`: make sure `vendor/tokio` is current. If this fails, nothing
+//!    else can run, so the remaining steps are skipped.
+//! 2. `cargo test --workspace [extra args]` from the repository root.
+//! 3. `patches --check`: no fork work is left unexported.
+//!
+//! Every step runs even if an earlier (non-fatal) one failed; the last line is
+//! `xtask test: N passed, N failed` (plus `, N skipped`), and the exit status
+//! is non-zero if any step failed. To add a step, push it onto the list in
+//! [`test()`].
+//!
+//! `cargo xtask demo [-- args]` makes sure the fork is current, then runs the
+//! `demo` example of `tokio-pulse-examples` in release mode.
+
+use std::time::Instant;
+
+use anyhow::Result;
+
+use crate::fork::{check_patches, ensure_fork};
+use crate::pristine::cargo_cmd;
+use crate::process::stream;
+use crate::Paths;
+
+/// One named step of a composite command.
+pub struct Step<'a> {
+    /// Shown in progress and summary lines.
+    pub name: String,
+    /// If it fails, skip the steps after it.
+    pub fatal: bool,
+    /// The work.
+    pub run: Box<dyn FnOnce() -> Result<()> + 'a>,
+}
+
+impl<'a> Step<'a> {
+    /// A step whose failure does not stop the others.
+    pub fn new(name: impl Into<String>, run: impl FnOnce() -> Result<()> + 'a) -> Self {
+        Self {
+            name: name.into(),
+            fatal: false,
+            run: Box::new(run),
+        }
+    }
+
+    /// A step that the later steps depend on.
+    pub fn fatal(name: impl Into<String>, run: impl FnOnce() -> Result<()> + 'a) -> Self {
+        Self {
+            fatal: true,
+            ..Self::new(name, run)
+        }
+    }
+}
+
+/// Runs `steps` in order, reporting each; prints `<title>: N passed, N
+/// failed[, N skipped]` last and fails if any step failed.
+pub fn run_steps(title: &str, steps: Vec<Step<'_>>) -> Result<()> {
+    let total = steps.len();
+    let (mut passed, mut failed) = (Vec::new(), Vec::new());
+    for step in steps {
+        eprintln!("==> {title}: {}", step.name);
+        let start = Instant::now();
+        match (step.run)() {
+            Ok(()) => {
+                eprintln!("<== {} passed ({:.1?})", step.name, start.elapsed());
+                passed.push(step.name);
+            }
+            Err(e) => {
+                eprintln!("<== {} FAILED ({:.1?}): {e:#}", step.name, start.elapsed());
+                failed.push(step.name);
+                if step.fatal {
+                    break;
+                }
+            }
+        }
+    }
+    let skipped = total - passed.len() - failed.len();
+    if !failed.is_empty() {
+        eprintln!("failed steps: {}", failed.join(", "));
+    }
+    let skipped = if skipped > 0 {
+        format!(", {skipped} skipped")
+    } else {
+        String::new()
+    };
+    println!(
+        "{title}: {} passed, {} failed{skipped}",
+        passed.len(),
+        failed.len()
+    );
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(Reported.into())
+    }
+}
+
+/// An error whose message has already been printed (the summary line of
+/// [`run_steps`]); `main` exits non-zero without printing it again, so the
+/// summary stays the last line.
+#[derive(Debug)]
+pub struct Reported;
+
+impl std::fmt::Display for Reported {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("failed (reported above)")
+    }
+}
+
+impl std::error::Error for Reported {}
+
+/// `cargo xtask test [-- args]`: the steps in the module docs; `args` go to
+/// `cargo test`.
+pub fn test(paths: &Paths, args: &[String]) -> Result<()> {
+    let steps = vec![
+        Step::fatal("fork", || ensure_fork(paths, false)),
+        Step::new(
+            format!("cargo test --workspace {}", args.join(" ")).trim_end(),
+            || {
+                let mut cmd = cargo_cmd();
+                cmd.args(["test", "--workspace"])
+                    .args(args)
+                    .current_dir(&paths.root);
+                stream(cmd)
+            },
+        ),
+        Step::new("patches --check", || check_patches(paths)),
+    ];
+    run_steps("xtask test", steps)
+}
+
+/// `cargo xtask demo [-- args]`: ensure the fork, then run the demo example.
+pub fn demo(paths: &Paths, args: &[String]) -> Result<()> {
+    ensure_fork(paths, false)?;
+    let mut cmd = cargo_cmd();
+    cmd.args([
+        "run",
+        "--release",
+        "-p",
+        "tokio-pulse-examples",
+        "--example",
+        "demo",
+        "--",
+    ])
+    .args(args)
+    .current_dir(&paths.root);
+    stream(cmd)
+}
