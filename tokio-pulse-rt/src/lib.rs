@@ -1,0 +1,72 @@
+//! Read and report the scheduler probes of Tokio-Pulse, the instrumented
+//! fork of Tokio.
+//!
+//! With the fork swapped in (`[patch.crates-io] tokio = { path = ".../vendor/tokio" }`),
+//! every Tokio runtime in the process carries live per-worker counters:
+//! spawns (local and remote), schedules by path, polls (LIFO-chained ones
+//! included), yields by reason, steals per victim, parks. This crate is the
+//! user-facing side:
+//!
+//! - [`probes`] and [`current`] reach a runtime's [`RuntimeProbes`];
+//!   [`runtimes`] lists every live runtime in the process.
+//! - [`RuntimeProbes::snapshot`] copies the counters into a plain
+//!   [`RuntimeSnapshot`]; [`RuntimeSnapshot::delta`] gives the change
+//!   between two.
+//! - [`report::WorkerTable`] renders a per-worker table of a change.
+//!
+//! # Examples
+//!
+//! ```
+//! let rt = tokio::runtime::Builder::new_multi_thread()
+//!     .worker_threads(2)
+//!     .build()
+//!     .unwrap();
+//! let probes = tokio_pulse_rt::probes(rt.handle());
+//! let before = probes.snapshot();
+//! rt.block_on(async {
+//!     tokio::spawn(async {}).await.unwrap();
+//! });
+//! let change = probes.snapshot().delta(&before);
+//! // `block_on` runs outside the workers, so the spawn is remote.
+//! assert_eq!(change.spawns_remote, 1);
+//! println!("{}", tokio_pulse_rt::report::WorkerTable::new(&change));
+//! ```
+
+use std::sync::Arc;
+
+pub mod report;
+
+pub use tokio_pulse_probes::{
+    runtimes, Counter, RemoteKind, RemoteProbes, RuntimeProbes, RuntimeSnapshot, ScheduleKind,
+    StealSnapshot, WorkerProbes, WorkerSnapshot, YieldReason,
+};
+
+/// The probes of the runtime behind `handle`.
+///
+/// # Examples
+///
+/// ```
+/// let rt = tokio::runtime::Runtime::new().unwrap();
+/// let probes = tokio_pulse_rt::probes(rt.handle());
+/// assert_eq!(probes.workers().len(), rt.metrics().num_workers());
+/// ```
+pub fn probes(handle: &tokio::runtime::Handle) -> Arc<RuntimeProbes> {
+    handle.pulse()
+}
+
+/// The probes of the runtime this thread is in, if it is in one.
+///
+/// # Examples
+///
+/// ```
+/// assert!(tokio_pulse_rt::current().is_none());
+/// let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+/// rt.block_on(async {
+///     assert!(tokio_pulse_rt::current().is_some());
+/// });
+/// ```
+pub fn current() -> Option<Arc<RuntimeProbes>> {
+    tokio::runtime::Handle::try_current()
+        .ok()
+        .map(|handle| handle.pulse())
+}

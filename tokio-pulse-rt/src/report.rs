@@ -1,0 +1,93 @@
+//! Plain-text reports of a runtime's counters.
+
+use std::fmt;
+
+use crate::RuntimeSnapshot;
+
+/// A per-worker table of a snapshot or of a [`delta`](RuntimeSnapshot::delta),
+/// one row per worker plus an `external` row for what came from outside the
+/// workers. Rates divide by the snapshot's `uptime`.
+///
+/// Columns: local spawns, polls and polls per second, the share of polls
+/// chained through the LIFO slot, yields (all reasons), tasks stolen *by*
+/// the worker ("steal in") and *from* it ("steal out"), and parks.
+///
+/// # Examples
+///
+/// ```
+/// use tokio_pulse_rt::{report::WorkerTable, RuntimeProbes, ScheduleKind};
+///
+/// let (rt, mut recorders) = RuntimeProbes::new(Some("doc"), 2);
+/// recorders[0].scheduled_local(ScheduleKind::Spawn, true);
+/// recorders[0].polled();
+/// let text = WorkerTable::new(&rt.snapshot()).to_string();
+/// assert!(text.contains("external"));
+/// assert_eq!(text.lines().count(), 1 + 2 + 1);
+/// ```
+#[derive(Debug)]
+pub struct WorkerTable<'a> {
+    snapshot: &'a RuntimeSnapshot,
+}
+
+impl<'a> WorkerTable<'a> {
+    /// A table of `snapshot`.
+    ///
+    /// # Examples
+    ///
+    /// See [`WorkerTable`].
+    pub fn new(snapshot: &'a RuntimeSnapshot) -> WorkerTable<'a> {
+        WorkerTable { snapshot }
+    }
+}
+
+impl fmt::Display for WorkerTable<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let snap = self.snapshot;
+        writeln!(
+            f,
+            "{:>8} {:>10} {:>10} {:>12} {:>10} {:>6} {:>9} {:>9} {:>10} {:>8}",
+            "worker",
+            "spawn_loc",
+            "spawn_rem",
+            "polls",
+            "polls/s",
+            "lifo%",
+            "yields",
+            "steal_in",
+            "steal_out",
+            "parks"
+        )?;
+        for worker in &snap.workers {
+            let stolen_from_me: u64 = snap
+                .workers
+                .iter()
+                .filter_map(|thief| thief.steals_from.get(worker.index))
+                .map(|cell| cell.tasks)
+                .sum();
+            let lifo_share = if worker.polls == 0 {
+                0.0
+            } else {
+                100.0 * worker.lifo_polls as f64 / worker.polls as f64
+            };
+            writeln!(
+                f,
+                "{:>8} {:>10} {:>10} {:>12} {:>10.0} {:>5.1}% {:>9} {:>9} {:>10} {:>8}",
+                worker.index,
+                worker.spawns_local,
+                "-",
+                worker.polls,
+                snap.rate(worker.polls),
+                lifo_share,
+                worker.yields_yield_now + worker.yields_budget + worker.yields_self_wake,
+                worker.stolen_tasks,
+                stolen_from_me,
+                worker.parks
+            )?;
+        }
+        writeln!(
+            f,
+            "{:>8} {:>10} {:>10} {:>12} {:>10} {:>6} {:>9} {:>9} {:>10} {:>8}",
+            "external", "-", snap.spawns_remote, "-", "-", "-", "-", "-", "-", "-"
+        )
+    }
+}
