@@ -1,0 +1,327 @@
+//! The Tokio-Pulse demo: a multi-thread runtime running a mixed workload,
+//! with a live per-worker table of what the scheduler probes see.
+//!
+//! Run it with `cargo xtask demo` (which materializes the fork first), or
+//! `cargo run --release -p tokio-pulse-examples --example demo -- --help`.
+//!
+//! The workload, each part running concurrently:
+//!
+//! 1. **local spawns**: a task that spawns short-lived children in batches;
+//! 2. **remote spawns**: a plain OS thread spawning through a `Handle`;
+//! 3. **yields**: tasks that call `yield_now()` in a loop, and tasks that run
+//!    out of coop budget on a busy channel;
+//! 4. **I/O**: TCP echo over loopback, a server and several clients;
+//! 5. **imbalance**: every few hundred milliseconds one task floods its own
+//!    worker with CPU-bound children and then stays busy itself, so the other
+//!    workers must steal;
+//! 6. **contention**: tasks taking turns on one `tokio::sync::Mutex`.
+
+use std::io::{IsTerminal, Write};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::{Parser, ValueEnum};
+use crossterm::{cursor, terminal, QueueableCommand};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_pulse_rt::{report::WorkerTable, RuntimeProbes, RuntimeSnapshot};
+
+/// Runs a mixed workload on the instrumented runtime and shows the probes live.
+#[derive(Debug, Parser)]
+#[command(name = "demo", version)]
+struct Args {
+    /// Worker threads of the demo runtime.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=256))]
+    workers: u16,
+
+    /// Stop after this many seconds; 0 runs until Ctrl-C.
+    #[arg(long, default_value_t = 0)]
+    duration: u64,
+
+    /// Which part of the workload to run.
+    #[arg(long, value_enum, default_value_t = Workload::Mixed)]
+    workload: Workload,
+
+    /// Seconds between table refreshes.
+    #[arg(long, default_value_t = 1.0)]
+    interval: f64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Workload {
+    /// All of the parts below at once.
+    Mixed,
+    /// Local and remote spawns only.
+    Spawn,
+    /// Yield loops and coop-budget exhaustion only.
+    Yield,
+    /// TCP echo over loopback only.
+    Io,
+    /// The imbalanced phase only, to watch stealing.
+    Steal,
+    /// Lock contention only.
+    Contention,
+}
+
+impl Workload {
+    fn runs(self, part: Workload) -> bool {
+        self == Workload::Mixed || self == part
+    }
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    if !(args.interval.is_finite() && args.interval >= 0.05) {
+        eprintln!(
+            "demo: --interval must be at least 0.05 seconds, got {}",
+            args.interval
+        );
+        return ExitCode::from(2);
+    }
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(args.workers.into())
+        .name("demo")
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(err) => {
+            eprintln!("demo: cannot build the runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let probes = rt.handle().pulse();
+
+    if args.workload.runs(Workload::Spawn) {
+        spawn_remote_feeder(rt.handle().clone());
+    }
+    let workload = args.workload;
+    let started = rt.block_on(async move {
+        let io_ready = if workload.runs(Workload::Io) {
+            start_echo().await
+        } else {
+            Ok(())
+        };
+        if workload.runs(Workload::Spawn) {
+            tokio::spawn(local_spawner());
+        }
+        if workload.runs(Workload::Yield) {
+            for _ in 0..2 {
+                tokio::spawn(yielder());
+            }
+            tokio::spawn(budget_burner());
+        }
+        if workload.runs(Workload::Steal) {
+            tokio::spawn(imbalance());
+        }
+        if workload.runs(Workload::Contention) {
+            let lock = Arc::new(tokio::sync::Mutex::new(0u64));
+            for _ in 0..8 {
+                tokio::spawn(contender(lock.clone()));
+            }
+        }
+        io_ready
+    });
+    if let Err(err) = started {
+        eprintln!("demo: cannot start the loopback echo server: {err}");
+        return ExitCode::FAILURE;
+    }
+
+    let deadline = (args.duration > 0).then(|| Instant::now() + Duration::from_secs(args.duration));
+    let interval = Duration::from_secs_f64(args.interval);
+    let result = rt.block_on(show(probes, deadline, interval));
+    rt.shutdown_timeout(Duration::from_secs(1));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("demo: cannot write to the terminal: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Prints the table until the deadline or Ctrl-C: redrawn in place on a
+/// terminal, appended as plain text otherwise.
+async fn show(
+    probes: Arc<RuntimeProbes>,
+    deadline: Option<Instant>,
+    interval: Duration,
+) -> std::io::Result<()> {
+    let live = std::io::stdout().is_terminal();
+    let mut out = std::io::stdout();
+    let start = probes.snapshot();
+    let mut last = start.clone();
+    let mut drawn_lines = 0u16;
+    let mut ticker = tokio::time::interval(interval);
+    ticker.tick().await;
+    loop {
+        let stop = tokio::select! {
+            _ = ticker.tick() => deadline.is_some_and(|d| Instant::now() >= d),
+            _ = tokio::signal::ctrl_c() => true,
+        };
+        let now = probes.snapshot();
+        let window = now.delta(&last);
+        let text = render(&now, &window);
+        if live {
+            if drawn_lines > 0 {
+                out.queue(cursor::MoveToPreviousLine(drawn_lines))?;
+                out.queue(terminal::Clear(terminal::ClearType::FromCursorDown))?;
+            }
+            drawn_lines = u16::try_from(text.lines().count()).unwrap_or(u16::MAX);
+        }
+        out.write_all(text.as_bytes())?;
+        out.flush()?;
+        last = now;
+        if stop {
+            let total = last.delta(&start);
+            println!(
+                "\ndemo: {:.1} s, {} polls ({:.0}/s), {} spawns, {} tasks stolen",
+                total.uptime.as_secs_f64(),
+                total.polls(),
+                total.rate(total.polls()),
+                total.spawns(),
+                total.stolen_tasks()
+            );
+            return Ok(());
+        }
+    }
+}
+
+fn render(now: &RuntimeSnapshot, window: &RuntimeSnapshot) -> String {
+    format!(
+        "runtime {:?}: up {:.1} s, last {:.1} s: {:.0} polls/s, {} remote spawns, {} remote wakes\n{}",
+        now.name,
+        now.uptime.as_secs_f64(),
+        window.uptime.as_secs_f64(),
+        window.rate(window.polls()),
+        window.spawns_remote,
+        window.wakes_remote,
+        WorkerTable::new(window)
+    )
+}
+
+/// Spawns short tasks from a plain thread: remote spawns.
+fn spawn_remote_feeder(handle: tokio::runtime::Handle) {
+    std::thread::Builder::new()
+        .name("demo-remote".into())
+        .spawn(move || loop {
+            for _ in 0..50 {
+                handle.spawn(async { std::hint::black_box(0u64) });
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        })
+        .map(drop)
+        .unwrap_or_else(|err| eprintln!("demo: no remote spawner: {err}"));
+}
+
+/// Spawns batches of children from a worker: local spawns.
+async fn local_spawner() {
+    loop {
+        let children: Vec<_> = (0..100u64)
+            .map(|i| tokio::spawn(async move { std::hint::black_box(i * i) }))
+            .collect();
+        for child in children {
+            let _ = child.await;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+async fn yielder() {
+    loop {
+        for _ in 0..100 {
+            tokio::task::yield_now().await;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+/// Receives from a channel that is always full, so the receiver runs out of
+/// coop budget and is made to yield.
+async fn budget_burner() {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<u64>();
+    tokio::spawn(async move {
+        let mut n = 0u64;
+        loop {
+            for _ in 0..1000 {
+                if tx.send(n).is_err() {
+                    return;
+                }
+                n += 1;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    });
+    while let Some(n) = rx.recv().await {
+        std::hint::black_box(n);
+    }
+}
+
+/// Floods this worker's queue with CPU-bound children while staying busy,
+/// so that idle workers steal them.
+async fn imbalance() {
+    loop {
+        let children: Vec<_> = (0..128)
+            .map(|_| tokio::spawn(async { spin(Duration::from_micros(100)) }))
+            .collect();
+        spin(Duration::from_millis(5));
+        for child in children {
+            let _ = child.await;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn spin(time: Duration) {
+    let start = Instant::now();
+    while start.elapsed() < time {
+        std::hint::spin_loop();
+    }
+}
+
+async fn contender(lock: Arc<tokio::sync::Mutex<u64>>) {
+    loop {
+        for _ in 0..50 {
+            let mut guard = lock.lock().await;
+            *guard += 1;
+            tokio::task::yield_now().await;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+/// Starts an echo server on an ephemeral loopback port and four clients that
+/// send small messages to it.
+async fn start_echo() -> std::io::Result<()> {
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = [0u8; 1024];
+                while let Ok(n) = socket.read(&mut buf).await {
+                    if n == 0 || socket.write_all(&buf[..n]).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    for _ in 0..4 {
+        tokio::spawn(async move {
+            let Ok(mut stream) = TcpStream::connect(addr).await else {
+                return;
+            };
+            let mut buf = [0u8; 64];
+            loop {
+                if stream.write_all(b"pulse").await.is_err() || stream.read(&mut buf).await.is_err()
+                {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_micros(500)).await;
+            }
+        });
+    }
+    Ok(())
+}
