@@ -42,6 +42,6 @@ mod worker;
 
 pub use counter::Counter;
 pub use registry::runtimes;
-pub use runtime::{RemoteKind, RemoteProbes, RuntimeProbes};
+pub use runtime::{RemoteKind, RemoteProbes, RuntimeGauges, RuntimeProbes};
 pub use snapshot::{RuntimeSnapshot, StealSnapshot, WorkerSnapshot};
 pub use worker::{ScheduleKind, StealCell, WorkerProbes, WorkerRecorder, YieldReason};

@@ -1,7 +1,7 @@
 //! One runtime's probes: its identity, its workers and its remote counters.
 
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::Instant;
 
 use crossbeam_utils::CachePadded;
@@ -105,6 +105,44 @@ impl RemoteProbes {
     }
 }
 
+/// Point-in-time values that a runtime computes on demand, when a snapshot
+/// is taken, never on a hot path. The patched Tokio implements this for its
+/// scheduler handle and registers it with
+/// [`RuntimeProbes::set_gauges`].
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::Arc;
+/// use tokio_pulse_probes::{RuntimeGauges, RuntimeProbes};
+///
+/// struct Fixed;
+/// impl RuntimeGauges for Fixed {
+///     fn global_queue_depth(&self) -> usize { 3 }
+///     fn local_queue_depth(&self, _worker: usize) -> Option<usize> { Some(1) }
+///     fn alive_tasks(&self) -> usize { 7 }
+/// }
+///
+/// let (rt, _recorders) = RuntimeProbes::new(None, 2);
+/// let gauges: Arc<dyn RuntimeGauges> = Arc::new(Fixed);
+/// rt.set_gauges(Arc::downgrade(&gauges));
+/// let snap = rt.snapshot();
+/// assert_eq!(snap.global_queue_depth, Some(3));
+/// assert_eq!(snap.alive_tasks, Some(7));
+/// assert_eq!(snap.workers[1].local_queue_depth, Some(1));
+/// drop(gauges);
+/// assert_eq!(rt.snapshot().alive_tasks, None);
+/// ```
+pub trait RuntimeGauges: Send + Sync {
+    /// Tasks waiting in the runtime-wide inject queue.
+    fn global_queue_depth(&self) -> usize;
+    /// Tasks waiting in worker `worker`'s local queue, if the scheduler can
+    /// read it from another thread (the current-thread scheduler cannot).
+    fn local_queue_depth(&self, worker: usize) -> Option<usize>;
+    /// Tasks spawned and not yet completed.
+    fn alive_tasks(&self) -> usize;
+}
+
 /// All probes of one Tokio runtime.
 ///
 /// The patched Tokio creates one per runtime at build time, keeps the
@@ -135,6 +173,10 @@ pub struct RuntimeProbes {
     created: Instant,
     workers: Box<[Arc<CachePadded<WorkerProbes>>]>,
     remote: CachePadded<RemoteProbes>,
+    /// The runtime's gauges. A `Weak`, so that the probes never keep the
+    /// scheduler alive and no reference cycle forms.
+    gauges: OnceLock<Weak<dyn RuntimeGauges>>,
+    shut_down: AtomicBool,
 }
 
 impl RuntimeProbes {
@@ -170,6 +212,8 @@ impl RuntimeProbes {
             created: Instant::now(),
             workers: slots,
             remote: CachePadded::default(),
+            gauges: OnceLock::new(),
+            shut_down: AtomicBool::new(false),
         });
         registry::register(&probes);
         (probes, recorders)
@@ -250,6 +294,54 @@ impl RuntimeProbes {
     /// ```
     pub fn remote(&self) -> &RemoteProbes {
         &self.remote
+    }
+
+    /// Registers the runtime's gauges; only the first call has an effect.
+    ///
+    /// # Examples
+    ///
+    /// See [`RuntimeGauges`].
+    pub fn set_gauges(&self, gauges: Weak<dyn RuntimeGauges>) {
+        let _ = self.gauges.set(gauges);
+    }
+
+    /// The runtime's gauges, while its scheduler is alive.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (rt, _) = tokio_pulse_probes::RuntimeProbes::new(None, 1);
+    /// assert!(rt.gauges().is_none());
+    /// ```
+    pub fn gauges(&self) -> Option<Arc<dyn RuntimeGauges>> {
+        self.gauges.get().and_then(Weak::upgrade)
+    }
+
+    /// Records that the runtime has begun shutting down. Tokio calls this
+    /// once; the counters stay readable.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (rt, _) = tokio_pulse_probes::RuntimeProbes::new(None, 1);
+    /// rt.mark_shut_down();
+    /// assert!(rt.is_shut_down());
+    /// ```
+    pub fn mark_shut_down(&self) {
+        self.shut_down.store(true, Relaxed);
+    }
+
+    /// Whether the runtime has begun shutting down. Exporters stop reporting
+    /// such runtimes; their last values stay readable here.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (rt, _) = tokio_pulse_probes::RuntimeProbes::new(None, 1);
+    /// assert!(!rt.is_shut_down());
+    /// ```
+    pub fn is_shut_down(&self) -> bool {
+        self.shut_down.load(Relaxed)
     }
 
     /// Reads every counter into plain data. Each counter is read once; the

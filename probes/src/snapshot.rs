@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::{RemoteKind, RuntimeProbes, ScheduleKind, WorkerProbes, YieldReason};
+use crate::{RemoteKind, RuntimeGauges, RuntimeProbes, ScheduleKind, WorkerProbes, YieldReason};
 
 /// Steals by one thief from one victim, as plain data.
 ///
@@ -72,10 +72,14 @@ pub struct WorkerSnapshot {
     pub parks: u64,
     /// Returns from a park.
     pub unparks: u64,
+    /// Tasks in the local queue when the snapshot was taken; `None` where
+    /// the scheduler cannot read it from another thread. A gauge: a delta
+    /// keeps the later value.
+    pub local_queue_depth: Option<u64>,
 }
 
 impl WorkerSnapshot {
-    fn read(worker: &WorkerProbes) -> WorkerSnapshot {
+    fn read(worker: &WorkerProbes, gauges: Option<&dyn RuntimeGauges>) -> WorkerSnapshot {
         let (spawn_lifo, spawn_queue) = worker.scheduled(ScheduleKind::Spawn);
         let (wakes_lifo, wakes_local_queue) = worker.scheduled(ScheduleKind::Wake);
         let (self_lifo, self_queue) = worker.scheduled(ScheduleKind::SelfWake);
@@ -105,6 +109,9 @@ impl WorkerSnapshot {
             steals_from,
             parks: worker.parks(),
             unparks: worker.unparks(),
+            local_queue_depth: gauges
+                .and_then(|g| g.local_queue_depth(worker.index()))
+                .map(|depth| depth as u64),
         }
     }
 
@@ -194,6 +201,7 @@ impl WorkerSnapshot {
                 .collect(),
             parks: self.parks.saturating_sub(earlier.parks),
             unparks: self.unparks.saturating_sub(earlier.unparks),
+            local_queue_depth: self.local_queue_depth,
         }
     }
 }
@@ -237,20 +245,36 @@ pub struct RuntimeSnapshot {
     /// Single tasks sent to the inject queue because a local queue was full
     /// while being stolen from (already counted as local schedules).
     pub overflow_pushes: u64,
+    /// Tasks in the inject queue when the snapshot was taken; `None` once
+    /// the scheduler is gone. A gauge: a delta keeps the later value.
+    pub global_queue_depth: Option<u64>,
+    /// Tasks spawned and not yet completed; `None` once the scheduler is
+    /// gone. A gauge: a delta keeps the later value.
+    pub alive_tasks: Option<u64>,
+    /// Whether the runtime had begun shutting down.
+    pub shut_down: bool,
 }
 
 impl RuntimeSnapshot {
     pub(crate) fn read(probes: &RuntimeProbes) -> RuntimeSnapshot {
         let remote = probes.remote();
+        let gauges = probes.gauges();
+        let gauges = gauges.as_deref();
         RuntimeSnapshot {
             id: probes.id(),
             name: probes.name().into(),
             uptime: probes.created().elapsed(),
-            workers: probes.workers().map(WorkerSnapshot::read).collect(),
+            workers: probes
+                .workers()
+                .map(|worker| WorkerSnapshot::read(worker, gauges))
+                .collect(),
             spawns_remote: remote.pushed(RemoteKind::Spawn),
             wakes_remote: remote.pushed(RemoteKind::Wake),
             self_wakes_remote: remote.pushed(RemoteKind::SelfWake),
             overflow_pushes: remote.pushed(RemoteKind::Overflow),
+            global_queue_depth: gauges.map(|g| g.global_queue_depth() as u64),
+            alive_tasks: gauges.map(|g| g.alive_tasks() as u64),
+            shut_down: probes.is_shut_down(),
         }
     }
 
@@ -278,6 +302,9 @@ impl RuntimeSnapshot {
                 .self_wakes_remote
                 .saturating_sub(earlier.self_wakes_remote),
             overflow_pushes: self.overflow_pushes.saturating_sub(earlier.overflow_pushes),
+            global_queue_depth: self.global_queue_depth,
+            alive_tasks: self.alive_tasks,
+            shut_down: self.shut_down,
         }
     }
 

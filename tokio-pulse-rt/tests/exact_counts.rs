@@ -429,3 +429,67 @@ fn runtimes_are_named_and_listed() {
     drop(probes);
     assert!(tokio_pulse_rt::runtimes().iter().all(|r| r.id() != id));
 }
+
+#[test]
+fn gauges_report_queues_alive_tasks_and_shutdown() {
+    // A current-thread runtime runs nothing while no thread drives it, so
+    // remote spawns wait in the inject queue where the gauges can see them.
+    let rt = current_thread();
+    let probes = rt.handle().pulse();
+    let (release, gate) = tokio::sync::watch::channel(false);
+    for _ in 0..10 {
+        let mut gate = gate.clone();
+        rt.handle().spawn(async move {
+            gate.wait_for(|open| *open).await.unwrap();
+        });
+    }
+    let waiting = probes.snapshot();
+    assert_eq!(waiting.global_queue_depth, Some(10));
+    assert_eq!(waiting.alive_tasks, Some(10));
+    assert_eq!(waiting.workers[0].local_queue_depth, None);
+    assert!(!waiting.shut_down);
+
+    // Polled once, the tasks park on the gate: still alive, no longer queued.
+    rt.block_on(tokio::task::yield_now());
+    let parked = probes.snapshot();
+    assert_eq!(parked.global_queue_depth, Some(0));
+    assert_eq!(parked.alive_tasks, Some(10));
+    release.send(true).unwrap();
+    rt.block_on(async {
+        while tokio::runtime::Handle::current()
+            .metrics()
+            .num_alive_tasks()
+            > 0
+        {
+            tokio::task::yield_now().await;
+        }
+    });
+    assert_eq!(probes.snapshot().alive_tasks, Some(0));
+
+    drop(rt);
+    let gone = probes.snapshot();
+    assert!(gone.shut_down);
+    assert_eq!(gone.alive_tasks, None, "gauges outlived the scheduler");
+}
+
+#[test]
+fn multi_thread_local_queue_depth_is_visible() {
+    let rt = multi_thread(1);
+    let probes = rt.handle().pulse();
+    let depth = rt.block_on(async {
+        tokio::spawn(async move {
+            // The worker is busy in this task, so what it spawns waits in its
+            // local queue (one in the LIFO slot, which is not stealable and
+            // not counted as queued).
+            let children: Vec<_> = (0..20).map(|_| tokio::spawn(async {})).collect();
+            let depth = probes.snapshot().workers[0].local_queue_depth;
+            for child in children {
+                child.await.unwrap();
+            }
+            depth
+        })
+        .await
+        .unwrap()
+    });
+    assert_eq!(depth, Some(19));
+}
