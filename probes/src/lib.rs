@@ -16,6 +16,11 @@
 //!   inject lock).
 //! - [`runtimes`]: every live runtime in the process.
 //! - [`RuntimeSnapshot`] / [`WorkerSnapshot`]: plain data with `delta`.
+//! - Optional, per runtime ([`PulseConfig`], set through the patched
+//!   `Builder::pulse` or `TOKIO_PULSE_*` variables): poll timing on a
+//!   calibrated [`Clock`] into log-scale [`tier`]s ([`PollTimeSnapshot`]),
+//!   slow-poll events, and a stall watchdog thread; events reach the
+//!   [`PulseListener`] installed with [`set_listener`].
 //!
 //! # Examples
 //!
@@ -34,14 +39,24 @@
 //! assert_eq!(rt.snapshot().spawns(), 1);
 //! ```
 
+mod clock;
+mod config;
 mod counter;
+mod events;
 mod registry;
 mod runtime;
 mod snapshot;
+mod watchdog;
 mod worker;
 
+pub use clock::{tier, Clock, CALIBRATION};
+pub use config::{
+    parse_duration, PulseConfig, PulseSettings, DEFAULT_SLOW_POLL, DEFAULT_STALL,
+    DEFAULT_WATCHDOG_PERIOD, ENV_POLL_TIMING, ENV_SLOW_POLL, ENV_STALL, ENV_WATCHDOG_PERIOD,
+};
 pub use counter::Counter;
+pub use events::{set_listener, PulseListener, SlowPoll, Stall, TaskInfo};
 pub use registry::runtimes;
 pub use runtime::{RemoteKind, RemoteProbes, RuntimeGauges, RuntimeProbes};
-pub use snapshot::{RuntimeSnapshot, StealSnapshot, WorkerSnapshot};
+pub use snapshot::{PollTimeSnapshot, RuntimeSnapshot, StealSnapshot, WorkerSnapshot};
 pub use worker::{ScheduleKind, StealCell, WorkerProbes, WorkerRecorder, YieldReason};

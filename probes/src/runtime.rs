@@ -1,12 +1,19 @@
 //! One runtime's probes: its identity, its workers and its remote counters.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+#[cfg(loom)]
+use loom::sync::atomic::AtomicBool;
+#[cfg(not(loom))]
+use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::Instant;
 
 use crossbeam_utils::CachePadded;
 
-use crate::{registry, Counter, RuntimeSnapshot, ScheduleKind, WorkerProbes, WorkerRecorder};
+use crate::{
+    registry, watchdog, Clock, Counter, PulseSettings, RuntimeSnapshot, ScheduleKind, WorkerProbes,
+    WorkerRecorder,
+};
 
 /// What reached a runtime's inject queue from a thread that did not hold a
 /// core of that runtime (or, for [`Overflow`](RemoteKind::Overflow), from a
@@ -177,6 +184,9 @@ pub struct RuntimeProbes {
     /// scheduler alive and no reference cycle forms.
     gauges: OnceLock<Weak<dyn RuntimeGauges>>,
     shut_down: AtomicBool,
+    settings: PulseSettings,
+    clock: Clock,
+    watchdog_running: AtomicBool,
 }
 
 impl RuntimeProbes {
@@ -195,6 +205,65 @@ impl RuntimeProbes {
     /// assert_eq!(rt.name(), format!("runtime-{}", rt.id()));
     /// ```
     pub fn new(name: Option<&str>, workers: usize) -> (Arc<RuntimeProbes>, Vec<WorkerRecorder>) {
+        RuntimeProbes::with_settings(name, workers, &PulseSettings::default())
+    }
+
+    /// Like [`new`](Self::new), with the optional probes set up per
+    /// `settings`: poll timing on the recorders, and the stall watchdog
+    /// thread, started here.
+    ///
+    /// If the watchdog thread cannot be started (the OS refused a thread),
+    /// the runtime still works and [`watchdog_running`](Self::watchdog_running)
+    /// says so.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tokio_pulse_probes::{PulseConfig, RuntimeProbes};
+    ///
+    /// let settings = PulseConfig::new().poll_timing(true).resolve().unwrap();
+    /// let (rt, recorders) = RuntimeProbes::with_settings(Some("timed"), 2, &settings);
+    /// assert!(rt.settings().poll_timing);
+    /// assert!(recorders.iter().all(|r| r.times_polls()));
+    /// ```
+    pub fn with_settings(
+        name: Option<&str>,
+        workers: usize,
+        settings: &PulseSettings,
+    ) -> (Arc<RuntimeProbes>, Vec<WorkerRecorder>) {
+        // Calibrating the TSC takes a few milliseconds, once per process;
+        // only runtimes that time polls pay for it.
+        let clock = if settings.poll_timing {
+            Clock::global()
+        } else {
+            Clock::instant()
+        };
+        RuntimeProbes::with_clock(name, workers, settings, clock)
+    }
+
+    /// Like [`with_settings`](Self::with_settings), timing polls on `clock`
+    /// instead of [`Clock::global`]: for harnesses that drive the recorders
+    /// with synthetic time ([`Clock::instant`] makes one tick one
+    /// nanosecond exactly).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tokio_pulse_probes::{Clock, PulseConfig, RuntimeProbes, TaskInfo};
+    ///
+    /// let settings = PulseConfig::new().poll_timing(true).resolve().unwrap();
+    /// let (rt, mut recorders) = RuntimeProbes::with_clock(None, 1, &settings, Clock::instant());
+    /// recorders[0].busy_started_at(0);
+    /// recorders[0].poll_started(|| TaskInfo { id: 9, spawned_at: None });
+    /// recorders[0].poll_ended_at(1_000); // exactly 1 µs: tier 1
+    /// assert_eq!(rt.snapshot().workers[0].poll_time.as_ref().unwrap().tiers[1], 1);
+    /// ```
+    pub fn with_clock(
+        name: Option<&str>,
+        workers: usize,
+        settings: &PulseSettings,
+        clock: Clock,
+    ) -> (Arc<RuntimeProbes>, Vec<WorkerRecorder>) {
         static NEXT_ID: AtomicU64 = AtomicU64::new(1);
         // Once per runtime build, never on a hot path.
         let id = NEXT_ID.fetch_add(1, Relaxed);
@@ -205,7 +274,11 @@ impl RuntimeProbes {
         let slots: Box<[Arc<CachePadded<WorkerProbes>>]> = (0..workers)
             .map(|index| Arc::new(CachePadded::new(WorkerProbes::new(index, workers))))
             .collect();
-        let recorders = slots.iter().cloned().map(WorkerRecorder::new).collect();
+        let recorders = slots
+            .iter()
+            .cloned()
+            .map(|slot| WorkerRecorder::new(slot).with_timing(settings, clock, name.clone(), id))
+            .collect();
         let probes = Arc::new(RuntimeProbes {
             id,
             name,
@@ -214,7 +287,14 @@ impl RuntimeProbes {
             remote: CachePadded::default(),
             gauges: OnceLock::new(),
             shut_down: AtomicBool::new(false),
+            settings: settings.clone(),
+            clock,
+            watchdog_running: AtomicBool::new(false),
         });
+        if let Some(threshold) = settings.stall {
+            let started = watchdog::spawn(&probes, threshold, settings.watchdog_period).is_ok();
+            probes.watchdog_running.store(started, Relaxed);
+        }
         registry::register(&probes);
         (probes, recorders)
     }
@@ -242,6 +322,48 @@ impl RuntimeProbes {
     /// ```
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    pub(crate) fn name_arc(&self) -> Arc<str> {
+        self.name.clone()
+    }
+
+    /// The settings of the optional probes this runtime was built with.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (rt, _) = tokio_pulse_probes::RuntimeProbes::new(None, 1);
+    /// assert!(!rt.settings().poll_timing);
+    /// ```
+    pub fn settings(&self) -> &PulseSettings {
+        &self.settings
+    }
+
+    /// The clock poll timing reads: [`Clock::global`] when poll timing is on.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (rt, _) = tokio_pulse_probes::RuntimeProbes::new(None, 1);
+    /// let clock = rt.clock();
+    /// assert!(clock.now() <= clock.now());
+    /// ```
+    pub fn clock(&self) -> Clock {
+        self.clock
+    }
+
+    /// Whether this runtime's stall watchdog thread is running (it stops
+    /// once the runtime shuts down).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (rt, _) = tokio_pulse_probes::RuntimeProbes::new(None, 1);
+    /// assert!(!rt.watchdog_running());
+    /// ```
+    pub fn watchdog_running(&self) -> bool {
+        self.watchdog_running.load(Relaxed) && !self.is_shut_down()
     }
 
     /// When these probes were created, i.e. when the runtime was built.

@@ -3,7 +3,85 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::{RemoteKind, RuntimeGauges, RuntimeProbes, ScheduleKind, WorkerProbes, YieldReason};
+use crate::clock::tier::TIERS;
+use crate::{
+    Clock, RemoteKind, RuntimeGauges, RuntimeProbes, ScheduleKind, WorkerProbes, YieldReason,
+};
+
+/// One worker's poll timing, present only when the runtime times polls.
+///
+/// # Examples
+///
+/// ```
+/// use tokio_pulse_probes::{PulseConfig, RuntimeProbes};
+///
+/// let settings = PulseConfig::new().poll_timing(true).resolve().unwrap();
+/// let (rt, _recorders) = RuntimeProbes::with_settings(None, 1, &settings);
+/// let timing = rt.snapshot().workers[0].poll_time.clone().unwrap();
+/// assert_eq!(timing.polls(), 0);
+/// assert_eq!(timing.current_poll, None);
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PollTimeSnapshot {
+    /// Polls per duration tier; see [`tier`](crate::tier) for the bounds.
+    pub tiers: [u64; TIERS],
+    /// The sum of all poll durations.
+    pub poll_time: Duration,
+    /// Time spent processing tasks, from the start to the end of each batch
+    /// of polls (the polls plus the scheduler's work between them).
+    pub busy_time: Duration,
+    /// Polls that took at least the slow-poll threshold.
+    pub slow_polls: u64,
+    /// Slow-poll events the per-worker rate limit did not send.
+    pub slow_poll_events_dropped: u64,
+    /// Stalls the watchdog reported on this worker.
+    pub stalls: u64,
+    /// How long the worker had been inside its current poll when the
+    /// snapshot was taken; `None` between polls. A gauge: a delta keeps the
+    /// later value.
+    pub current_poll: Option<Duration>,
+}
+
+impl PollTimeSnapshot {
+    fn read(worker: &WorkerProbes, clock: Clock) -> PollTimeSnapshot {
+        let timing = &worker.timing;
+        let current_poll = timing.current().map(|poll| {
+            Duration::from_nanos(clock.ticks_to_ns(clock.now().saturating_sub(poll.mark)))
+        });
+        PollTimeSnapshot {
+            tiers: std::array::from_fn(|k| timing.tiers[k].get()),
+            poll_time: Duration::from_nanos(clock.ticks_to_ns(timing.poll_ticks.get())),
+            busy_time: Duration::from_nanos(clock.ticks_to_ns(timing.busy_ticks.get())),
+            slow_polls: timing.slow_polls.get(),
+            slow_poll_events_dropped: timing.slow_events_dropped.get(),
+            stalls: timing.stalls.get(),
+            current_poll,
+        }
+    }
+
+    /// Polls timed, all tiers.
+    ///
+    /// # Examples
+    ///
+    /// See [`PollTimeSnapshot`].
+    pub fn polls(&self) -> u64 {
+        self.tiers.iter().sum()
+    }
+
+    fn delta(&self, earlier: &PollTimeSnapshot) -> PollTimeSnapshot {
+        PollTimeSnapshot {
+            tiers: std::array::from_fn(|k| self.tiers[k].saturating_sub(earlier.tiers[k])),
+            poll_time: self.poll_time.saturating_sub(earlier.poll_time),
+            busy_time: self.busy_time.saturating_sub(earlier.busy_time),
+            slow_polls: self.slow_polls.saturating_sub(earlier.slow_polls),
+            slow_poll_events_dropped: self
+                .slow_poll_events_dropped
+                .saturating_sub(earlier.slow_poll_events_dropped),
+            stalls: self.stalls.saturating_sub(earlier.stalls),
+            current_poll: self.current_poll,
+        }
+    }
+}
 
 /// Steals by one thief from one victim, as plain data.
 ///
@@ -76,10 +154,16 @@ pub struct WorkerSnapshot {
     /// the scheduler cannot read it from another thread. A gauge: a delta
     /// keeps the later value.
     pub local_queue_depth: Option<u64>,
+    /// Poll timing, when the runtime times polls.
+    pub poll_time: Option<PollTimeSnapshot>,
 }
 
 impl WorkerSnapshot {
-    fn read(worker: &WorkerProbes, gauges: Option<&dyn RuntimeGauges>) -> WorkerSnapshot {
+    fn read(
+        worker: &WorkerProbes,
+        gauges: Option<&dyn RuntimeGauges>,
+        timing: Option<Clock>,
+    ) -> WorkerSnapshot {
         let (spawn_lifo, spawn_queue) = worker.scheduled(ScheduleKind::Spawn);
         let (wakes_lifo, wakes_local_queue) = worker.scheduled(ScheduleKind::Wake);
         let (self_lifo, self_queue) = worker.scheduled(ScheduleKind::SelfWake);
@@ -112,6 +196,7 @@ impl WorkerSnapshot {
             local_queue_depth: gauges
                 .and_then(|g| g.local_queue_depth(worker.index()))
                 .map(|depth| depth as u64),
+            poll_time: timing.map(|clock| PollTimeSnapshot::read(worker, clock)),
         }
     }
 
@@ -202,6 +287,10 @@ impl WorkerSnapshot {
             parks: self.parks.saturating_sub(earlier.parks),
             unparks: self.unparks.saturating_sub(earlier.unparks),
             local_queue_depth: self.local_queue_depth,
+            poll_time: match (&self.poll_time, &earlier.poll_time) {
+                (Some(now), Some(then)) => Some(now.delta(then)),
+                (now, _) => now.clone(),
+            },
         }
     }
 }
@@ -260,13 +349,14 @@ impl RuntimeSnapshot {
         let remote = probes.remote();
         let gauges = probes.gauges();
         let gauges = gauges.as_deref();
+        let timing = probes.settings().poll_timing.then(|| probes.clock());
         RuntimeSnapshot {
             id: probes.id(),
             name: probes.name().into(),
             uptime: probes.created().elapsed(),
             workers: probes
                 .workers()
-                .map(|worker| WorkerSnapshot::read(worker, gauges))
+                .map(|worker| WorkerSnapshot::read(worker, gauges, timing))
                 .collect(),
             spawns_remote: remote.pushed(RemoteKind::Spawn),
             wakes_remote: remote.pushed(RemoteKind::Wake),

@@ -1,0 +1,281 @@
+//! The cheapest monotonic clock available, in ticks.
+//!
+//! 1. On x86_64 with an invariant TSC (CPUID leaf `0x8000_0007`, EDX bit 8),
+//!    a tick is one TSC cycle, read with `rdtsc` (about 10 ns here, against
+//!    24 ns for `Instant::now()`). The TSC's rate is calibrated once per
+//!    process against `Instant` over [`CALIBRATION`].
+//! 2. Everywhere else (other targets, no invariant TSC, Miri), a tick is one
+//!    nanosecond of `Instant` since a process-wide origin.
+//! 3. Ticks convert to nanoseconds and to microseconds with a 64-bit fixed
+//!    point multiply; the microsecond conversion is what picks a poll-time
+//!    tier, so tier boundaries are exact powers of two of a microsecond, up to
+//!    the calibration error (see the `clock` tests, which print it).
+
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// How long the TSC is timed against `Instant` to find its rate.
+pub const CALIBRATION: Duration = Duration::from_millis(20);
+
+/// Fixed-point shift of the tick conversions.
+const SHIFT: u32 = 32;
+
+/// A calibrated monotonic clock. Cheap to copy; read with [`Clock::now`].
+///
+/// # Examples
+///
+/// ```
+/// use tokio_pulse_probes::Clock;
+///
+/// let clock = Clock::global();
+/// let start = clock.now();
+/// std::thread::sleep(std::time::Duration::from_millis(2));
+/// let ns = clock.ticks_to_ns(clock.now() - start);
+/// assert!(ns >= 1_000_000, "{ns} ns");
+/// ```
+#[derive(Clone, Copy, Debug)]
+pub struct Clock {
+    source: Source,
+    /// Nanoseconds per tick, shifted left by [`SHIFT`].
+    ns_per_tick: u64,
+    /// Microseconds per tick, shifted left by [`SHIFT`] + 10 (for precision).
+    us_per_tick: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Source {
+    Tsc,
+    Instant,
+}
+
+fn origin() -> Instant {
+    static ORIGIN: OnceLock<Instant> = OnceLock::new();
+    *ORIGIN.get_or_init(Instant::now)
+}
+
+impl Clock {
+    /// The process-wide clock: a calibrated TSC where it can be trusted,
+    /// else `Instant`. The first call calibrates (about 20 ms, once).
+    ///
+    /// # Examples
+    ///
+    /// See [`Clock`].
+    pub fn global() -> Clock {
+        static GLOBAL: OnceLock<Clock> = OnceLock::new();
+        *GLOBAL.get_or_init(|| Clock::calibrated_tsc().unwrap_or_else(Clock::instant))
+    }
+
+    /// A clock on `Instant`: one tick per nanosecond.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let clock = tokio_pulse_probes::Clock::instant();
+    /// assert!(!clock.is_tsc());
+    /// assert_eq!(clock.ticks_to_ns(1_500), 1_500);
+    /// ```
+    pub fn instant() -> Clock {
+        origin();
+        Clock::from_rate(Source::Instant, 1, 1)
+    }
+
+    /// A TSC clock calibrated against `Instant`, or `None` where the TSC is
+    /// missing, not invariant, or not readable (Miri).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// if let Some(tsc) = tokio_pulse_probes::Clock::calibrated_tsc() {
+    ///     assert!(tsc.is_tsc());
+    /// }
+    /// ```
+    pub fn calibrated_tsc() -> Option<Clock> {
+        if !tsc::invariant() {
+            return None;
+        }
+        let (i0, t0) = tsc::paired_read();
+        // Sleep rather than spin: calibration runs at runtime build.
+        std::thread::sleep(CALIBRATION);
+        let (i1, t1) = tsc::paired_read();
+        let ticks = t1.checked_sub(t0).filter(|&t| t > 0)?;
+        let ns = u64::try_from((i1 - i0).as_nanos()).ok()?;
+        Some(Clock::from_rate(Source::Tsc, ns, ticks))
+    }
+
+    /// `ns` nanoseconds took `ticks` ticks.
+    fn from_rate(source: Source, ns: u64, ticks: u64) -> Clock {
+        // Round the multipliers up, so that a whole number of microseconds
+        // converts back to at least itself: tier boundaries stay exact when
+        // the rate is exact, and are biased by under 2^-32 otherwise.
+        let ns_per_tick = (u128::from(ns) << SHIFT).div_ceil(u128::from(ticks)) as u64;
+        let us_per_tick =
+            (u128::from(ns) << (SHIFT + 10)).div_ceil(1000 * u128::from(ticks)) as u64;
+        Clock {
+            source,
+            ns_per_tick,
+            us_per_tick,
+        }
+    }
+
+    /// Whether this clock reads the TSC.
+    ///
+    /// # Examples
+    ///
+    /// See [`Clock::instant`].
+    pub fn is_tsc(&self) -> bool {
+        self.source == Source::Tsc
+    }
+
+    /// The current time in ticks.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let clock = tokio_pulse_probes::Clock::global();
+    /// let (a, b) = (clock.now(), clock.now());
+    /// assert!(b >= a);
+    /// ```
+    #[inline(always)]
+    pub fn now(&self) -> u64 {
+        match self.source {
+            Source::Tsc => tsc::read(),
+            Source::Instant => origin().elapsed().as_nanos() as u64,
+        }
+    }
+
+    /// Converts a tick count to nanoseconds.
+    ///
+    /// # Examples
+    ///
+    /// See [`Clock`].
+    #[inline]
+    pub fn ticks_to_ns(&self, ticks: u64) -> u64 {
+        ((u128::from(ticks) * u128::from(self.ns_per_tick)) >> SHIFT) as u64
+    }
+
+    /// Converts a tick count to whole microseconds (rounded down).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let clock = tokio_pulse_probes::Clock::instant();
+    /// assert_eq!(clock.ticks_to_us(2_999), 2);
+    /// ```
+    #[inline(always)]
+    pub fn ticks_to_us(&self, ticks: u64) -> u64 {
+        ((u128::from(ticks) * u128::from(self.us_per_tick)) >> (SHIFT + 10)) as u64
+    }
+
+    /// Converts nanoseconds to ticks (rounded down), for thresholds.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let clock = tokio_pulse_probes::Clock::instant();
+    /// assert_eq!(clock.ns_to_ticks(1_000), 1_000);
+    /// ```
+    pub fn ns_to_ticks(&self, ns: u64) -> u64 {
+        if self.ns_per_tick == 0 {
+            return u64::MAX;
+        }
+        ((u128::from(ns) << SHIFT) / u128::from(self.ns_per_tick)).min(u128::from(u64::MAX)) as u64
+    }
+}
+
+#[cfg(all(target_arch = "x86_64", not(miri)))]
+#[allow(unsafe_code)]
+mod tsc {
+    use std::arch::x86_64::{__cpuid, _rdtsc};
+    use std::time::Instant;
+
+    /// Whether the CPU advertises an invariant TSC: constant rate in all
+    /// power states, so ticks are time.
+    pub(super) fn invariant() -> bool {
+        // SAFETY: `cpuid` is available on every x86_64 CPU, and leaf
+        // 0x8000_0007 is queried only when 0x8000_0000 says it exists.
+        // (`__cpuid` is a safe function on recent compilers and an unsafe
+        // one on the oldest we support, hence the allow.)
+        #[allow(unused_unsafe)]
+        unsafe {
+            let max_extended = __cpuid(0x8000_0000).eax;
+            max_extended >= 0x8000_0007 && __cpuid(0x8000_0007).edx & (1 << 8) != 0
+        }
+    }
+
+    #[inline(always)]
+    pub(super) fn read() -> u64 {
+        // SAFETY: `rdtsc` is available on every x86_64 CPU and has no
+        // memory effects.
+        unsafe { _rdtsc() }
+    }
+
+    /// An `Instant` and a TSC read taken as close together as possible: the
+    /// pair with the shortest bracket out of a few tries, so that a
+    /// preemption between the two reads does not skew calibration.
+    pub(super) fn paired_read() -> (Instant, u64) {
+        let mut best = (Instant::now(), read(), u64::MAX);
+        for _ in 0..8 {
+            let before = read();
+            let instant = Instant::now();
+            let after = read();
+            let bracket = after.wrapping_sub(before);
+            if bracket < best.2 {
+                best = (instant, before + bracket / 2, bracket);
+            }
+        }
+        (best.0, best.1)
+    }
+}
+
+#[cfg(not(all(target_arch = "x86_64", not(miri))))]
+mod tsc {
+    use std::time::Instant;
+
+    pub(super) fn invariant() -> bool {
+        false
+    }
+
+    pub(super) fn read() -> u64 {
+        0
+    }
+
+    pub(super) fn paired_read() -> (Instant, u64) {
+        (Instant::now(), 0)
+    }
+}
+
+/// Poll-time tiers: a fixed log-scale histogram of poll durations.
+///
+/// Tier 0 holds polls under 1 µs; tier `k` for `1 <= k < TIERS - 1` holds
+/// polls in `[2^(k-1), 2^k)` µs; the last tier holds everything from
+/// `2^(TIERS-2)` µs (about 1.05 s) up.
+///
+/// # Examples
+///
+/// ```
+/// use tokio_pulse_probes::tier;
+///
+/// assert_eq!(tier::of_us(0), 0);
+/// assert_eq!(tier::of_us(1), 1);
+/// assert_eq!(tier::of_us(3), 2);
+/// assert_eq!(tier::of_us(1_000), 10);
+/// assert_eq!(tier::upper_bound_us(10), Some(1024));
+/// assert_eq!(tier::of_us(u64::MAX), tier::TIERS - 1);
+/// ```
+pub mod tier {
+    /// Number of tiers.
+    pub const TIERS: usize = 22;
+
+    /// The tier of a poll that took `us` microseconds, computed without a
+    /// branch: the bit length of `us`, clamped to the last tier.
+    #[inline(always)]
+    pub fn of_us(us: u64) -> usize {
+        ((u64::BITS - us.leading_zeros()) as usize).min(TIERS - 1)
+    }
+
+    /// The exclusive upper bound of tier `k` in microseconds, `None` for the
+    /// last (unbounded) tier or past it.
+    pub fn upper_bound_us(k: usize) -> Option<u64> {
+        (k < TIERS - 1).then(|| 1u64 << k)
+    }
+}
