@@ -1,0 +1,94 @@
+//! Slow-poll and stall events as `tracing` events.
+//!
+//! With poll timing on, the probes raise an event for every poll slower than
+//! the slow-poll threshold (rate-limited per worker) and, with the watchdog
+//! on, for every stall while it happens and when it ends. [`install`] routes
+//! them to `tracing`:
+//!
+//! | event | target | level | fields |
+//! |---|---|---|---|
+//! | slow poll | `tokio_pulse::slow_poll` | WARN | `runtime`, `worker`, `task.id`, `spawned_at`, `duration_us`, `dropped_before` |
+//! | stall, ongoing | `tokio_pulse::stall` | WARN | `runtime`, `worker`, `task.id`, `spawned_at`, `stalled_for_ms` |
+//! | stall, ended | `tokio_pulse::stall` | WARN | same, plus `ended = true` and the final `stalled_for_ms` |
+//!
+//! `spawned_at` is the `file:line:col` of the `tokio::spawn` call.
+
+use tokio_pulse_probes::{PulseListener, SlowPoll, Stall};
+
+/// The listener that turns probe events into `tracing` events.
+///
+/// # Examples
+///
+/// ```
+/// tokio_pulse_rt::events::install();
+/// ```
+#[derive(Debug, Default)]
+pub struct TracingListener;
+
+impl PulseListener for TracingListener {
+    fn slow_poll(&self, event: &SlowPoll) {
+        tracing::warn!(
+            target: "tokio_pulse::slow_poll",
+            runtime = %event.runtime,
+            worker = event.worker,
+            task.id = event.task.id,
+            spawned_at = %display_location(event.task.spawned_at),
+            duration_us = event.duration.as_micros() as u64,
+            dropped_before = event.dropped_before,
+            "slow poll: {:?} in {}",
+            event.duration,
+            event.task
+        );
+    }
+
+    fn stall(&self, event: &Stall) {
+        if event.ended {
+            tracing::warn!(
+                target: "tokio_pulse::stall",
+                runtime = %event.runtime,
+                worker = event.worker,
+                task.id = event.task.id,
+                spawned_at = %display_location(event.task.spawned_at),
+                stalled_for_ms = event.duration.as_secs_f64() * 1e3,
+                ended = true,
+                "worker {} was stuck for {:?} in one poll of {}",
+                event.worker,
+                event.duration,
+                event.task
+            );
+        } else {
+            tracing::warn!(
+                target: "tokio_pulse::stall",
+                runtime = %event.runtime,
+                worker = event.worker,
+                task.id = event.task.id,
+                spawned_at = %display_location(event.task.spawned_at),
+                stalled_for_ms = event.duration.as_secs_f64() * 1e3,
+                ended = false,
+                "worker {} is stuck: {:?} so far in one poll of {}",
+                event.worker,
+                event.duration,
+                event.task
+            );
+        }
+    }
+}
+
+fn display_location(at: Option<&'static std::panic::Location<'static>>) -> String {
+    at.map_or_else(|| "unknown".to_owned(), ToString::to_string)
+}
+
+/// Routes slow-poll and stall events to `tracing`, once per process. Returns
+/// `false` if another listener was installed first (the events keep going
+/// there).
+///
+/// # Examples
+///
+/// ```
+/// tokio_pulse_rt::events::install();
+/// // Only the first listener of the process is kept.
+/// assert!(!tokio_pulse_rt::events::install());
+/// ```
+pub fn install() -> bool {
+    tokio_pulse_probes::set_listener(Box::new(TracingListener)).is_ok()
+}
