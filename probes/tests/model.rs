@@ -208,3 +208,37 @@ fn memory_stays_within_budget_for_16_workers() {
     let total = workers * per_worker;
     assert!(total <= 64 * 1024, "{total} bytes for {workers} workers");
 }
+
+#[test]
+fn a_published_poll_is_visible_until_it_ends() {
+    use tokio_pulse_probes::{Clock, PulseConfig, TaskInfo};
+
+    let settings = PulseConfig::new().poll_timing(true).resolve().unwrap();
+    let (rt, mut recorders) = RuntimeProbes::with_clock(None, 1, &settings, Clock::instant());
+    let recorder = &mut recorders[0];
+    let at = std::panic::Location::caller();
+    recorder.busy_started();
+    assert_eq!(
+        rt.snapshot().workers[0]
+            .poll_time
+            .as_ref()
+            .unwrap()
+            .current_poll,
+        None
+    );
+    recorder.poll_started(|| TaskInfo {
+        id: 42,
+        spawned_at: Some(at),
+    });
+    std::thread::sleep(std::time::Duration::from_millis(2));
+    let during = rt.snapshot();
+    let current = during.workers[0].poll_time.as_ref().unwrap().current_poll;
+    assert!(current.unwrap() >= std::time::Duration::from_millis(2));
+    recorder.poll_ended();
+    let after = rt.snapshot();
+    let timing = after.workers[0].poll_time.as_ref().unwrap();
+    assert_eq!(timing.current_poll, None);
+    assert_eq!(timing.polls(), 1);
+    assert_eq!(timing.slow_polls, 1, "2 ms is over the 1 ms default");
+    assert!(timing.poll_time >= std::time::Duration::from_millis(2));
+}
