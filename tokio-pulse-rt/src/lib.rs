@@ -13,6 +13,11 @@
 //!   [`RuntimeSnapshot`]; [`RuntimeSnapshot::delta`] gives the change
 //!   between two.
 //! - [`report::WorkerTable`] renders a per-worker table of a change.
+//! - [`prometheus()`] serves every runtime's counters at `/metrics` in one
+//!   line: `tokio_pulse_rt::prometheus().listen("127.0.0.1:9464").install()?`.
+//! - [`export`] publishes them to any `metrics` recorder, once
+//!   ([`export::publish`]) or on an interval ([`export::publisher`]); its
+//!   docs map every snapshot field to a metric family.
 //!
 //! # Examples
 //!
@@ -34,11 +39,18 @@
 
 use std::sync::Arc;
 
+pub mod events;
+pub mod export;
+pub mod prometheus;
 pub mod report;
 
+pub use export::ExportError;
+pub use prometheus::prometheus;
+
 pub use tokio_pulse_probes::{
-    runtimes, Counter, RemoteKind, RemoteProbes, RuntimeProbes, RuntimeSnapshot, ScheduleKind,
-    StealSnapshot, WorkerProbes, WorkerSnapshot, YieldReason,
+    runtimes, tier, Clock, Counter, PollTimeSnapshot, PulseConfig, PulseListener, PulseSettings,
+    RemoteKind, RemoteProbes, RuntimeProbes, RuntimeSnapshot, ScheduleKind, SlowPoll, Stall,
+    StealSnapshot, TaskInfo, WorkerProbes, WorkerSnapshot, YieldReason,
 };
 
 /// The probes of the runtime behind `handle`.

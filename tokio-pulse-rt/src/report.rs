@@ -10,7 +10,10 @@ use crate::RuntimeSnapshot;
 ///
 /// Columns: local spawns, polls and polls per second, the share of polls
 /// chained through the LIFO slot, yields (all reasons), tasks stolen *by*
-/// the worker ("steal in") and *from* it ("steal out"), and parks.
+/// the worker ("steal in") and *from* it ("steal out"), parks, and the
+/// tasks waiting in the worker's local queue when the snapshot was taken
+/// ("queue"; on the `external` row, the inject queue). A queue depth the
+/// scheduler could not read shows as `-`.
 ///
 /// # Examples
 ///
@@ -22,6 +25,7 @@ use crate::RuntimeSnapshot;
 /// recorders[0].polled();
 /// let text = WorkerTable::new(&rt.snapshot()).to_string();
 /// assert!(text.contains("external"));
+/// assert!(text.lines().next().unwrap().ends_with("queue"));
 /// assert_eq!(text.lines().count(), 1 + 2 + 1);
 /// ```
 #[derive(Debug)]
@@ -45,7 +49,7 @@ impl fmt::Display for WorkerTable<'_> {
         let snap = self.snapshot;
         writeln!(
             f,
-            "{:>8} {:>10} {:>10} {:>12} {:>10} {:>6} {:>9} {:>9} {:>10} {:>8}",
+            "{:>8} {:>10} {:>10} {:>12} {:>10} {:>6} {:>9} {:>9} {:>10} {:>8} {:>6}",
             "worker",
             "spawn_loc",
             "spawn_rem",
@@ -55,7 +59,8 @@ impl fmt::Display for WorkerTable<'_> {
             "yields",
             "steal_in",
             "steal_out",
-            "parks"
+            "parks",
+            "queue"
         )?;
         for worker in &snap.workers {
             let stolen_from_me: u64 = snap
@@ -71,7 +76,7 @@ impl fmt::Display for WorkerTable<'_> {
             };
             writeln!(
                 f,
-                "{:>8} {:>10} {:>10} {:>12} {:>10.0} {:>5.1}% {:>9} {:>9} {:>10} {:>8}",
+                "{:>8} {:>10} {:>10} {:>12} {:>10.0} {:>5.1}% {:>9} {:>9} {:>10} {:>8} {:>6}",
                 worker.index,
                 worker.spawns_local,
                 "-",
@@ -81,13 +86,29 @@ impl fmt::Display for WorkerTable<'_> {
                 worker.yields_yield_now + worker.yields_budget + worker.yields_self_wake,
                 worker.stolen_tasks,
                 stolen_from_me,
-                worker.parks
+                worker.parks,
+                depth(worker.local_queue_depth)
             )?;
         }
         writeln!(
             f,
-            "{:>8} {:>10} {:>10} {:>12} {:>10} {:>6} {:>9} {:>9} {:>10} {:>8}",
-            "external", "-", snap.spawns_remote, "-", "-", "-", "-", "-", "-", "-"
+            "{:>8} {:>10} {:>10} {:>12} {:>10} {:>6} {:>9} {:>9} {:>10} {:>8} {:>6}",
+            "external",
+            "-",
+            snap.spawns_remote,
+            "-",
+            "-",
+            "-",
+            "-",
+            "-",
+            "-",
+            "-",
+            depth(snap.global_queue_depth)
         )
     }
+}
+
+/// A queue depth for the table, `-` when it could not be read.
+fn depth(value: Option<u64>) -> String {
+    value.map_or_else(|| "-".to_string(), |depth| depth.to_string())
 }

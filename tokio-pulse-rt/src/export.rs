@@ -1,0 +1,742 @@
+//! Publishing the probes to the [`metrics`] facade.
+//!
+//! Every live runtime that has not begun shutting down (see
+//! [`live_snapshots`]) is read into a [`RuntimeSnapshot`] and each of its
+//! counters is set on the current recorder:
+//!
+//! - counters with [`Counter::absolute`](metrics::Counter::absolute), so an
+//!   exported counter only ever moves up to the probe's value and stays
+//!   monotonic even when two publishers race;
+//! - gauges with [`Gauge::set`](metrics::Gauge::set).
+//!
+//! There is no facade call on the scheduler's hot path: the probes count on
+//! their own, and the facade is only touched when a snapshot is published.
+//!
+//! # When values are published
+//!
+//! 1. For Prometheus, [`prometheus()`](crate::prometheus()) publishes at scrape
+//!    time: each `/metrics` request snapshots every runtime and renders, so a
+//!    scrape is never staler than the probes themselves.
+//! 2. For any other recorder, [`publisher()`] starts a thread that publishes
+//!    to the global recorder on an interval (default 1 s).
+//! 3. [`publish()`] publishes once, to whichever recorder is current (the
+//!    global one, or one set with [`metrics::with_local_recorder`]).
+//!
+//! # Labels
+//!
+//! Every series carries `runtime` (the runtime's name) and `runtime_id` (its
+//! process-unique id). Two runtimes may share a name (`Builder::name`), so
+//! the name alone would merge their series; the id keeps them apart, and it
+//! never changes during a runtime's life, so no series jumps between
+//! runtimes. Per-worker series add `worker` (the worker index, `0..N`);
+//! what happened outside every worker (remote spawns, remote wakes, remote
+//! self-wakes) has `worker="external"`. Steal series add `victim`, the index
+//! of the worker stolen from, for every ordered pair of distinct workers:
+//! N×(N−1) series per steal family, and nothing per task, so cardinality is
+//! bounded by the worker count.
+//!
+//! # Mapping from the snapshot
+//!
+//! | family | labels | from |
+//! |---|---|---|
+//! | `tokio_pulse_workers` (gauge) | | `workers.len()` |
+//! | `tokio_pulse_spawns_total` | `origin="local"`, `worker` | `WorkerSnapshot::spawns_local` |
+//! | `tokio_pulse_spawns_total` | `origin="remote"`, `worker="external"` | `RuntimeSnapshot::spawns_remote` |
+//! | `tokio_pulse_wakes_total` | `path="lifo"`, `worker` | `wakes_lifo` |
+//! | `tokio_pulse_wakes_total` | `path="local_queue"`, `worker` | `wakes_local_queue` |
+//! | `tokio_pulse_wakes_total` | `path="remote"`, `worker="external"` | `RuntimeSnapshot::wakes_remote` |
+//! | `tokio_pulse_polls_total` | `worker` | `polls` (LIFO-chained polls included) |
+//! | `tokio_pulse_lifo_polls_total` | `worker` | `lifo_polls` |
+//! | `tokio_pulse_yields_total` | `reason="yield_now"`, `worker` | `yields_yield_now` |
+//! | `tokio_pulse_yields_total` | `reason="budget"`, `worker` | `yields_budget` |
+//! | `tokio_pulse_yields_total` | `reason="self_wake"`, `worker` | `yields_self_wake` |
+//! | `tokio_pulse_yields_total` | `reason="self_wake"`, `worker="external"` | `RuntimeSnapshot::self_wakes_remote` |
+//! | `tokio_pulse_steal_operations_total` | `worker` (thief), `victim` | `steals_from[victim].operations` |
+//! | `tokio_pulse_stolen_tasks_total` | `worker` (thief), `victim` | `steals_from[victim].tasks` |
+//! | `tokio_pulse_steal_attempts_total` | `worker` | `steal_attempts` |
+//! | `tokio_pulse_parks_total` | `worker` | `parks` |
+//! | `tokio_pulse_unparks_total` | `worker` | `unparks` |
+//! | `tokio_pulse_overflows_total` | `worker` | `overflows` |
+//! | `tokio_pulse_overflow_pushes_total` | | `RuntimeSnapshot::overflow_pushes` |
+//! | `tokio_pulse_lifo_capped_total` | `worker` | `lifo_capped` |
+//! | `tokio_pulse_slow_polls_total` | `worker` | `poll_time.slow_polls`, with poll timing on |
+//! | `tokio_pulse_stalls_total` | `worker` | `poll_time.stalls`, with poll timing on |
+//! | `tokio_pulse_local_queue_depth` (gauge) | `worker` | `local_queue_depth`, when readable |
+//! | `tokio_pulse_global_queue_depth` (gauge) | | `global_queue_depth`, when readable |
+//! | `tokio_pulse_alive_tasks` (gauge) | | `alive_tasks`, when readable |
+//!
+//! [`FAMILIES`] lists every family with its type, unit and help text. The
+//! poll-duration histogram (`tokio_pulse_poll_duration_seconds`) and
+//! `tokio_pulse_busy_seconds_total` (a float) are not facade families: the
+//! Prometheus renderer writes them from the probes' buckets (see
+//! [`crate::prometheus`]).
+//!
+//! # Examples
+//!
+//! Publishing into a recorder of one's own:
+//!
+//! ```
+//! use metrics_util::debugging::DebuggingRecorder;
+//!
+//! let rt = tokio::runtime::Builder::new_multi_thread()
+//!     .worker_threads(2)
+//!     .name("doc")
+//!     .build()
+//!     .unwrap();
+//! let recorder = DebuggingRecorder::new();
+//! let snapshotter = recorder.snapshotter();
+//! metrics::with_local_recorder(&recorder, tokio_pulse_rt::export::publish);
+//! let names: Vec<String> = snapshotter
+//!     .snapshot()
+//!     .into_vec()
+//!     .into_iter()
+//!     .map(|(key, ..)| key.key().name().to_string())
+//!     .collect();
+//! assert!(names.iter().any(|name| name == "tokio_pulse_polls_total"));
+//! # drop(rt);
+//! ```
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use metrics::{Key, Label, Level, Metadata, Recorder, SharedString, Unit};
+
+use crate::{runtimes, RuntimeSnapshot};
+
+/// `tokio_pulse_workers`: worker threads of the runtime (gauge).
+pub const WORKERS: &str = "tokio_pulse_workers";
+/// `tokio_pulse_spawns_total{origin}`: tasks spawned.
+pub const SPAWNS: &str = "tokio_pulse_spawns_total";
+/// `tokio_pulse_wakes_total{path}`: tasks woken, by the queue they went to.
+pub const WAKES: &str = "tokio_pulse_wakes_total";
+/// `tokio_pulse_polls_total`: task polls.
+pub const POLLS: &str = "tokio_pulse_polls_total";
+/// `tokio_pulse_lifo_polls_total`: polls of a task chained through the LIFO slot.
+pub const LIFO_POLLS: &str = "tokio_pulse_lifo_polls_total";
+/// `tokio_pulse_yields_total{reason}`: polls that ended in a yield.
+pub const YIELDS: &str = "tokio_pulse_yields_total";
+/// `tokio_pulse_steal_operations_total{victim}`: successful steal operations.
+pub const STEAL_OPERATIONS: &str = "tokio_pulse_steal_operations_total";
+/// `tokio_pulse_stolen_tasks_total{victim}`: tasks moved by steals.
+pub const STOLEN_TASKS: &str = "tokio_pulse_stolen_tasks_total";
+/// `tokio_pulse_steal_attempts_total`: steal attempts, successful or not.
+pub const STEAL_ATTEMPTS: &str = "tokio_pulse_steal_attempts_total";
+/// `tokio_pulse_parks_total`: times a worker parked.
+pub const PARKS: &str = "tokio_pulse_parks_total";
+/// `tokio_pulse_unparks_total`: times a worker woke from a park.
+pub const UNPARKS: &str = "tokio_pulse_unparks_total";
+/// `tokio_pulse_overflows_total`: local-queue overflows into the inject queue.
+pub const OVERFLOWS: &str = "tokio_pulse_overflows_total";
+/// `tokio_pulse_overflow_pushes_total`: single tasks pushed to the inject
+/// queue because a local queue was full while being stolen from.
+pub const OVERFLOW_PUSHES: &str = "tokio_pulse_overflow_pushes_total";
+/// `tokio_pulse_lifo_capped_total`: times LIFO chaining hit its cap.
+pub const LIFO_CAPPED: &str = "tokio_pulse_lifo_capped_total";
+/// `tokio_pulse_slow_polls_total`: polls at or over the slow-poll threshold.
+pub const SLOW_POLLS: &str = "tokio_pulse_slow_polls_total";
+/// `tokio_pulse_stalls_total`: stalls the watchdog reported.
+pub const STALLS: &str = "tokio_pulse_stalls_total";
+/// `tokio_pulse_local_queue_depth`: tasks in a worker's local queue (gauge).
+pub const LOCAL_QUEUE_DEPTH: &str = "tokio_pulse_local_queue_depth";
+/// `tokio_pulse_global_queue_depth`: tasks in the inject queue (gauge).
+pub const GLOBAL_QUEUE_DEPTH: &str = "tokio_pulse_global_queue_depth";
+/// `tokio_pulse_alive_tasks`: tasks spawned and not yet completed (gauge).
+pub const ALIVE_TASKS: &str = "tokio_pulse_alive_tasks";
+
+/// The Prometheus type of a family.
+///
+/// # Examples
+///
+/// ```
+/// use tokio_pulse_rt::export::{FamilyKind, FAMILIES, POLLS};
+///
+/// let polls = FAMILIES.iter().find(|f| f.name == POLLS).unwrap();
+/// assert_eq!(polls.kind, FamilyKind::Counter);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FamilyKind {
+    /// A monotonic counter.
+    Counter,
+    /// A value that goes up and down.
+    Gauge,
+}
+
+/// One metric family that [`publish`] sets.
+///
+/// # Examples
+///
+/// ```
+/// for family in tokio_pulse_rt::export::FAMILIES {
+///     assert!(family.name.starts_with("tokio_pulse_"));
+/// }
+/// ```
+#[derive(Clone, Copy, Debug)]
+pub struct Family {
+    /// The metric name.
+    pub name: &'static str,
+    /// Counter or gauge.
+    pub kind: FamilyKind,
+    /// The unit given to `describe_*!`.
+    pub unit: Unit,
+    /// Labels besides `runtime` and `runtime_id`.
+    pub labels: &'static [&'static str],
+    /// The help text.
+    pub help: &'static str,
+    /// Whether the family exists only for runtimes that time their polls.
+    pub poll_timing: bool,
+}
+
+const fn counter(
+    name: &'static str,
+    labels: &'static [&'static str],
+    help: &'static str,
+) -> Family {
+    Family {
+        name,
+        kind: FamilyKind::Counter,
+        unit: Unit::Count,
+        labels,
+        help,
+        poll_timing: false,
+    }
+}
+
+const fn timed(family: Family) -> Family {
+    Family {
+        poll_timing: true,
+        ..family
+    }
+}
+
+const fn gauge(name: &'static str, labels: &'static [&'static str], help: &'static str) -> Family {
+    Family {
+        name,
+        kind: FamilyKind::Gauge,
+        unit: Unit::Count,
+        labels,
+        help,
+        poll_timing: false,
+    }
+}
+
+/// Every family [`publish`] sets, in the order of the mapping table in the
+/// [module docs](self).
+///
+/// # Examples
+///
+/// ```
+/// let names: Vec<_> = tokio_pulse_rt::export::FAMILIES.iter().map(|f| f.name).collect();
+/// assert!(names.contains(&"tokio_pulse_stolen_tasks_total"));
+/// ```
+pub const FAMILIES: &[Family] = &[
+    gauge(WORKERS, &[], "Worker threads of the runtime."),
+    counter(
+        SPAWNS,
+        &["origin", "worker"],
+        "Tasks spawned: origin=\"local\" from a thread holding a worker's core, origin=\"remote\" (worker=\"external\") from any other thread.",
+    ),
+    counter(
+        WAKES,
+        &["path", "worker"],
+        "Tasks woken while not running, by where they were queued: the LIFO slot, the back of the local queue, or the inject queue (path=\"remote\", worker=\"external\").",
+    ),
+    counter(
+        POLLS,
+        &["worker"],
+        "Task polls, LIFO-chained polls included.",
+    ),
+    counter(
+        LIFO_POLLS,
+        &["worker"],
+        "Polls of a task taken from the LIFO slot right after another poll.",
+    ),
+    counter(
+        YIELDS,
+        &["reason", "worker"],
+        "Polls that gave the worker back: yield_now() calls, coop-budget exhaustion, and tasks that woke themselves during a poll.",
+    ),
+    counter(
+        STEAL_OPERATIONS,
+        &["worker", "victim"],
+        "Successful steal operations by worker (the thief) from victim.",
+    ),
+    counter(
+        STOLEN_TASKS,
+        &["worker", "victim"],
+        "Tasks moved by steals by worker (the thief) from victim.",
+    ),
+    counter(
+        STEAL_ATTEMPTS,
+        &["worker"],
+        "Steal attempts, successful or not.",
+    ),
+    counter(PARKS, &["worker"], "Times the worker parked."),
+    counter(UNPARKS, &["worker"], "Times the worker woke from a park."),
+    counter(
+        OVERFLOWS,
+        &["worker"],
+        "Times the local queue was full and half of it moved to the inject queue.",
+    ),
+    counter(
+        OVERFLOW_PUSHES,
+        &[],
+        "Single tasks pushed to the inject queue because a local queue was full while being stolen from.",
+    ),
+    counter(
+        LIFO_CAPPED,
+        &["worker"],
+        "Times LIFO-slot chaining hit its per-tick cap.",
+    ),
+    timed(counter(
+        SLOW_POLLS,
+        &["worker"],
+        "Polls that took at least the slow-poll threshold (poll timing on).",
+    )),
+    timed(counter(
+        STALLS,
+        &["worker"],
+        "Stalls the watchdog reported: a worker stuck in one poll past the stall threshold (poll timing on).",
+    )),
+    gauge(
+        LOCAL_QUEUE_DEPTH,
+        &["worker"],
+        "Tasks waiting in the worker's local queue.",
+    ),
+    gauge(
+        GLOBAL_QUEUE_DEPTH,
+        &[],
+        "Tasks waiting in the runtime's inject (global) queue.",
+    ),
+    gauge(
+        ALIVE_TASKS,
+        &[],
+        "Tasks spawned and not yet completed.",
+    ),
+];
+
+/// The label value for activity outside every worker.
+pub const EXTERNAL: &str = "external";
+
+static METADATA: Metadata<'static> =
+    Metadata::new(module_path!(), Level::INFO, Some(module_path!()));
+
+/// Describes every family in [`FAMILIES`] (help text and unit) to the current
+/// recorder. [`publisher()`] and [`prometheus()`](crate::prometheus()) call
+/// this for you.
+///
+/// # Examples
+///
+/// ```
+/// use metrics_util::debugging::DebuggingRecorder;
+///
+/// let recorder = DebuggingRecorder::new();
+/// metrics::with_local_recorder(&recorder, tokio_pulse_rt::export::describe);
+/// ```
+pub fn describe() {
+    for family in FAMILIES {
+        match family.kind {
+            FamilyKind::Counter => {
+                metrics::describe_counter!(family.name, family.unit, family.help)
+            }
+            FamilyKind::Gauge => metrics::describe_gauge!(family.name, family.unit, family.help),
+        }
+    }
+}
+
+/// Snapshots of every live runtime that has not begun shutting down, in
+/// order of creation. Each runtime's `Arc` is held while it is read, so a
+/// runtime that shuts down meanwhile still yields a whole snapshot.
+///
+/// # Examples
+///
+/// ```
+/// let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+/// let id = tokio_pulse_rt::probes(rt.handle()).id();
+/// assert!(tokio_pulse_rt::export::live_snapshots().iter().any(|s| s.id == id));
+/// drop(rt);
+/// assert!(tokio_pulse_rt::export::live_snapshots().iter().all(|s| s.id != id));
+/// ```
+pub fn live_snapshots() -> Vec<RuntimeSnapshot> {
+    runtimes()
+        .into_iter()
+        .filter(|rt| !rt.is_shut_down())
+        .map(|rt| rt.snapshot())
+        .filter(|snapshot| !snapshot.shut_down)
+        .collect()
+}
+
+/// Publishes every live runtime (see [`live_snapshots`]) to the current
+/// recorder.
+///
+/// # Examples
+///
+/// See the [module docs](self).
+pub fn publish() {
+    for snapshot in live_snapshots() {
+        publish_snapshot(&snapshot);
+    }
+}
+
+/// Publishes one snapshot to the current recorder, as the mapping table in
+/// the [module docs](self) says. The snapshot should be a whole one (from
+/// [`RuntimeProbes::snapshot`](crate::RuntimeProbes::snapshot)), not a
+/// delta: counters are set with `absolute`.
+///
+/// # Examples
+///
+/// ```
+/// use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+/// use tokio_pulse_rt::{RuntimeProbes, ScheduleKind};
+///
+/// let (rt, mut recorders) = RuntimeProbes::new(Some("doc"), 1);
+/// recorders[0].scheduled_local(ScheduleKind::Spawn, true);
+/// let recorder = DebuggingRecorder::new();
+/// let snapshotter = recorder.snapshotter();
+/// metrics::with_local_recorder(&recorder, || {
+///     tokio_pulse_rt::export::publish_snapshot(&rt.snapshot())
+/// });
+/// let spawns = snapshotter
+///     .snapshot()
+///     .into_vec()
+///     .into_iter()
+///     .find(|(key, ..)| {
+///         key.key().name() == "tokio_pulse_spawns_total"
+///             && key.key().labels().any(|l| l.value() == "local")
+///     })
+///     .map(|(.., value)| value);
+/// assert_eq!(spawns, Some(DebugValue::Counter(1)));
+/// ```
+pub fn publish_snapshot(snapshot: &RuntimeSnapshot) {
+    metrics::with_recorder(|recorder| Emitter::new(recorder, snapshot).emit(snapshot));
+}
+
+/// A label value that clones by reference count, not by copying.
+fn shared(value: String) -> SharedString {
+    SharedString::from(Arc::<str>::from(value))
+}
+
+/// Sets one runtime's series on one recorder.
+struct Emitter<'a> {
+    recorder: &'a dyn Recorder,
+    runtime: SharedString,
+    runtime_id: SharedString,
+    /// The `worker` label value of each worker index.
+    workers: Vec<SharedString>,
+}
+
+impl<'a> Emitter<'a> {
+    fn new(recorder: &'a dyn Recorder, snapshot: &RuntimeSnapshot) -> Emitter<'a> {
+        Emitter {
+            recorder,
+            runtime: SharedString::from(snapshot.name.clone()),
+            runtime_id: shared(snapshot.id.to_string()),
+            workers: (0..snapshot.workers.len())
+                .map(|index| shared(index.to_string()))
+                .collect(),
+        }
+    }
+
+    fn key<const N: usize>(&self, name: &'static str, labels: [Label; N]) -> Key {
+        let mut all = Vec::with_capacity(2 + N);
+        all.push(Label::new("runtime", self.runtime.clone()));
+        all.push(Label::new("runtime_id", self.runtime_id.clone()));
+        all.extend(labels);
+        Key::from_parts(name, all)
+    }
+
+    fn counter<const N: usize>(&self, name: &'static str, labels: [Label; N], value: u64) {
+        let key = self.key(name, labels);
+        self.recorder
+            .register_counter(&key, &METADATA)
+            .absolute(value);
+    }
+
+    fn gauge<const N: usize>(&self, name: &'static str, labels: [Label; N], value: u64) {
+        let key = self.key(name, labels);
+        // Queue depths and task counts stay far below 2^53, so the
+        // conversion is exact.
+        self.recorder
+            .register_gauge(&key, &METADATA)
+            .set(value as f64);
+    }
+
+    fn worker(&self, index: usize) -> Label {
+        Label::new("worker", self.workers[index].clone())
+    }
+
+    fn emit(&self, snap: &RuntimeSnapshot) {
+        const EXT: Label = Label::from_static_parts("worker", EXTERNAL);
+        self.gauge(WORKERS, [], snap.workers.len() as u64);
+        self.counter(
+            SPAWNS,
+            [Label::from_static_parts("origin", "remote"), EXT],
+            snap.spawns_remote,
+        );
+        self.counter(
+            WAKES,
+            [Label::from_static_parts("path", "remote"), EXT],
+            snap.wakes_remote,
+        );
+        self.counter(
+            YIELDS,
+            [Label::from_static_parts("reason", "self_wake"), EXT],
+            snap.self_wakes_remote,
+        );
+        self.counter(OVERFLOW_PUSHES, [], snap.overflow_pushes);
+        if let Some(depth) = snap.global_queue_depth {
+            self.gauge(GLOBAL_QUEUE_DEPTH, [], depth);
+        }
+        if let Some(alive) = snap.alive_tasks {
+            self.gauge(ALIVE_TASKS, [], alive);
+        }
+        for (index, w) in snap.workers.iter().enumerate() {
+            let per_worker = [
+                (POLLS, w.polls),
+                (LIFO_POLLS, w.lifo_polls),
+                (STEAL_ATTEMPTS, w.steal_attempts),
+                (PARKS, w.parks),
+                (UNPARKS, w.unparks),
+                (OVERFLOWS, w.overflows),
+                (LIFO_CAPPED, w.lifo_capped),
+            ];
+            for (name, value) in per_worker {
+                self.counter(name, [self.worker(index)], value);
+            }
+            let labelled = [
+                (SPAWNS, ("origin", "local"), w.spawns_local),
+                (WAKES, ("path", "lifo"), w.wakes_lifo),
+                (WAKES, ("path", "local_queue"), w.wakes_local_queue),
+                (YIELDS, ("reason", "yield_now"), w.yields_yield_now),
+                (YIELDS, ("reason", "budget"), w.yields_budget),
+                (YIELDS, ("reason", "self_wake"), w.yields_self_wake),
+            ];
+            for (name, (key, value_label), value) in labelled {
+                self.counter(
+                    name,
+                    [
+                        Label::from_static_parts(key, value_label),
+                        self.worker(index),
+                    ],
+                    value,
+                );
+            }
+            for (victim, cell) in w.steals_from.iter().enumerate() {
+                // A worker never steals from itself, and a cell past the
+                // worker count would be a malformed snapshot: skip both.
+                if victim == index || victim >= self.workers.len() {
+                    continue;
+                }
+                let victim_label = || Label::new("victim", self.workers[victim].clone());
+                self.counter(
+                    STEAL_OPERATIONS,
+                    [self.worker(index), victim_label()],
+                    cell.operations,
+                );
+                self.counter(
+                    STOLEN_TASKS,
+                    [self.worker(index), victim_label()],
+                    cell.tasks,
+                );
+            }
+            if let Some(depth) = w.local_queue_depth {
+                self.gauge(LOCAL_QUEUE_DEPTH, [self.worker(index)], depth);
+            }
+            if let Some(timing) = &w.poll_time {
+                self.counter(SLOW_POLLS, [self.worker(index)], timing.slow_polls);
+                self.counter(STALLS, [self.worker(index)], timing.stalls);
+            }
+        }
+    }
+}
+
+/// Errors from setting up an exporter. Each names the input at fault.
+///
+/// # Examples
+///
+/// ```
+/// let err = tokio_pulse_rt::prometheus().listen("not an address").install();
+/// assert!(err.unwrap_err().to_string().contains("not an address"));
+/// ```
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ExportError {
+    /// The listen address does not parse or resolve.
+    Address {
+        /// The address as given.
+        input: String,
+        /// Why it was rejected.
+        reason: String,
+    },
+    /// Binding the listen address failed, for example because the port is
+    /// in use.
+    Bind {
+        /// The address that could not be bound.
+        addr: SocketAddr,
+        /// The operating system's error.
+        source: std::io::Error,
+    },
+    /// A global `metrics` recorder is already installed.
+    RecorderInstalled,
+    /// A publish interval that is zero.
+    Interval(Duration),
+    /// A background thread could not be started.
+    Thread(std::io::Error),
+}
+
+impl fmt::Display for ExportError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ExportError::Address { input, reason } => {
+                write!(f, "invalid listen address {input:?}: {reason}")
+            }
+            ExportError::Bind { addr, source } => write!(
+                f,
+                "cannot listen on {addr}: {source} (is another exporter using the port? \
+                 choose another address)"
+            ),
+            ExportError::RecorderInstalled => f.write_str(
+                "a global metrics recorder is already installed; \
+                 use .with_global_recorder(false) to serve only the tokio_pulse_ families",
+            ),
+            ExportError::Interval(interval) => {
+                write!(f, "publish interval must be positive, got {interval:?}")
+            }
+            ExportError::Thread(err) => write!(f, "cannot start the exporter thread: {err}"),
+        }
+    }
+}
+
+impl std::error::Error for ExportError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ExportError::Bind { source, .. } | ExportError::Thread(source) => Some(source),
+            _ => None,
+        }
+    }
+}
+
+/// The default interval of [`publisher()`].
+pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Starts building an interval publisher, for recorders that do not pull
+/// (StatsD, OpenTelemetry, a `DebuggingRecorder`...). For Prometheus use
+/// [`prometheus()`](crate::prometheus()) instead, which reads at scrape time.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+///
+/// let publisher = tokio_pulse_rt::export::publisher()
+///     .interval(Duration::from_millis(500))
+///     .spawn()
+///     .unwrap();
+/// publisher.stop();
+/// ```
+pub fn publisher() -> PublisherBuilder {
+    PublisherBuilder {
+        interval: DEFAULT_INTERVAL,
+    }
+}
+
+/// Settings of an interval publisher; see [`publisher()`].
+///
+/// # Examples
+///
+/// See [`publisher()`].
+#[derive(Clone, Debug)]
+#[must_use]
+pub struct PublisherBuilder {
+    interval: Duration,
+}
+
+impl PublisherBuilder {
+    /// Sets the time between two publications (default 1 s).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let zero = tokio_pulse_rt::export::publisher().interval(std::time::Duration::ZERO);
+    /// assert!(zero.spawn().is_err());
+    /// ```
+    pub fn interval(mut self, interval: Duration) -> PublisherBuilder {
+        self.interval = interval;
+        self
+    }
+
+    /// Describes the families to the global recorder and starts a thread
+    /// that calls [`publish`] at once and then every interval, until
+    /// [`Publisher::stop`]. Dropping the [`Publisher`] leaves the thread
+    /// running for the life of the process.
+    ///
+    /// # Errors
+    ///
+    /// [`ExportError::Interval`] for a zero interval,
+    /// [`ExportError::Thread`] if the thread cannot be started.
+    ///
+    /// # Examples
+    ///
+    /// See [`publisher()`].
+    pub fn spawn(self) -> Result<Publisher, ExportError> {
+        if self.interval.is_zero() {
+            return Err(ExportError::Interval(self.interval));
+        }
+        let interval = self.interval;
+        let (stop, stopped) = mpsc::channel::<()>();
+        describe();
+        let thread = std::thread::Builder::new()
+            .name("tokio-pulse-publish".into())
+            .spawn(move || loop {
+                publish();
+                match stopped.recv_timeout(interval) {
+                    Err(RecvTimeoutError::Timeout) => {}
+                    Ok(()) | Err(RecvTimeoutError::Disconnected) => return,
+                }
+            })
+            .map_err(ExportError::Thread)?;
+        Ok(Publisher {
+            stop,
+            thread: Some(thread),
+        })
+    }
+}
+
+/// A running interval publisher; see [`publisher()`].
+///
+/// # Examples
+///
+/// See [`publisher()`].
+#[derive(Debug)]
+pub struct Publisher {
+    stop: mpsc::Sender<()>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Publisher {
+    /// Stops publishing and waits for the thread to finish its current
+    /// publication.
+    ///
+    /// # Examples
+    ///
+    /// See [`publisher()`].
+    pub fn stop(mut self) {
+        let _ = self.stop.send(());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for Publisher {
+    fn drop(&mut self) {
+        // Detach: the sender stays alive in a leaked form so that the thread
+        // keeps publishing after the handle is dropped.
+        if self.thread.is_some() {
+            std::mem::forget(self.stop.clone());
+        }
+    }
+}
