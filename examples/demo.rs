@@ -3,6 +3,9 @@
 //!
 //! Run it with `cargo xtask demo` (which materializes the fork first), or
 //! `cargo run --release -p tokio-pulse-examples --example demo -- --help`.
+//! It serves every counter at `http://127.0.0.1:9464/metrics` for
+//! Prometheus (`--addr` to change; port 0 picks a free port and the demo
+//! prints which, on stderr).
 //!
 //! The workload, each part running concurrently:
 //!
@@ -46,6 +49,11 @@ struct Args {
     /// Seconds between table refreshes.
     #[arg(long, default_value_t = 1.0)]
     interval: f64,
+
+    /// Where to serve `/metrics` for Prometheus (`ip:port`; port 0 picks a
+    /// free one).
+    #[arg(long, default_value = tokio_pulse_rt::prometheus::DEFAULT_ADDR)]
+    addr: String,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -92,6 +100,18 @@ fn main() -> ExitCode {
         }
     };
     let probes = rt.handle().pulse();
+    let server = match tokio_pulse_rt::prometheus().listen(&args.addr).install() {
+        Ok(server) => server,
+        Err(err) => {
+            eprintln!("demo: cannot serve /metrics: {err}");
+            if matches!(err, tokio_pulse_rt::ExportError::Bind { .. }) {
+                eprintln!("demo: pass --addr 127.0.0.1:0 to use any free port");
+            }
+            return ExitCode::FAILURE;
+        }
+    };
+    // Tools (and the end-to-end test) read this line to find the port.
+    eprintln!("demo: serving http://{}/metrics", server.local_addr());
 
     if args.workload.runs(Workload::Spawn) {
         spawn_remote_feeder(rt.handle().clone());
@@ -131,6 +151,7 @@ fn main() -> ExitCode {
     let deadline = (args.duration > 0).then(|| Instant::now() + Duration::from_secs(args.duration));
     let interval = Duration::from_secs_f64(args.interval);
     let result = rt.block_on(show(probes, deadline, interval));
+    server.stop();
     rt.shutdown_timeout(Duration::from_secs(1));
     match result {
         Ok(()) => ExitCode::SUCCESS,
