@@ -18,6 +18,7 @@ pub mod git;
 pub mod patchset;
 pub mod pristine;
 pub mod process;
+pub mod swap;
 pub mod tasks;
 
 use std::path::{Path, PathBuf};

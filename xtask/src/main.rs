@@ -37,6 +37,18 @@ enum Command {
         #[arg(last = true)]
         args: Vec<String>,
     },
+    /// Wire the cargo project at PATH to the fork: `[patch.crates-io] tokio` and
+    /// the tokio-pulse-rt dependency (keeps a backup; `--undo` restores it).
+    Swap {
+        /// Restore the project's Cargo.toml (and Cargo.lock) from the backup.
+        #[arg(long)]
+        undo: bool,
+        /// The project's directory (its workspace root).
+        path: std::path::PathBuf,
+    },
+    /// Swap a copy of a published Tokio app (mini-redis) onto the fork, run it
+    /// under load, check the probes counted its work, and undo.
+    SwapTest,
     /// Ensure the fork, then run the demo example in release mode.
     Demo {
         /// Arguments for the demo (after `--`).
@@ -60,6 +72,9 @@ fn main() -> ExitCode {
         } => fork::write_patches(&paths, force),
         Command::Test { args } => tasks::test(&paths, &args),
         Command::Demo { args } => tasks::demo(&paths, &args),
+        Command::Swap { undo: false, path } => xtask::swap::swap(&paths, &path),
+        Command::Swap { undo: true, path } => xtask::swap::undo(&paths, &path),
+        Command::SwapTest => xtask::swap::third_party(&paths),
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
