@@ -14,9 +14,11 @@
 //!
 //! # When values are published
 //!
-//! 1. For Prometheus, [`prometheus()`](crate::prometheus()) publishes at scrape
-//!    time: each `/metrics` request snapshots every runtime and renders, so a
-//!    scrape is never staler than the probes themselves.
+//! 1. For Prometheus, [`prometheus()`](crate::prometheus()) reads at scrape
+//!    time: each `/metrics` request snapshots every runtime and writes the
+//!    same families, through the same mapping, straight to text (see
+//!    [`crate::prometheus`] for why not through a recorder), so a scrape is
+//!    never staler than the probes themselves.
 //! 2. For any other recorder, [`publisher()`] starts a thread that publishes
 //!    to the global recorder on an interval (default 1 s).
 //! 3. [`publish()`] publishes once, to whichever recorder is current (the
@@ -103,7 +105,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use metrics::{Key, Label, Level, Metadata, Recorder, SharedString, Unit};
+use metrics::{Key, Label, Level, Metadata, SharedString, Unit};
 
 use crate::{runtimes, RuntimeSnapshot};
 
@@ -376,9 +378,7 @@ pub fn live_snapshots() -> Vec<RuntimeSnapshot> {
 ///
 /// See the [module docs](self).
 pub fn publish() {
-    for snapshot in live_snapshots() {
-        publish_snapshot(&snapshot);
-    }
+    publish_snapshots(&live_snapshots());
 }
 
 /// Publishes one snapshot to the current recorder, as the mapping table in
@@ -411,7 +411,174 @@ pub fn publish() {
 /// assert_eq!(spawns, Some(DebugValue::Counter(1)));
 /// ```
 pub fn publish_snapshot(snapshot: &RuntimeSnapshot) {
-    metrics::with_recorder(|recorder| Emitter::new(recorder, snapshot).emit(snapshot));
+    publish_snapshots(std::slice::from_ref(snapshot));
+}
+
+fn publish_snapshots(snapshots: &[RuntimeSnapshot]) {
+    metrics::with_recorder(|recorder| {
+        let labels: Vec<RuntimeLabels> = snapshots.iter().map(RuntimeLabels::new).collect();
+        for_each_series(snapshots, |series| {
+            let key = labels[series.runtime].key(&series);
+            match series.family.kind {
+                FamilyKind::Counter => recorder
+                    .register_counter(&key, &METADATA)
+                    .absolute(series.value),
+                // Queue depths and task counts stay far below 2^53, so the
+                // conversion is exact.
+                FamilyKind::Gauge => recorder
+                    .register_gauge(&key, &METADATA)
+                    .set(series.value as f64),
+            }
+        });
+    });
+}
+
+/// The `worker` label of a series.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Worker {
+    /// A worker index.
+    Index(usize),
+    /// Activity outside every worker: `worker="external"`.
+    External,
+}
+
+/// One series of one family, as the mapping in the [module docs](self)
+/// gives it. Labels come in the order `runtime`, `runtime_id`, `kind`,
+/// `worker`, `victim`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Series {
+    pub(crate) family: &'static Family,
+    /// Index of the runtime in the snapshots given to [`for_each_series`].
+    pub(crate) runtime: usize,
+    /// `origin`, `path` or `reason`, with its value.
+    pub(crate) kind: Option<(&'static str, &'static str)>,
+    pub(crate) worker: Option<Worker>,
+    /// The worker stolen from.
+    pub(crate) victim: Option<usize>,
+    pub(crate) value: u64,
+}
+
+/// Calls `f` with every series of `snapshots`, family by family in the
+/// order of [`FAMILIES`], so that a text renderer can write each family's
+/// samples together under one header. This is the one place where snapshot
+/// fields map to families; the facade publisher and the Prometheus renderer
+/// both go through it.
+pub(crate) fn for_each_series(snapshots: &[RuntimeSnapshot], mut f: impl FnMut(Series)) {
+    for family in FAMILIES {
+        for (runtime, snap) in snapshots.iter().enumerate() {
+            let mut emit = |kind, worker, victim, value| {
+                f(Series {
+                    family,
+                    runtime,
+                    kind,
+                    worker,
+                    victim,
+                    value,
+                })
+            };
+            // One sample per worker, labelled only with `worker`.
+            let mut per_worker = |field: fn(&crate::WorkerSnapshot) -> u64| {
+                for w in &snap.workers {
+                    emit(None, Some(Worker::Index(w.index)), None, field(w));
+                }
+            };
+            match family.name {
+                WORKERS => emit(None, None, None, snap.workers.len() as u64),
+                SPAWNS => {
+                    for w in &snap.workers {
+                        let worker = Some(Worker::Index(w.index));
+                        emit(Some(("origin", "local")), worker, None, w.spawns_local);
+                    }
+                    let remote = Some(("origin", "remote"));
+                    emit(remote, Some(Worker::External), None, snap.spawns_remote);
+                }
+                WAKES => {
+                    for w in &snap.workers {
+                        let worker = Some(Worker::Index(w.index));
+                        emit(Some(("path", "lifo")), worker, None, w.wakes_lifo);
+                        let queue = Some(("path", "local_queue"));
+                        emit(queue, worker, None, w.wakes_local_queue);
+                    }
+                    let remote = Some(("path", "remote"));
+                    emit(remote, Some(Worker::External), None, snap.wakes_remote);
+                }
+                POLLS => per_worker(|w| w.polls),
+                LIFO_POLLS => per_worker(|w| w.lifo_polls),
+                YIELDS => {
+                    for w in &snap.workers {
+                        let worker = Some(Worker::Index(w.index));
+                        let reasons = [
+                            ("yield_now", w.yields_yield_now),
+                            ("budget", w.yields_budget),
+                            ("self_wake", w.yields_self_wake),
+                        ];
+                        for (reason, value) in reasons {
+                            emit(Some(("reason", reason)), worker, None, value);
+                        }
+                    }
+                    let self_wake = Some(("reason", "self_wake"));
+                    let value = snap.self_wakes_remote;
+                    emit(self_wake, Some(Worker::External), None, value);
+                }
+                STEAL_OPERATIONS | STOLEN_TASKS => {
+                    let operations = family.name == STEAL_OPERATIONS;
+                    let workers = snap.workers.len();
+                    for w in &snap.workers {
+                        for (victim, cell) in w.steals_from.iter().enumerate() {
+                            // A worker never steals from itself, and a cell
+                            // past the worker count would be a malformed
+                            // snapshot: skip both.
+                            if victim == w.index || victim >= workers {
+                                continue;
+                            }
+                            let value = if operations {
+                                cell.operations
+                            } else {
+                                cell.tasks
+                            };
+                            emit(None, Some(Worker::Index(w.index)), Some(victim), value);
+                        }
+                    }
+                }
+                STEAL_ATTEMPTS => per_worker(|w| w.steal_attempts),
+                PARKS => per_worker(|w| w.parks),
+                UNPARKS => per_worker(|w| w.unparks),
+                OVERFLOWS => per_worker(|w| w.overflows),
+                OVERFLOW_PUSHES => emit(None, None, None, snap.overflow_pushes),
+                LIFO_CAPPED => per_worker(|w| w.lifo_capped),
+                SLOW_POLLS | STALLS => {
+                    for w in &snap.workers {
+                        if let Some(timing) = &w.poll_time {
+                            let value = if family.name == SLOW_POLLS {
+                                timing.slow_polls
+                            } else {
+                                timing.stalls
+                            };
+                            emit(None, Some(Worker::Index(w.index)), None, value);
+                        }
+                    }
+                }
+                LOCAL_QUEUE_DEPTH => {
+                    for w in &snap.workers {
+                        if let Some(depth) = w.local_queue_depth {
+                            emit(None, Some(Worker::Index(w.index)), None, depth);
+                        }
+                    }
+                }
+                GLOBAL_QUEUE_DEPTH => {
+                    if let Some(depth) = snap.global_queue_depth {
+                        emit(None, None, None, depth);
+                    }
+                }
+                ALIVE_TASKS => {
+                    if let Some(alive) = snap.alive_tasks {
+                        emit(None, None, None, alive);
+                    }
+                }
+                _ => unreachable!("every family in FAMILIES has a mapping"),
+            }
+        }
+    }
 }
 
 /// A label value that clones by reference count, not by copying.
@@ -419,19 +586,17 @@ fn shared(value: String) -> SharedString {
     SharedString::from(Arc::<str>::from(value))
 }
 
-/// Sets one runtime's series on one recorder.
-struct Emitter<'a> {
-    recorder: &'a dyn Recorder,
+/// One runtime's label values for the facade, built once per publication.
+struct RuntimeLabels {
     runtime: SharedString,
     runtime_id: SharedString,
     /// The `worker` label value of each worker index.
     workers: Vec<SharedString>,
 }
 
-impl<'a> Emitter<'a> {
-    fn new(recorder: &'a dyn Recorder, snapshot: &RuntimeSnapshot) -> Emitter<'a> {
-        Emitter {
-            recorder,
+impl RuntimeLabels {
+    fn new(snapshot: &RuntimeSnapshot) -> RuntimeLabels {
+        RuntimeLabels {
             runtime: SharedString::from(snapshot.name.clone()),
             runtime_id: shared(snapshot.id.to_string()),
             workers: (0..snapshot.workers.len())
@@ -440,116 +605,29 @@ impl<'a> Emitter<'a> {
         }
     }
 
-    fn key<const N: usize>(&self, name: &'static str, labels: [Label; N]) -> Key {
-        let mut all = Vec::with_capacity(2 + N);
-        all.push(Label::new("runtime", self.runtime.clone()));
-        all.push(Label::new("runtime_id", self.runtime_id.clone()));
-        all.extend(labels);
-        Key::from_parts(name, all)
-    }
-
-    fn counter<const N: usize>(&self, name: &'static str, labels: [Label; N], value: u64) {
-        let key = self.key(name, labels);
-        self.recorder
-            .register_counter(&key, &METADATA)
-            .absolute(value);
-    }
-
-    fn gauge<const N: usize>(&self, name: &'static str, labels: [Label; N], value: u64) {
-        let key = self.key(name, labels);
-        // Queue depths and task counts stay far below 2^53, so the
-        // conversion is exact.
-        self.recorder
-            .register_gauge(&key, &METADATA)
-            .set(value as f64);
-    }
-
-    fn worker(&self, index: usize) -> Label {
-        Label::new("worker", self.workers[index].clone())
-    }
-
-    fn emit(&self, snap: &RuntimeSnapshot) {
-        const EXT: Label = Label::from_static_parts("worker", EXTERNAL);
-        self.gauge(WORKERS, [], snap.workers.len() as u64);
-        self.counter(
-            SPAWNS,
-            [Label::from_static_parts("origin", "remote"), EXT],
-            snap.spawns_remote,
-        );
-        self.counter(
-            WAKES,
-            [Label::from_static_parts("path", "remote"), EXT],
-            snap.wakes_remote,
-        );
-        self.counter(
-            YIELDS,
-            [Label::from_static_parts("reason", "self_wake"), EXT],
-            snap.self_wakes_remote,
-        );
-        self.counter(OVERFLOW_PUSHES, [], snap.overflow_pushes);
-        if let Some(depth) = snap.global_queue_depth {
-            self.gauge(GLOBAL_QUEUE_DEPTH, [], depth);
+    fn index(&self, index: usize) -> SharedString {
+        match self.workers.get(index) {
+            Some(value) => value.clone(),
+            None => shared(index.to_string()),
         }
-        if let Some(alive) = snap.alive_tasks {
-            self.gauge(ALIVE_TASKS, [], alive);
+    }
+
+    fn key(&self, series: &Series) -> Key {
+        let mut labels = Vec::with_capacity(5);
+        labels.push(Label::new("runtime", self.runtime.clone()));
+        labels.push(Label::new("runtime_id", self.runtime_id.clone()));
+        if let Some((key, value)) = series.kind {
+            labels.push(Label::from_static_parts(key, value));
         }
-        for (index, w) in snap.workers.iter().enumerate() {
-            let per_worker = [
-                (POLLS, w.polls),
-                (LIFO_POLLS, w.lifo_polls),
-                (STEAL_ATTEMPTS, w.steal_attempts),
-                (PARKS, w.parks),
-                (UNPARKS, w.unparks),
-                (OVERFLOWS, w.overflows),
-                (LIFO_CAPPED, w.lifo_capped),
-            ];
-            for (name, value) in per_worker {
-                self.counter(name, [self.worker(index)], value);
-            }
-            let labelled = [
-                (SPAWNS, ("origin", "local"), w.spawns_local),
-                (WAKES, ("path", "lifo"), w.wakes_lifo),
-                (WAKES, ("path", "local_queue"), w.wakes_local_queue),
-                (YIELDS, ("reason", "yield_now"), w.yields_yield_now),
-                (YIELDS, ("reason", "budget"), w.yields_budget),
-                (YIELDS, ("reason", "self_wake"), w.yields_self_wake),
-            ];
-            for (name, (key, value_label), value) in labelled {
-                self.counter(
-                    name,
-                    [
-                        Label::from_static_parts(key, value_label),
-                        self.worker(index),
-                    ],
-                    value,
-                );
-            }
-            for (victim, cell) in w.steals_from.iter().enumerate() {
-                // A worker never steals from itself, and a cell past the
-                // worker count would be a malformed snapshot: skip both.
-                if victim == index || victim >= self.workers.len() {
-                    continue;
-                }
-                let victim_label = || Label::new("victim", self.workers[victim].clone());
-                self.counter(
-                    STEAL_OPERATIONS,
-                    [self.worker(index), victim_label()],
-                    cell.operations,
-                );
-                self.counter(
-                    STOLEN_TASKS,
-                    [self.worker(index), victim_label()],
-                    cell.tasks,
-                );
-            }
-            if let Some(depth) = w.local_queue_depth {
-                self.gauge(LOCAL_QUEUE_DEPTH, [self.worker(index)], depth);
-            }
-            if let Some(timing) = &w.poll_time {
-                self.counter(SLOW_POLLS, [self.worker(index)], timing.slow_polls);
-                self.counter(STALLS, [self.worker(index)], timing.stalls);
-            }
+        match series.worker {
+            Some(Worker::Index(index)) => labels.push(Label::new("worker", self.index(index))),
+            Some(Worker::External) => labels.push(Label::from_static_parts("worker", EXTERNAL)),
+            None => {}
         }
+        if let Some(victim) = series.victim {
+            labels.push(Label::new("victim", self.index(victim)));
+        }
+        Key::from_parts(series.family.name, labels)
     }
 }
 

@@ -15,32 +15,35 @@
 //! 1. A small HTTP/1.1 server on its own thread (not a Tokio task, so it
 //!    never shows up in the probes it reports) accepts `GET /metrics`.
 //! 2. [`Renderer::render`] snapshots every live runtime
-//!    ([`export::live_snapshots`]) and publishes the snapshots into a
-//!    `metrics-exporter-prometheus` recorder that belongs to the renderer
-//!    alone, with [`metrics::with_local_recorder`]. So the values are read at
-//!    scrape time.
+//!    ([`export::live_snapshots`]), so the values are read at scrape time
+//!    and a runtime that shut down is simply not in the scrape.
 //! 3. The response is, in order: the application's own metrics (the
-//!    [`PrometheusHandle::render`] of the global recorder that
-//!    [`Builder::install`] sets up, unless turned off), the renderer's
-//!    `tokio_pulse_*` families (its recorder's `render()`), and then the
-//!    families that the facade cannot carry, written exactly by
-//!    [`render_exact_families`].
-//! 4. The renderer's recorder has an idle timeout of zero: a series not
-//!    published by the current scrape (a runtime that shut down or was
-//!    dropped) is removed at that scrape. Scrapes are serialized, so one
-//!    scrape's publication is never taken for another's.
+//!    [`PrometheusHandle::render`] of the `metrics-exporter-prometheus`
+//!    recorder that [`Builder::install`] sets as the global `metrics`
+//!    recorder, unless turned off), then the `tokio_pulse_*` families
+//!    written exactly from the snapshots by [`render_families`].
 //!
-//! # Histograms
+//! # Why the Tokio-Pulse families bypass the recorder
 //!
-//! `metrics-exporter-prometheus` 0.18 builds histograms from samples only:
-//! its facade histograms take one value per event, and `record_many` loops.
-//! The probes already count poll times into fixed buckets, so replaying them
-//! as samples would cost O(polls). Instead [`render_exact_families`] appends
-//! `tokio_pulse_poll_duration_seconds` as text, `_bucket{le}` / `_sum` /
-//! `_count`, from the bucket counts, in O(buckets) per worker. A family with
-//! no series (poll timing off) is absent, not zero. [`write_histogram`] is
-//! the one function such a family goes through. `busy_seconds_total` is
-//! written the same way, because its value is a float.
+//! They go through the same mapping as the facade publisher
+//! ([`export`]'s table; one function feeds both), but are written as text
+//! straight from the snapshots. Publishing ~700 series of a 16-worker
+//! runtime into a `metrics-exporter-prometheus` recorder and rendering it
+//! cost milliseconds per scrape (a key lookup, a recency check and label
+//! formatting per series, per scrape), over the 1 ms budget; writing them
+//! directly is O(series) appends to one `String`. It also needs no idle
+//! timeout to drop runtimes that shut down, and keeps float counters and
+//! histograms exact:
+//!
+//! - `metrics-exporter-prometheus` 0.18 builds histograms from samples only:
+//!   its facade histograms take one value per event, and `record_many`
+//!   loops. The probes already count poll times into fixed tiers, so
+//!   `tokio_pulse_poll_duration_seconds` is written as `_bucket{le}` /
+//!   `_sum` / `_count` from the tier counts, in O(buckets) per worker, by
+//!   [`write_histogram`]. Without poll timing the family is absent, not
+//!   zero.
+//! - `tokio_pulse_busy_seconds_total` is a float number of seconds, which a
+//!   facade counter (`u64`) cannot carry.
 //!
 //! The default bind is `127.0.0.1:9464`, loopback only; exposing the
 //! metrics wider (`0.0.0.0:9464`) is an explicit choice.
@@ -49,14 +52,13 @@ use std::fmt::Write as _;
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
-use std::sync::{mpsc, Arc, Mutex, PoisonError};
+use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
-use metrics_util::MetricKindMask;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
-use crate::export::{self, ExportError};
+use crate::export::{self, ExportError, FamilyKind, Worker};
 use crate::RuntimeSnapshot;
 
 /// The default listen address: loopback, Prometheus' port for Tokio-Pulse.
@@ -329,9 +331,8 @@ impl Drop for Server {
     }
 }
 
-/// Answers `/metrics` with the application's metrics (if any), the
-/// Tokio-Pulse families and the exactly rendered histograms; see the
-/// [module docs](self).
+/// Answers `/metrics` with the application's metrics (if any), then the
+/// Tokio-Pulse families; see the [module docs](self).
 ///
 /// # Examples
 ///
@@ -344,28 +345,13 @@ impl Drop for Server {
 /// ```
 #[derive(Debug)]
 pub struct Renderer {
-    /// The renderer's own recorder; only [`Renderer::render`] publishes
-    /// into it.
-    pulse: PrometheusRecorder,
-    pulse_handle: PrometheusHandle,
     /// The global recorder's handle, when `install` set one up.
     app: Option<PrometheusHandle>,
-    /// Serializes scrapes; see step 4 of the module docs.
-    scrape: Mutex<()>,
 }
 
 impl Renderer {
     fn new(app: Option<PrometheusHandle>) -> Renderer {
-        let pulse = PrometheusBuilder::new()
-            .idle_timeout(MetricKindMask::ALL, Some(Duration::ZERO))
-            .build_recorder();
-        metrics::with_local_recorder(&pulse, export::describe);
-        Renderer {
-            pulse_handle: pulse.handle(),
-            pulse,
-            app,
-            scrape: Mutex::new(()),
-        }
+        Renderer { app }
     }
 
     /// Snapshots every live runtime and renders the text exposition format.
@@ -374,21 +360,83 @@ impl Renderer {
     ///
     /// See [`Renderer`].
     pub fn render(&self) -> String {
-        let _one_at_a_time = self.scrape.lock().unwrap_or_else(PoisonError::into_inner);
         let snapshots = export::live_snapshots();
-        metrics::with_local_recorder(&self.pulse, || {
-            for snapshot in &snapshots {
-                export::publish_snapshot(snapshot);
-            }
-        });
         let mut out = match &self.app {
             Some(app) => app.render(),
             None => String::new(),
         };
-        out.push_str(&self.pulse_handle.render());
-        render_exact_families(&mut out, &snapshots);
+        render_families(&mut out, &snapshots);
         out
     }
+}
+
+/// Appends every Tokio-Pulse family of `snapshots` in the text exposition
+/// format: the facade families of [`export::FAMILIES`] (same names, labels
+/// and values as the facade publisher), then [`render_exact_families`].
+/// Each family has one `# HELP` and `# TYPE` header and all its samples
+/// together; a family without samples is left out.
+///
+/// # Examples
+///
+/// ```
+/// let (rt, _recorders) = tokio_pulse_rt::RuntimeProbes::new(Some("doc"), 2);
+/// let mut out = String::new();
+/// tokio_pulse_rt::prometheus::render_families(&mut out, &[rt.snapshot()]);
+/// let id = rt.id();
+/// assert!(out.contains(&format!(
+///     "tokio_pulse_polls_total{{runtime=\"doc\",runtime_id=\"{id}\",worker=\"1\"}} 0\n"
+/// )));
+/// ```
+pub fn render_families(out: &mut String, snapshots: &[RuntimeSnapshot]) {
+    let prefixes: Vec<String> = snapshots
+        .iter()
+        .map(|s| {
+            format!(
+                "runtime=\"{}\",runtime_id=\"{}\"",
+                escape_label_value(&s.name),
+                s.id
+            )
+        })
+        .collect();
+    let mut current: Option<&'static str> = None;
+    export::for_each_series(snapshots, |series| {
+        let family = series.family;
+        if current != Some(family.name) {
+            if current.is_some() {
+                out.push('\n');
+            }
+            current = Some(family.name);
+            let kind = match family.kind {
+                FamilyKind::Counter => "counter",
+                FamilyKind::Gauge => "gauge",
+            };
+            let _ = writeln!(out, "# HELP {} {}", family.name, escape_help(family.help));
+            let _ = writeln!(out, "# TYPE {} {kind}", family.name);
+        }
+        out.push_str(family.name);
+        out.push('{');
+        out.push_str(&prefixes[series.runtime]);
+        if let Some((key, value)) = series.kind {
+            let _ = write!(out, ",{key}=\"{value}\"");
+        }
+        match series.worker {
+            Some(Worker::Index(index)) => {
+                let _ = write!(out, ",worker=\"{index}\"");
+            }
+            Some(Worker::External) => {
+                let _ = write!(out, ",worker=\"{}\"", export::EXTERNAL);
+            }
+            None => {}
+        }
+        if let Some(victim) = series.victim {
+            let _ = write!(out, ",victim=\"{victim}\"");
+        }
+        let _ = writeln!(out, "}} {}", series.value);
+    });
+    if current.is_some() {
+        out.push('\n');
+    }
+    render_exact_families(out, snapshots);
 }
 
 /// `tokio_pulse_poll_duration_seconds`: the poll-time histogram.
@@ -422,8 +470,8 @@ pub fn poll_duration_bounds() -> Vec<f64> {
         .collect()
 }
 
-/// Appends the families that are rendered from the snapshots as text rather
-/// than through the `metrics` facade, for the workers that time their polls
+/// Appends the families that exist only as text, never as facade
+/// families, for the workers that time their polls
 /// (poll timing on); for runtimes without poll timing they are absent, not
 /// zero. Labels are `runtime`, `runtime_id` and `worker`, as elsewhere.
 ///

@@ -422,3 +422,63 @@ fn without_poll_timing_the_histogram_is_absent() {
     prometheus::render_exact_families(&mut out, &[untimed.handle().pulse().snapshot()]);
     assert_eq!(out, "");
 }
+
+/// The text renderer and the facade publisher give the same series with the
+/// same values, from one snapshot.
+#[test]
+fn the_text_and_the_facade_agree() {
+    use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+
+    let rt = Builder::new_multi_thread()
+        .worker_threads(3)
+        .name("prom \"agree\"")
+        .pulse(PulseConfig::new().poll_timing(true))
+        .build()
+        .expect("build runtime");
+    busy(&rt);
+    let snapshot = rt.handle().pulse().snapshot();
+
+    let mut text = String::new();
+    prometheus::render_families(&mut text, std::slice::from_ref(&snapshot));
+    let from_text: HashMap<String, f64> = samples(&text)
+        .into_iter()
+        .filter(|(series, _)| {
+            // Text-only families: the histogram and the float counter.
+            !series.starts_with("tokio_pulse_poll_duration_seconds")
+                && !series.starts_with("tokio_pulse_busy_seconds_total")
+        })
+        .collect();
+
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    metrics::with_local_recorder(&recorder, || {
+        tokio_pulse_rt::export::publish_snapshot(&snapshot)
+    });
+    let from_facade: HashMap<String, f64> = snapshotter
+        .snapshot()
+        .into_vec()
+        .into_iter()
+        .map(|(key, _, _, value)| {
+            let labels: Vec<String> = key
+                .key()
+                .labels()
+                .map(|l| {
+                    let value = l.value().replace('\\', "\\\\").replace('"', "\\\"");
+                    format!("{}=\"{value}\"", l.key())
+                })
+                .collect();
+            let series = format!("{}{{{}}}", key.key().name(), labels.join(","));
+            let value = match value {
+                DebugValue::Counter(v) => v as f64,
+                DebugValue::Gauge(v) => v.into_inner(),
+                DebugValue::Histogram(_) => panic!("no facade histograms"),
+            };
+            (series, value)
+        })
+        .collect();
+    assert!(from_text.len() > 50, "{} series", from_text.len());
+    assert_eq!(from_text, from_facade);
+    assert!(text.contains("tokio_pulse_poll_duration_seconds_count{"));
+    promtool_check(&text);
+    drop(rt);
+}
