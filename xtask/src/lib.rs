@@ -15,6 +15,7 @@
 
 pub mod fork;
 pub mod git;
+pub mod overhead;
 pub mod patchset;
 pub mod pristine;
 pub mod process;

@@ -49,6 +49,10 @@ enum Command {
     /// Swap a copy of a published Tokio app (mini-redis) onto the fork, run it
     /// under load, check the probes counted its work, and undo.
     SwapTest,
+    /// Measure what the probes cost against stock Tokio (wall time, callgrind Ir, memory).
+    Overhead(xtask::overhead::Args),
+    /// Run the criterion suite; save or compare baselines; the seed-targets table.
+    Bench(xtask::overhead::bench::Args),
     /// Ensure the fork, then run the demo example in release mode.
     Demo {
         /// Arguments for the demo (after `--`).
@@ -71,6 +75,8 @@ fn main() -> ExitCode {
             force,
         } => fork::write_patches(&paths, force),
         Command::Test { args } => tasks::test(&paths, &args),
+        Command::Overhead(args) => xtask::overhead::run(&paths, &args),
+        Command::Bench(args) => xtask::overhead::bench::run(&paths, &args),
         Command::Demo { args } => tasks::demo(&paths, &args),
         Command::Swap { undo: false, path } => xtask::swap::swap(&paths, &path),
         Command::Swap { undo: true, path } => xtask::swap::undo(&paths, &path),

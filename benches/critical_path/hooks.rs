@@ -1,0 +1,105 @@
+//! Each counter probe alone, batched ×100 to amortize the measurement, with
+//! `black_box` so that the stores are not merged. Criterion's time per
+//! iteration divided by 100 is one probe's cost; the budget is ≤ 2 ns.
+//! `baseline/*` gives the primitives to compare with: the single-writer
+//! relaxed load + store every probe is, and the locked `fetch_add` the
+//! probes avoid.
+
+use std::hint::black_box;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use tokio_pulse_benches::{config, BATCH};
+use tokio_pulse_probes::{RemoteKind, RuntimeProbes, ScheduleKind, WorkerRecorder, YieldReason};
+
+/// Benches `probe` on a fresh 16-worker runtime's worker 0, `BATCH` times
+/// per iteration.
+fn bench_probe(c: &mut Criterion, name: &str, probe: impl Fn(&mut WorkerRecorder)) {
+    let (_rt, mut recorders) = RuntimeProbes::new(Some("bench"), 16);
+    let mut recorder = recorders.swap_remove(0);
+    let mut group = c.benchmark_group("probes");
+    group.throughput(Throughput::Elements(BATCH));
+    group.bench_function(name, |b| {
+        b.iter(|| {
+            for _ in 0..BATCH {
+                probe(black_box(&mut recorder));
+            }
+        })
+    });
+    group.finish();
+}
+
+fn probes(c: &mut Criterion) {
+    bench_probe(c, "polled", |r| r.polled());
+    bench_probe(c, "lifo_polled", |r| r.lifo_polled());
+    bench_probe(c, "scheduled_local_spawn_lifo", |r| {
+        r.scheduled_local(ScheduleKind::Spawn, true)
+    });
+    bench_probe(c, "scheduled_local_wake_queue", |r| {
+        r.scheduled_local(ScheduleKind::Wake, false)
+    });
+    bench_probe(c, "yielded", |r| r.yielded(YieldReason::YieldNow));
+    bench_probe(c, "steal_attempt", |r| r.steal_attempt(black_box(3)));
+    bench_probe(c, "steal_attempt_and_stole", |r| {
+        r.steal_attempt(black_box(3));
+        r.stole(black_box(4));
+    });
+    bench_probe(c, "parked", |r| r.parked());
+    bench_probe(c, "unparked", |r| r.unparked());
+    bench_probe(c, "overflowed", |r| r.overflowed());
+    bench_probe(c, "lifo_capped", |r| r.lifo_capped());
+
+    let (rt, _recorders) = RuntimeProbes::new(Some("bench-remote"), 16);
+    let inject_lock = parking_lot::Mutex::new(());
+    let mut group = c.benchmark_group("probes");
+    group.throughput(Throughput::Elements(BATCH));
+    group.bench_function("pushed_locked", |b| {
+        let _held = inject_lock.lock();
+        b.iter(|| {
+            for _ in 0..BATCH {
+                black_box(&rt).remote().pushed_locked(RemoteKind::Spawn);
+            }
+        })
+    });
+    group.finish();
+}
+
+fn baseline(c: &mut Criterion) {
+    let mut group = c.benchmark_group("baseline");
+    group.throughput(Throughput::Elements(BATCH));
+    let value = AtomicU64::new(0);
+    group.bench_function("relaxed_load_store", |b| {
+        b.iter(|| {
+            for _ in 0..BATCH {
+                let v = black_box(&value);
+                v.store(v.load(Relaxed) + 1, Relaxed);
+            }
+        })
+    });
+    group.bench_function("fetch_add", |b| {
+        b.iter(|| {
+            for _ in 0..BATCH {
+                black_box(&value).fetch_add(1, Relaxed);
+            }
+        })
+    });
+    group.finish();
+}
+
+fn snapshots(c: &mut Criterion) {
+    let mut group = c.benchmark_group("snapshot");
+    for workers in [2, 16] {
+        let (rt, _recorders) = RuntimeProbes::new(Some("bench-snapshot"), workers);
+        group.bench_function(format!("{workers}_workers"), |b| {
+            b.iter(|| black_box(&rt).snapshot())
+        });
+    }
+    group.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = config();
+    targets = probes, baseline, snapshots
+}
+criterion_main!(benches);
