@@ -10,8 +10,10 @@
 //!    directory, listening on a free loopback port, scraping the demo every
 //!    second.
 //! 5. Query its HTTP API until `rate(tokio_pulse_polls_total[10s])`,
-//!    `tokio_pulse_spawns_total{origin="remote"}` and
-//!    `tokio_pulse_stolen_tasks_total > 0` all return series.
+//!    `tokio_pulse_spawns_total{origin="remote"}`,
+//!    `tokio_pulse_stolen_tasks_total > 0` and a p99 poll time from the
+//!    `tokio_pulse_poll_duration_seconds` histogram (the demo runs with
+//!    `TOKIO_PULSE_POLL_TIMING=1`) all return series.
 //!
 //! Everything is bounded by [`BUDGET`], and every process the test starts is
 //! stopped by a guard, also when the test fails. Both processes also stop by
@@ -186,6 +188,8 @@ fn start_demo(deadline: Instant) -> (Guard, SocketAddr) {
             "--duration",
             DEMO_SECONDS,
         ])
+        // Poll timing on, for the poll-duration histogram.
+        .env("TOKIO_PULSE_POLL_TIMING", "1")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -321,6 +325,9 @@ fn prometheus_scrapes_the_demo() {
         "rate(tokio_pulse_polls_total[10s])",
         "tokio_pulse_spawns_total{origin=\"remote\"}",
         "tokio_pulse_stolen_tasks_total > 0",
+        // The p99 poll time from the histogram; `> 0` drops a NaN (no
+        // increase yet) as well as zero.
+        "histogram_quantile(0.99, sum by (le) (rate(tokio_pulse_poll_duration_seconds_bucket[10s]))) > 0",
     ];
     let mut pending: Vec<&str> = queries.to_vec();
     while !pending.is_empty() {
