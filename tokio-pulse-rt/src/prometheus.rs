@@ -445,6 +445,10 @@ pub const POLL_DURATION: &str = "tokio_pulse_poll_duration_seconds";
 /// `tokio_pulse_busy_seconds_total`: time spent processing tasks.
 pub const BUSY_SECONDS: &str = "tokio_pulse_busy_seconds_total";
 
+/// `tokio_pulse_current_poll_seconds`: how long each worker has been inside
+/// its current poll (gauge).
+pub const CURRENT_POLL_SECONDS: &str = "tokio_pulse_current_poll_seconds";
+
 /// The histogram's finite bucket bounds, as powers of two of a microsecond:
 /// every second probe tier bound, `1 µs, 4 µs, 16 µs, ... 1.048576 s`.
 /// Eleven buckets plus `+Inf` is a size Prometheus handles well, and each
@@ -482,6 +486,10 @@ pub fn poll_duration_bounds() -> Vec<f64> {
 ///   resolution: a poll of exactly 4 µs counts in `le="0.000016"`.
 /// - `tokio_pulse_busy_seconds_total` (counter): time spent processing
 ///   tasks, as a float, which a facade counter (`u64`) cannot carry.
+/// - `tokio_pulse_current_poll_seconds` (gauge): how long the worker has
+///   been inside the poll it is running now, read live from the state each
+///   poll publishes; 0 between polls. A stuck worker shows here while it is
+///   stuck, with or without the watchdog.
 ///
 /// The cost is O(workers × buckets).
 ///
@@ -555,21 +563,33 @@ pub fn render_exact_families(out: &mut String, snapshots: &[RuntimeSnapshot]) {
                 sum: timing.poll_time.as_secs_f64(),
             }),
     );
-    write_counter(
+    write_float_family(
         out,
         BUSY_SECONDS,
+        "counter",
         "Time the worker spent processing tasks: each batch of polls from start to end (poll timing on).",
         rows.iter()
             .zip(&labels)
             .map(|((.., timing), labels)| (&labels[..], timing.busy_time.as_secs_f64())),
     );
+    write_float_family(
+        out,
+        CURRENT_POLL_SECONDS,
+        "gauge",
+        "How long the worker has been inside its current poll, live; 0 between polls (poll timing on).",
+        rows.iter().zip(&labels).map(|((.., timing), labels)| {
+            let current = timing.current_poll.unwrap_or_default();
+            (&labels[..], current.as_secs_f64())
+        }),
+    );
 }
 
-/// Writes one counter family with float values: `# HELP`, `# TYPE`, one
-/// sample per series; nothing for no series.
-fn write_counter<'a>(
+/// Writes one counter or gauge family with float values: `# HELP`,
+/// `# TYPE`, one sample per series; nothing for no series.
+fn write_float_family<'a>(
     out: &mut String,
     name: &str,
+    kind: &str,
     help: &str,
     series: impl IntoIterator<Item = (&'a [(&'a str, &'a str)], f64)>,
 ) {
@@ -578,7 +598,7 @@ fn write_counter<'a>(
         return;
     }
     let _ = writeln!(out, "# HELP {name} {}", escape_help(help));
-    let _ = writeln!(out, "# TYPE {name} counter");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
     for (labels, value) in series {
         let _ = writeln!(
             out,

@@ -231,6 +231,15 @@ fn a_stuck_worker_shows_its_current_poll_time_live() {
         .max()
         .expect("a worker is inside a poll");
     assert!(longest >= Duration::from_millis(30), "{longest:?}");
+    // The same state is on the scrape, while the worker is still stuck.
+    let mut text = String::new();
+    tokio_pulse_rt::prometheus::render_exact_families(&mut text, &[during]);
+    let stuck = text
+        .lines()
+        .filter(|line| line.starts_with("tokio_pulse_current_poll_seconds{"))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .fold(0.0, f64::max);
+    assert!(stuck >= 0.030, "{text}");
     rt.block_on(blocker).unwrap();
 }
 

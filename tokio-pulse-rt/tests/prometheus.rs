@@ -396,6 +396,9 @@ fn poll_timing_renders_a_real_histogram() {
         slow_polls += count - all[&format!("{name}_bucket{{{labels},le=\"0.016384\"}}")];
         let busy = all[&format!("tokio_pulse_busy_seconds_total{{{labels}}}")];
         assert!((busy - timing.busy_time.as_secs_f64()).abs() < 1e-9);
+        // Between polls the gauge is 0; inside one it is how long so far.
+        let current = all[&format!("tokio_pulse_current_poll_seconds{{{labels}}}")];
+        assert!(current >= 0.0 && current < 10.0, "{current}");
     }
     assert!(
         slow_polls >= 1.0,
@@ -443,9 +446,10 @@ fn the_text_and_the_facade_agree() {
     let from_text: HashMap<String, f64> = samples(&text)
         .into_iter()
         .filter(|(series, _)| {
-            // Text-only families: the histogram and the float counter.
+            // Text-only families: the histogram and the float families.
             !series.starts_with("tokio_pulse_poll_duration_seconds")
                 && !series.starts_with("tokio_pulse_busy_seconds_total")
+                && !series.starts_with("tokio_pulse_current_poll_seconds")
         })
         .collect();
 
