@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser, Subcommand};
-use xtask::{fork, tasks, Paths};
+use xtask::{fork, tasks, upstream, Paths};
 
 /// Project automation for Tokio-Pulse.
 #[derive(Debug, Parser)]
@@ -33,10 +33,15 @@ enum Command {
     },
     /// Ensure the fork, run `cargo test --workspace [ARGS]`, then `patches --check`.
     Test {
+        /// Also run the probes crate's tests under Miri (needs nightly + miri).
+        #[arg(long)]
+        miri: bool,
         /// Extra arguments for `cargo test` (after `--`).
         #[arg(last = true)]
         args: Vec<String>,
     },
+    /// Run Tokio's own test suite (tests/ and src/ unit tests) on the fork.
+    UpstreamTests(upstream::Options),
     /// Wire the cargo project at PATH to the fork: `[patch.crates-io] tokio` and
     /// the tokio-pulse-rt dependency (keeps a backup; `--undo` restores it).
     Swap {
@@ -74,7 +79,8 @@ fn main() -> ExitCode {
             check: false,
             force,
         } => fork::write_patches(&paths, force),
-        Command::Test { args } => tasks::test(&paths, &args),
+        Command::Test { miri, args } => tasks::test(&paths, miri, &args),
+        Command::UpstreamTests(opts) => upstream::run(&paths, &opts),
         Command::Overhead(args) => xtask::overhead::run(&paths, &args),
         Command::Bench(args) => xtask::overhead::bench::run(&paths, &args),
         Command::Demo { args } => tasks::demo(&paths, &args),

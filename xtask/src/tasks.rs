@@ -6,6 +6,15 @@
 //!    else can run, so the remaining steps are skipped.
 //! 2. `cargo test --workspace [extra args]` from the repository root.
 //! 3. `patches --check`: no fork work is left unexported.
+//! 4. The differential test (`tokio-pulse-rt/tests/differential.rs`): the
+//!    workspace built with `--cfg tokio_unstable`, so that Tokio's own
+//!    metrics exist to compare the probes with, in its own target directory
+//!    `target/unstable` (a different cfg would otherwise rebuild everything
+//!    in `target/debug`).
+//! 5. The loom model checks of the probes crate (`probes/tests/loom.rs`),
+//!    built with `--cfg loom` in release mode in `target/loom`.
+//! 6. With `--miri`: the probes crate's tests (unit, integration and doc)
+//!    under Miri, with `rustup run nightly cargo miri test`.
 //!
 //! Every step runs even if an earlier (non-fatal) one failed; the last line is
 //! `xtask test: N passed, N failed` (plus `, N skipped`), and the exit status
@@ -15,6 +24,7 @@
 //! `cargo xtask demo [-- args]` makes sure the fork is current, then runs the
 //! `demo` example of `tokio-pulse-examples` in release mode.
 
+use std::process::Command;
 use std::time::Instant;
 
 use anyhow::Result;
@@ -22,6 +32,7 @@ use anyhow::Result;
 use crate::fork::{check_patches, ensure_fork};
 use crate::pristine::cargo_cmd;
 use crate::process::stream;
+use crate::upstream::rustflags;
 use crate::Paths;
 
 /// One named step of a composite command.
@@ -110,10 +121,10 @@ impl std::fmt::Display for Reported {
 
 impl std::error::Error for Reported {}
 
-/// `cargo xtask test [-- args]`: the steps in the module docs; `args` go to
-/// `cargo test`.
-pub fn test(paths: &Paths, args: &[String]) -> Result<()> {
-    let steps = vec![
+/// `cargo xtask test [--miri] [-- args]`: the steps in the module docs;
+/// `args` go to the workspace's `cargo test`.
+pub fn test(paths: &Paths, miri: bool, args: &[String]) -> Result<()> {
+    let mut steps = vec![
         Step::fatal("fork", || ensure_fork(paths, false)),
         Step::new(
             format!("cargo test --workspace {}", args.join(" ")).trim_end(),
@@ -126,8 +137,69 @@ pub fn test(paths: &Paths, args: &[String]) -> Result<()> {
             },
         ),
         Step::new("patches --check", || check_patches(paths)),
+        Step::new(
+            "differential test vs Tokio's metrics (--cfg tokio_unstable)",
+            || stream(differential_cmd(paths)),
+        ),
+        Step::new("loom model checks of the probes (--cfg loom)", || {
+            stream(loom_cmd(paths))
+        }),
     ];
+    if miri {
+        steps.push(Step::new("miri test -p tokio-pulse-probes", || {
+            stream(miri_cmd(paths))
+        }));
+    }
     run_steps("xtask test", steps)
+}
+
+/// `cargo test -p tokio-pulse-rt --test differential` under
+/// `--cfg tokio_unstable`, in `target/unstable`.
+pub fn differential_cmd(paths: &Paths) -> Command {
+    let mut cmd = cargo_cmd();
+    cmd.args(["test", "-p", "tokio-pulse-rt", "--test", "differential"])
+        .current_dir(&paths.root)
+        .env("CARGO_TARGET_DIR", paths.target.join("unstable"))
+        .env("RUSTFLAGS", rustflags("--cfg tokio_unstable"));
+    cmd
+}
+
+/// `cargo test --release -p tokio-pulse-probes --test loom` under
+/// `--cfg loom`, in `target/loom`.
+pub fn loom_cmd(paths: &Paths) -> Command {
+    let mut cmd = cargo_cmd();
+    cmd.args([
+        "test",
+        "--release",
+        "-p",
+        "tokio-pulse-probes",
+        "--test",
+        "loom",
+    ])
+    .current_dir(&paths.root)
+    .env("CARGO_TARGET_DIR", paths.target.join("loom"))
+    .env("RUSTFLAGS", rustflags("--cfg loom"));
+    cmd
+}
+
+/// `rustup run nightly cargo miri test -p tokio-pulse-probes`. The `cargo`
+/// that runs xtask is the stable one; `$CARGO` is dropped so that Miri finds
+/// nightly's.
+pub fn miri_cmd(paths: &Paths) -> Command {
+    let mut cmd = Command::new("rustup");
+    cmd.args([
+        "run",
+        "nightly",
+        "cargo",
+        "miri",
+        "test",
+        "-p",
+        "tokio-pulse-probes",
+    ])
+    .current_dir(&paths.root)
+    .env_remove("CARGO")
+    .env_remove("RUSTUP_TOOLCHAIN");
+    cmd
 }
 
 /// `cargo xtask demo [-- args]`: ensure the fork, then run the demo example.

@@ -1,0 +1,722 @@
+//! `cargo xtask upstream-tests`: Tokio's own test suite, the `tests/` that
+//! ships in the 1.54.1 crate plus the unit tests in its `src/`, run against
+//! the fork (or, with `--pristine`, against the unpatched crate).
+//!
+//! Protocol of [`run`]:
+//!
+//! 1. Make sure the crate is there: the fork through
+//!    [`ensure_fork`](crate::fork::ensure_fork), the pristine crate through
+//!    [`pristine::ensure`].
+//! 2. Write a wrapper workspace, `target/pulse/upstream/<mode>/`, whose only
+//!    member `tokio` is a symlink to the crate, and which has
+//!    `[patch.crates-io] tokio = { path = "tokio" }` as Tokio's own workspace
+//!    has: the dev-dependencies (tokio-test, tokio-stream, ...) then use this
+//!    Tokio, not a second one from the registry. The fork's manifest depends
+//!    on `../../probes`; seen through the symlink that is
+//!    `target/pulse/upstream/probes`, a second symlink to `probes/`.
+//!    Its `Cargo.lock` starts as a copy of `upstream-tests/Cargo.lock`, so the
+//!    dev-dependencies' versions are pinned in git.
+//! 3. Read the exclusions, `upstream-tests/excluded.toml` (see
+//!    [`Exclusions::parse`]). Each names a test binary or one test, with the
+//!    reason. A stale entry (a binary that does not exist) is an error.
+//! 4. Pick the test binaries: every `[[test]]` of the crate's manifest plus
+//!    `lib` (the unit tests), or with `--ci` those starting with one of
+//!    [`CI_PREFIXES`] plus `lib`; drop the excluded binaries.
+//! 5. Build them in one `cargo test --no-run` with features [`FEATURES`] and
+//!    `--cfg tokio_unstable` (so the metrics, hooks and task-dump tests run
+//!    too), in the target directory `target/upstream` (fork) or
+//!    `target/upstream-pristine`, and read the executables from cargo's JSON
+//!    messages.
+//! 6. Run each executable from the crate directory, as `cargo test` would,
+//!    with `--exact --skip <test>` for the excluded tests, under a per-binary
+//!    time limit. Parse libtest's `test <name> ... <outcome>` lines.
+//! 7. Write every outcome to `target/pulse/upstream/<mode>/results.txt`. If
+//!    the other mode's file exists, list every test whose outcome differs:
+//!    a test that fails on the fork but passes on pristine is a fork bug.
+//! 8. Print per-binary lines and a summary; fail if anything failed.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::fs;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context, Result};
+
+use crate::fork::ensure_fork;
+use crate::pristine::{self, cargo_cmd};
+use crate::process::display;
+use crate::Paths;
+
+/// Cargo features the suite is built with (Tokio's `[[test]]`s need `full`;
+/// `test-util` for paused time; `taskdump` because the fork touches the
+/// task-dump path, and its tests need it).
+pub const FEATURES: &str = "full,test-util,taskdump";
+
+/// Test binaries run by `--ci`: the runtime, tasks, sync, time, macros, I/O
+/// and networking (the unit tests in `src/` always run).
+pub const CI_PREFIXES: [&str; 7] = ["rt_", "task_", "sync_", "time_", "macros_", "io_", "net_"];
+
+/// The name used for the crate's unit tests (`cargo test --lib`).
+pub const LIB: &str = "lib";
+
+/// A test binary that runs longer than this is killed and counted failed.
+const BINARY_TIME_LIMIT: Duration = Duration::from_secs(600);
+
+/// What to run (the command-line options of `upstream-tests`).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct Options {
+    /// Run against the unpatched crate (vendor/tokio-1.54.1) instead of the fork.
+    #[arg(long)]
+    pub pristine: bool,
+    /// Run only the CI subset: rt_*, task_*, sync_*, time_*, macros_*, io_*,
+    /// net_* and the unit tests.
+    #[arg(long)]
+    pub ci: bool,
+    /// Run only the test binaries whose name contains one of these
+    /// (`lib` is the unit tests).
+    #[arg(long, value_name = "NAME")]
+    pub only: Vec<String>,
+}
+
+impl Options {
+    fn mode(&self) -> &'static str {
+        if self.pristine {
+            "pristine"
+        } else {
+            "fork"
+        }
+    }
+}
+
+/// One entry of `upstream-tests/excluded.toml`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Exclusion {
+    /// The binary (`rt_metrics`, or `lib`).
+    pub binary: String,
+    /// One test in it (`path::to::test`), or `None` for the whole binary.
+    pub test: Option<String>,
+    /// Why it cannot run here.
+    pub reason: String,
+}
+
+/// The checked-in exclusion list.
+#[derive(Debug, Clone, Default)]
+pub struct Exclusions(pub Vec<Exclusion>);
+
+impl Exclusions {
+    /// Parses the exclusion file. Format:
+    ///
+    /// ```toml
+    /// [[exclude]]
+    /// test = "binary"             # or "binary::path::to::test"
+    /// reason = "why it cannot pass on this machine"
+    /// ```
+    ///
+    /// `origin` names the file in error messages.
+    pub fn parse(text: &str, origin: &str) -> Result<Self> {
+        let doc: toml_edit::DocumentMut = text
+            .parse()
+            .with_context(|| format!("{origin} is not valid TOML"))?;
+        let mut list = Vec::new();
+        let Some(item) = doc.get("exclude") else {
+            return Ok(Self(list));
+        };
+        let tables = item.as_array_of_tables().ok_or_else(|| {
+            anyhow!("{origin}: `exclude` must be an array of tables ([[exclude]])")
+        })?;
+        for (i, table) in tables.iter().enumerate() {
+            let field = |key: &str| -> Result<String> {
+                let value = table
+                    .get(key)
+                    .and_then(|v| v.as_str())
+                    .map(str::trim)
+                    .filter(|v| !v.is_empty());
+                value.map(str::to_owned).ok_or_else(|| {
+                    anyhow!("{origin}: entry {} needs a non-empty string `{key}`", i + 1)
+                })
+            };
+            let name = field("test")?;
+            let reason = field("reason")?;
+            if let Some(key) = table
+                .iter()
+                .map(|(k, _)| k)
+                .find(|k| *k != "test" && *k != "reason")
+            {
+                bail!(
+                    "{origin}: entry {} (`{name}`) has an unknown key `{key}`",
+                    i + 1
+                );
+            }
+            let (binary, test) = match name.split_once("::") {
+                Some((binary, test)) => (binary.to_owned(), Some(test.to_owned())),
+                None => (name.clone(), None),
+            };
+            list.push(Exclusion {
+                binary,
+                test,
+                reason,
+            });
+        }
+        Ok(Self(list))
+    }
+
+    fn whole_binary(&self, binary: &str) -> bool {
+        self.0
+            .iter()
+            .any(|e| e.binary == binary && e.test.is_none())
+    }
+
+    fn tests_in(&self, binary: &str) -> Vec<&str> {
+        self.0
+            .iter()
+            .filter(|e| e.binary == binary)
+            .filter_map(|e| e.test.as_deref())
+            .collect()
+    }
+}
+
+/// The outcome of one test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// It passed.
+    Ok,
+    /// It failed (or its binary crashed or timed out after it started).
+    Failed,
+    /// `#[ignore]`d upstream.
+    Ignored,
+}
+
+impl Outcome {
+    fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Ok => "ok",
+            Outcome::Failed => "FAILED",
+            Outcome::Ignored => "ignored",
+        }
+    }
+}
+
+/// Reads libtest's per-test lines (`test <name> ... ok`) from its output.
+///
+/// # Examples
+///
+/// ```
+/// use xtask::upstream::{parse_libtest, Outcome};
+///
+/// let out = "running 2 tests\ntest a::b ... ok\ntest c ... ignored, slow\n";
+/// let got = parse_libtest(out);
+/// assert_eq!(got, vec![("a::b".to_string(), Outcome::Ok), ("c".to_string(), Outcome::Ignored)]);
+/// ```
+pub fn parse_libtest(stdout: &str) -> Vec<(String, Outcome)> {
+    let mut results = Vec::new();
+    for line in stdout.lines() {
+        let Some(rest) = line.strip_prefix("test ") else {
+            continue;
+        };
+        let Some((name, outcome)) = rest.split_once(" ... ") else {
+            continue;
+        };
+        let outcome = match outcome.trim() {
+            "ok" => Outcome::Ok,
+            "FAILED" => Outcome::Failed,
+            o if o.starts_with("ignored") => Outcome::Ignored,
+            _ => continue,
+        };
+        results.push((name.to_owned(), outcome));
+    }
+    results
+}
+
+/// One test binary's run.
+#[derive(Debug)]
+struct BinaryRun {
+    name: String,
+    tests: Vec<(String, Outcome)>,
+    /// Why the binary itself failed beyond its tests (crash, time limit).
+    broken: Option<String>,
+    elapsed: Duration,
+}
+
+impl BinaryRun {
+    fn count(&self, outcome: Outcome) -> usize {
+        self.tests.iter().filter(|(_, o)| *o == outcome).count()
+    }
+
+    fn failed(&self) -> bool {
+        self.broken.is_some() || self.count(Outcome::Failed) > 0
+    }
+}
+
+/// `cargo xtask upstream-tests`: see the module docs.
+pub fn run(paths: &Paths, opts: &Options) -> Result<()> {
+    let start = Instant::now();
+    let mode = opts.mode();
+    let crate_dir = if opts.pristine {
+        pristine::ensure(paths)?.dir
+    } else {
+        ensure_fork(paths, false)?;
+        paths.vendor_tokio()
+    };
+    let wrapper = write_wrapper(paths, mode, &crate_dir)?;
+
+    let excluded_path = paths.root.join("upstream-tests").join("excluded.toml");
+    let excluded_text = fs::read_to_string(&excluded_path)
+        .with_context(|| format!("reading {}", excluded_path.display()))?;
+    let exclusions = Exclusions::parse(&excluded_text, &excluded_path.display().to_string())?;
+
+    let all = test_binaries(&crate_dir)?;
+    for e in &exclusions.0 {
+        if e.binary != LIB && !all.contains(&e.binary) {
+            bail!(
+                "{}: `{}` names no test binary of tokio (stale entry?)",
+                excluded_path.display(),
+                e.binary
+            );
+        }
+    }
+    let selected: Vec<String> = std::iter::once(LIB.to_owned())
+        .chain(all)
+        .filter(|b| !opts.ci || b == LIB || CI_PREFIXES.iter().any(|p| b.starts_with(p)))
+        .filter(|b| opts.only.is_empty() || opts.only.iter().any(|o| b.contains(o.as_str())))
+        .collect();
+    let (skipped, selected): (Vec<String>, Vec<String>) = selected
+        .into_iter()
+        .partition(|b| exclusions.whole_binary(b));
+
+    let target_dir = paths.target.join(if opts.pristine {
+        "upstream-pristine"
+    } else {
+        "upstream"
+    });
+    eprintln!(
+        "xtask: upstream-tests ({mode}): building {} test binaries of {} (features {FEATURES}, --cfg tokio_unstable)",
+        selected.len(),
+        crate_dir.display()
+    );
+    let executables = build(&wrapper, &target_dir, &selected)?;
+
+    let mut runs = Vec::new();
+    for name in &selected {
+        let exe = executables
+            .get(name)
+            .ok_or_else(|| anyhow!("cargo built no test executable for `{name}`"))?;
+        let run = run_binary(name, exe, &crate_dir, &exclusions.tests_in(name))?;
+        report_binary(&run);
+        runs.push(run);
+    }
+
+    let results = render_results(&runs);
+    let results_path = paths
+        .scratch()
+        .join("upstream")
+        .join(mode)
+        .join("results.txt");
+    fs::write(&results_path, &results)
+        .with_context(|| format!("writing {}", results_path.display()))?;
+    let other = if opts.pristine { "fork" } else { "pristine" };
+    let other_path = paths
+        .scratch()
+        .join("upstream")
+        .join(other)
+        .join("results.txt");
+    if let Ok(other_results) = fs::read_to_string(&other_path) {
+        let differences = compare(&results, &other_results, mode, other);
+        if differences.is_empty() {
+            eprintln!(
+                "xtask: every outcome shared with the last {other} run ({}) is the same",
+                other_path.display()
+            );
+        } else {
+            eprintln!(
+                "xtask: outcomes that differ from the last {other} run ({}):",
+                other_path.display()
+            );
+            for d in &differences {
+                eprintln!("  {d}");
+            }
+        }
+    }
+
+    let sum = |o| runs.iter().map(|r| r.count(o)).sum::<usize>();
+    let broken = runs.iter().filter(|r| r.failed()).count();
+    let excluded_tests: usize = runs
+        .iter()
+        .map(|r| exclusions.tests_in(&r.name).len())
+        .sum();
+    println!(
+        "upstream-tests ({mode}{}): {} binaries run ({broken} failed); tests: {} passed, {} failed, {} ignored; \
+         excluded: {} binaries, {excluded_tests} tests ({}); {:.0?}",
+        if opts.ci { ", --ci" } else { "" },
+        runs.len(),
+        sum(Outcome::Ok),
+        sum(Outcome::Failed),
+        sum(Outcome::Ignored),
+        skipped.len(),
+        excluded_path.strip_prefix(&paths.root).unwrap_or(&excluded_path).display(),
+        start.elapsed()
+    );
+    if broken > 0 {
+        let names: Vec<&str> = runs
+            .iter()
+            .filter(|r| r.failed())
+            .map(|r| r.name.as_str())
+            .collect();
+        bail!("failing test binaries: {}", names.join(", "));
+    }
+    Ok(())
+}
+
+/// Step 2: the wrapper workspace; returns its directory.
+fn write_wrapper(paths: &Paths, mode: &str, crate_dir: &Path) -> Result<PathBuf> {
+    let upstream = paths.scratch().join("upstream");
+    let dir = upstream.join(mode);
+    fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let manifest = "# Written by `cargo xtask upstream-tests`: a workspace around Tokio, as\n\
+                    # Tokio's own repository has, so that its dev-dependencies use this Tokio.\n\
+                    [workspace]\n\
+                    resolver = \"2\"\n\
+                    members = [\"tokio\"]\n\
+                    \n\
+                    [patch.crates-io]\n\
+                    tokio = { path = \"tokio\" }\n";
+    let manifest_path = dir.join("Cargo.toml");
+    if fs::read_to_string(&manifest_path).ok().as_deref() != Some(manifest) {
+        fs::write(&manifest_path, manifest)
+            .with_context(|| format!("writing {}", manifest_path.display()))?;
+    }
+    // Seed the lock file from the checked-in one, so that the
+    // dev-dependencies resolve to the versions this was last run with.
+    let lock = dir.join("Cargo.lock");
+    let seed = paths.root.join("upstream-tests").join("Cargo.lock");
+    if !lock.exists() && seed.exists() {
+        fs::copy(&seed, &lock)
+            .with_context(|| format!("copying {} to {}", seed.display(), lock.display()))?;
+    }
+    symlink(crate_dir, &dir.join("tokio"))?;
+    // The fork's `tokio-pulse-probes = { path = "../../probes" }`, resolved
+    // from `<upstream>/<mode>/tokio`, is `<upstream>/probes`.
+    symlink(&paths.root.join("probes"), &upstream.join("probes"))?;
+    Ok(dir)
+}
+
+/// Points `link` at `target`, replacing a link that points elsewhere.
+fn symlink(target: &Path, link: &Path) -> Result<()> {
+    if fs::read_link(link).is_ok_and(|t| t == target) {
+        return Ok(());
+    }
+    if fs::symlink_metadata(link).is_ok() {
+        fs::remove_file(link).with_context(|| format!("removing {}", link.display()))?;
+    }
+    #[cfg(unix)]
+    std::os::unix::fs::symlink(target, link)
+        .with_context(|| format!("linking {} -> {}", link.display(), target.display()))?;
+    #[cfg(not(unix))]
+    bail!(
+        "upstream-tests needs symbolic links (a Unix host) for {}",
+        link.display()
+    );
+    Ok(())
+}
+
+/// Step 4: the names of the crate's `[[test]]` targets.
+fn test_binaries(crate_dir: &Path) -> Result<Vec<String>> {
+    let path = crate_dir.join("Cargo.toml");
+    let text = fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let doc: toml_edit::DocumentMut = text
+        .parse()
+        .with_context(|| format!("{} is not valid TOML", path.display()))?;
+    let tests = doc
+        .get("test")
+        .and_then(|t| t.as_array_of_tables())
+        .ok_or_else(|| anyhow!("{} has no [[test]] targets", path.display()))?;
+    tests
+        .iter()
+        .map(|t| {
+            t.get("name")
+                .and_then(|n| n.as_str())
+                .map(str::to_owned)
+                .ok_or_else(|| anyhow!("{}: a [[test]] has no name", path.display()))
+        })
+        .collect()
+}
+
+/// Step 5: builds `binaries` and returns each one's executable.
+fn build(
+    wrapper: &Path,
+    target_dir: &Path,
+    binaries: &[String],
+) -> Result<BTreeMap<String, PathBuf>> {
+    let mut cmd = cargo_cmd();
+    cmd.args([
+        "test",
+        "--no-run",
+        "--message-format=json-render-diagnostics",
+    ])
+    .args(["-p", "tokio", "--features", FEATURES])
+    .current_dir(wrapper)
+    .env("CARGO_TARGET_DIR", target_dir)
+    .env("RUSTFLAGS", rustflags("--cfg tokio_unstable"))
+    .stdin(Stdio::null())
+    .stderr(Stdio::inherit())
+    .stdout(Stdio::piped());
+    for b in binaries {
+        if b == LIB {
+            cmd.arg("--lib");
+        } else {
+            cmd.args(["--test", b]);
+        }
+    }
+    let shown = display(&cmd);
+    let out = cmd
+        .output()
+        .with_context(|| format!("could not start `{shown}`"))?;
+    if !out.status.success() {
+        bail!(
+            "`{shown}` failed ({}); the compiler's messages are above",
+            out.status
+        );
+    }
+    let mut executables = BTreeMap::new();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let Ok(msg) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
+        if msg["reason"] != "compiler-artifact" || msg["profile"]["test"] != true {
+            continue;
+        }
+        let Some(exe) = msg["executable"].as_str() else {
+            continue;
+        };
+        let kinds = msg["target"]["kind"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let name = if kinds.iter().any(|k| k == "lib") {
+            LIB.to_owned()
+        } else {
+            msg["target"]["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        };
+        executables.insert(name, PathBuf::from(exe));
+    }
+    Ok(executables)
+}
+
+/// `$RUSTFLAGS` (if any) plus `extra`.
+pub fn rustflags(extra: &str) -> String {
+    match std::env::var("RUSTFLAGS") {
+        Ok(flags) if !flags.trim().is_empty() => format!("{flags} {extra}"),
+        _ => extra.to_owned(),
+    }
+}
+
+/// Step 6: runs one test executable under the time limit.
+fn run_binary(name: &str, exe: &Path, crate_dir: &Path, skips: &[&str]) -> Result<BinaryRun> {
+    let start = Instant::now();
+    let mut cmd = Command::new(exe);
+    if !skips.is_empty() {
+        cmd.arg("--exact");
+        for s in skips {
+            cmd.args(["--skip", s]);
+        }
+    }
+    cmd.current_dir(crate_dir)
+        .env("CARGO_MANIFEST_DIR", crate_dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let shown = display(&cmd);
+    let mut child = cmd
+        .spawn()
+        .with_context(|| format!("could not start `{shown}`"))?;
+    let readers = [
+        child.stdout.take().map(drain),
+        child.stderr.take().map(drain),
+    ];
+    let mut broken = None;
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break Some(status);
+        }
+        if start.elapsed() > BINARY_TIME_LIMIT {
+            let _ = child.kill();
+            let _ = child.wait();
+            broken = Some(format!("killed after the {BINARY_TIME_LIMIT:?} limit"));
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let [stdout, stderr] = readers.map(|r| r.and_then(|h| h.join().ok()).unwrap_or_default());
+    let tests = parse_libtest(&stdout);
+    if let Some(status) = status {
+        if !status.success() && !tests.iter().any(|(_, o)| *o == Outcome::Failed) {
+            broken = Some(format!("exited {status} with no failed test"));
+        }
+    }
+    let run = BinaryRun {
+        name: name.to_owned(),
+        tests,
+        broken,
+        elapsed: start.elapsed(),
+    };
+    if run.failed() {
+        eprintln!("---- output of {shown}\n{stdout}{stderr}---- end of output of {name}");
+    }
+    Ok(run)
+}
+
+/// Collects a pipe on a thread, so a chatty child never blocks on it.
+fn drain<R: Read + Send + 'static>(mut pipe: R) -> std::thread::JoinHandle<String> {
+    std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = pipe.read_to_end(&mut bytes);
+        String::from_utf8_lossy(&bytes).into_owned()
+    })
+}
+
+fn report_binary(run: &BinaryRun) {
+    let mut line = format!(
+        "  {:<40} {:>4} passed, {} failed, {} ignored ({:.1?})",
+        run.name,
+        run.count(Outcome::Ok),
+        run.count(Outcome::Failed),
+        run.count(Outcome::Ignored),
+        run.elapsed
+    );
+    if let Some(why) = &run.broken {
+        let _ = write!(line, " BROKEN: {why}");
+    }
+    eprintln!("{line}");
+}
+
+/// Step 7: one `binary::test outcome` line per test, sorted.
+fn render_results(runs: &[BinaryRun]) -> String {
+    let mut lines: Vec<String> = runs
+        .iter()
+        .flat_map(|r| {
+            let mut lines: Vec<String> = r
+                .tests
+                .iter()
+                .map(|(t, o)| format!("{}::{t} {}", r.name, o.as_str()))
+                .collect();
+            if let Some(why) = &r.broken {
+                lines.push(format!("{} BROKEN ({why})", r.name));
+            }
+            lines
+        })
+        .collect();
+    lines.sort();
+    lines.join("\n") + "\n"
+}
+
+/// The tests present in both result files whose outcomes differ.
+///
+/// # Examples
+///
+/// ```
+/// let fork = "a::x ok\na::y FAILED\n";
+/// let pristine = "a::x ok\na::y ok\n";
+/// let d = xtask::upstream::compare(fork, pristine, "fork", "pristine");
+/// assert_eq!(d, vec!["a::y: fork FAILED, pristine ok".to_string()]);
+/// ```
+pub fn compare(mine: &str, theirs: &str, my_name: &str, their_name: &str) -> Vec<String> {
+    let parse = |text: &str| -> BTreeMap<String, String> {
+        text.lines()
+            .filter_map(|l| l.rsplit_once(' '))
+            .map(|(t, o)| (t.to_owned(), o.to_owned()))
+            .collect()
+    };
+    let (mine, theirs) = (parse(mine), parse(theirs));
+    mine.iter()
+        .filter_map(|(test, outcome)| {
+            let other = theirs.get(test)?;
+            (other != outcome).then(|| format!("{test}: {my_name} {outcome}, {their_name} {other}"))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exclusions_parse_binaries_and_single_tests() {
+        let text = r#"
+[[exclude]]
+test = "signal_ctrl_c"
+reason = "sends SIGINT to the process group"
+
+[[exclude]]
+test = "rt_common::threaded::slow"
+reason = "timing"
+"#;
+        let ex = Exclusions::parse(text, "x.toml").unwrap();
+        assert!(ex.whole_binary("signal_ctrl_c"));
+        assert!(!ex.whole_binary("rt_common"));
+        assert_eq!(ex.tests_in("rt_common"), vec!["threaded::slow"]);
+    }
+
+    #[test]
+    fn the_checked_in_exclusions_parse_and_each_has_a_reason() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../upstream-tests/excluded.toml");
+        let text = fs::read_to_string(&path).unwrap();
+        let ex = Exclusions::parse(&text, "excluded.toml").unwrap();
+        assert!(ex.0.iter().all(|e| e.reason.len() > 20), "{ex:?}");
+    }
+
+    #[test]
+    fn exclusions_need_a_reason() {
+        let err = Exclusions::parse("[[exclude]]\ntest = \"a\"\n", "x.toml").unwrap_err();
+        assert!(err.to_string().contains("`reason`"), "{err}");
+        let err =
+            Exclusions::parse("[[exclude]]\ntest = \"a\"\nreason = \" \"\n", "x.toml").unwrap_err();
+        assert!(err.to_string().contains("entry 1"), "{err}");
+    }
+
+    #[test]
+    fn exclusions_reject_unknown_keys_and_bad_toml() {
+        let err = Exclusions::parse(
+            "[[exclude]]\ntest = \"a\"\nreason = \"r\"\nwhy = 1\n",
+            "x.toml",
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("`why`"), "{err}");
+        assert!(Exclusions::parse("[[exclude]\n", "x.toml").is_err());
+        assert!(Exclusions::parse("exclude = 3\n", "x.toml").is_err());
+    }
+
+    #[test]
+    fn libtest_lines_are_read_and_noise_is_not() {
+        let out = "\nrunning 3 tests\ntest a ... ok\ntest b ... FAILED\n\
+                   test c ... ignored\ntest result: FAILED. 1 passed; 1 failed\n\
+                   test d has been running for over 60 seconds\n";
+        let got = parse_libtest(out);
+        assert_eq!(
+            got,
+            vec![
+                ("a".to_owned(), Outcome::Ok),
+                ("b".to_owned(), Outcome::Failed),
+                ("c".to_owned(), Outcome::Ignored)
+            ]
+        );
+    }
+
+    #[test]
+    fn results_render_sorted_with_broken_binaries() {
+        let runs = vec![BinaryRun {
+            name: "z".into(),
+            tests: vec![("b".into(), Outcome::Ok), ("a".into(), Outcome::Ignored)],
+            broken: Some("killed".into()),
+            elapsed: Duration::ZERO,
+        }];
+        assert_eq!(
+            render_results(&runs),
+            "z BROKEN (killed)\nz::a ignored\nz::b ok\n"
+        );
+    }
+}
