@@ -10,8 +10,11 @@
 //! 2. **Wall time.** For each workload, `rounds` rounds; in each round every
 //!    variant's binary runs once (warm-up iterations, then measured ones), the
 //!    order alternating between rounds (A B C, C B A, ...). Every measured
-//!    iteration is a sample: min, median, max per variant, and the ratio of
-//!    medians to stock.
+//!    iteration is a sample: min, median, max per variant. The wall ratio to
+//!    stock is paired by round: the median over rounds of (this variant's
+//!    median in the round / stock's median in the same round), so that load
+//!    that comes and goes between rounds cancels; its min and max over the
+//!    rounds are its spread.
 //! 3. **Instructions.** Each workload runs under `valgrind --tool=callgrind`
 //!    with 1 iteration and with N+1; `(Ir(N+1) - Ir(1)) / (N * units)` is
 //!    the instruction count per unit of work, start-up and shutdown
@@ -137,6 +140,8 @@ impl Plan {
 pub struct Wall {
     /// Nanoseconds per iteration, every measured iteration of every round.
     pub ns: Vec<f64>,
+    /// The median of each round's iterations, in round order.
+    pub round_medians: Vec<f64>,
     /// Peak RSS of each process, KiB.
     pub vmhwm_kib: Vec<u64>,
 }
@@ -235,6 +240,7 @@ pub fn run(paths: &Paths, args: &Args) -> Result<()> {
                 result.unit = out.unit;
                 result.units = out.units;
                 let wall = result.wall.entry(variants[i].name.to_string()).or_default();
+                wall.round_medians.push(measure::median(&out.ns));
                 wall.ns.extend(out.ns);
                 wall.vmhwm_kib.push(out.vmhwm_kib);
             }

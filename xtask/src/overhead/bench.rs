@@ -363,6 +363,7 @@ pub fn stock_manifest(root: &Path, pristine_dir: &Path) -> Result<String> {
          \n\
          [lib]\n\
          path = {lib}\n\
+         bench = false\n\
          \n\
          [[bench]]\n\
          name = \"regression\"\n\

