@@ -415,8 +415,10 @@ pub struct WorkerRecorder {
     /// queue code where the victim is not known, can credit it.
     victim: usize,
     /// Poll-timing state; `None` when poll timing is off, which makes every
-    /// timing probe one predictable branch.
-    timing: Option<Box<Timing>>,
+    /// timing probe one predictable branch. Kept inline, not boxed: the
+    /// recorder lives in the worker's core, and one fewer pointer to follow
+    /// is a load saved on every timed poll.
+    timing: Option<Timing>,
 }
 
 /// The recorder's private poll-timing state.
@@ -501,7 +503,7 @@ impl WorkerRecorder {
         if settings.poll_timing {
             let now = clock.now();
             self.probes.timing.mark.store(now, Ordering::Relaxed);
-            self.timing = Some(Box::new(Timing {
+            self.timing = Some(Timing {
                 clock,
                 slow_ticks: clock.ns_to_ticks(duration_ns(settings.slow_poll)).max(1),
                 mark: now,
@@ -515,7 +517,7 @@ impl WorkerRecorder {
                 },
                 runtime,
                 runtime_id,
-            }));
+            });
         }
         self
     }
