@@ -42,35 +42,24 @@ impl PulseListener for TracingListener {
     }
 
     fn stall(&self, event: &Stall) {
-        if event.ended {
-            tracing::warn!(
-                target: "tokio_pulse::stall",
-                runtime = %event.runtime,
-                worker = event.worker,
-                task.id = event.task.id,
-                spawned_at = %display_location(event.task.spawned_at),
-                stalled_for_ms = event.duration.as_secs_f64() * 1e3,
-                ended = true,
-                "worker {} was stuck for {:?} in one poll of {}",
-                event.worker,
-                event.duration,
-                event.task
-            );
+        let state = if event.ended {
+            "was stuck for"
         } else {
-            tracing::warn!(
-                target: "tokio_pulse::stall",
-                runtime = %event.runtime,
-                worker = event.worker,
-                task.id = event.task.id,
-                spawned_at = %display_location(event.task.spawned_at),
-                stalled_for_ms = event.duration.as_secs_f64() * 1e3,
-                ended = false,
-                "worker {} is stuck: {:?} so far in one poll of {}",
-                event.worker,
-                event.duration,
-                event.task
-            );
-        }
+            "is stuck: so far"
+        };
+        tracing::warn!(
+            target: "tokio_pulse::stall",
+            runtime = %event.runtime,
+            worker = event.worker,
+            task.id = event.task.id,
+            spawned_at = %display_location(event.task.spawned_at),
+            stalled_for_ms = event.duration.as_secs_f64() * 1e3,
+            ended = event.ended,
+            "worker {} {state} {:?} in one poll of {}",
+            event.worker,
+            event.duration,
+            event.task
+        );
     }
 }
 
