@@ -34,6 +34,9 @@
 //!    the other mode's file exists, list every test whose outcome differs:
 //!    a test that fails on the fork but passes on pristine is a fork bug.
 //! 8. Print per-binary lines and a summary; fail if anything failed.
+//!
+//! `--loom` runs Tokio's loom model checks of the multi-thread scheduler
+//! instead, through the same wrapper ([`run_loom`]).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -79,6 +82,11 @@ pub struct Options {
     /// (`lib` is the unit tests).
     #[arg(long, value_name = "NAME")]
     pub only: Vec<String>,
+    /// Instead of the suite, run Tokio's loom model checks of the
+    /// multi-thread scheduler (`loom_multi_thread` in src/) on the crate,
+    /// with `LOOM_MAX_PREEMPTIONS` 1 unless set.
+    #[arg(long, conflicts_with_all = ["ci", "only"])]
+    pub loom: bool,
 }
 
 impl Options {
@@ -261,6 +269,9 @@ pub fn run(paths: &Paths, opts: &Options) -> Result<()> {
         paths.vendor_tokio()
     };
     let wrapper = write_wrapper(paths, mode, &crate_dir)?;
+    if opts.loom {
+        return run_loom(paths, mode, &wrapper);
+    }
 
     let excluded_path = paths.root.join("upstream-tests").join("excluded.toml");
     let excluded_text = fs::read_to_string(&excluded_path)
@@ -367,6 +378,43 @@ pub fn run(paths: &Paths, opts: &Options) -> Result<()> {
         bail!("failing test binaries: {}", names.join(", "));
     }
     Ok(())
+}
+
+/// `--loom`: Tokio's own loom tests of the multi-thread scheduler, as
+/// Tokio's CI runs them (`--cfg loom --cfg tokio_unstable`, release with
+/// debug assertions, `LOOM_MAX_BRANCHES=10000`), one test at a time, in
+/// `target/loom-tokio[-pristine]`. Under `cfg(loom)` the probes' counters are
+/// loom atomics too, so the model covers them. The preemption bound is 1
+/// unless `LOOM_MAX_PREEMPTIONS` is set: at Tokio CI's 2, some of these
+/// tests take many minutes each on a 2-core machine.
+pub fn run_loom(paths: &Paths, mode: &str, wrapper: &Path) -> Result<()> {
+    let target = paths.target.join(if mode == "fork" {
+        "loom-tokio".to_owned()
+    } else {
+        format!("loom-tokio-{mode}")
+    });
+    let mut cmd = cargo_cmd();
+    cmd.args([
+        "test",
+        "--lib",
+        "--release",
+        "-p",
+        "tokio",
+        "--features",
+        "full",
+    ])
+    .args(["--", "--test-threads", "1", "loom_multi_thread"])
+    .current_dir(wrapper)
+    .env("CARGO_TARGET_DIR", target)
+    .env(
+        "RUSTFLAGS",
+        rustflags("--cfg loom --cfg tokio_unstable -C debug-assertions"),
+    )
+    .env("LOOM_MAX_BRANCHES", "10000");
+    if std::env::var_os("LOOM_MAX_PREEMPTIONS").is_none() {
+        cmd.env("LOOM_MAX_PREEMPTIONS", "1");
+    }
+    crate::process::stream(cmd)
 }
 
 /// Step 2: the wrapper workspace; returns its directory.
