@@ -6,14 +6,16 @@
 //!    else can run, so the remaining steps are skipped.
 //! 2. `cargo test --workspace [extra args]` from the repository root.
 //! 3. `patches --check`: no fork work is left unexported.
-//! 4. The differential test (`tokio-pulse-rt/tests/differential.rs`): the
+//! 4. `cargo test --benches -p tokio-pulse-benches`: every criterion bench
+//!    runs once, so the benches cannot rot.
+//! 5. The differential test (`tokio-pulse-rt/tests/differential.rs`): the
 //!    workspace built with `--cfg tokio_unstable`, so that Tokio's own
 //!    metrics exist to compare the probes with, in its own target directory
 //!    `target/unstable` (a different cfg would otherwise rebuild everything
 //!    in `target/debug`).
-//! 5. The loom model checks of the probes crate (`probes/tests/loom.rs`),
+//! 6. The loom model checks of the probes crate (`probes/tests/loom.rs`),
 //!    built with `--cfg loom` in release mode in `target/loom`.
-//! 6. With `--miri`: the probes crate's tests (unit, integration and doc)
+//! 7. With `--miri`: the probes crate's tests (unit, integration and doc)
 //!    under Miri, with `rustup run nightly cargo miri test`, except the
 //!    few in [`MIRI_SKIPS`] (named in the step's title).
 //!
@@ -138,6 +140,15 @@ pub fn test(paths: &Paths, miri: bool, args: &[String]) -> Result<()> {
             },
         ),
         Step::new("patches --check", || check_patches(paths)),
+        Step::new(
+            "cargo test --benches -p tokio-pulse-benches (each bench once)",
+            || {
+                let mut cmd = cargo_cmd();
+                cmd.args(["test", "--benches", "-p", "tokio-pulse-benches"])
+                    .current_dir(&paths.root);
+                stream(cmd)
+            },
+        ),
         Step::new(
             "differential test vs Tokio's metrics (--cfg tokio_unstable)",
             || stream(differential_cmd(paths)),
