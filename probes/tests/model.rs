@@ -28,7 +28,8 @@ fn workers_sit_on_separate_cache_lines() {
 
 #[test]
 fn one_writer_per_worker_loses_nothing() {
-    const EVENTS: u64 = 200_000;
+    // Fewer events under Miri, which runs the same interleavings slowly.
+    const EVENTS: u64 = if cfg!(miri) { 500 } else { 200_000 };
     let (rt, recorders) = RuntimeProbes::new(Some("writers"), 4);
     let start = Arc::new(Barrier::new(recorders.len()));
     let writers: Vec<_> = recorders
@@ -58,7 +59,7 @@ fn one_writer_per_worker_loses_nothing() {
 
 #[test]
 fn live_readers_never_see_a_counter_go_back() {
-    const EVENTS: u64 = 500_000;
+    const EVENTS: u64 = if cfg!(miri) { 2_000 } else { 500_000 };
     let (rt, mut recorders) = RuntimeProbes::new(None, 2);
     let mut recorder = recorders.remove(0);
     let done = Arc::new(AtomicBool::new(false));
@@ -101,7 +102,7 @@ fn live_readers_never_see_a_counter_go_back() {
 
 #[test]
 fn remote_counts_under_a_lock_lose_nothing() {
-    const PER_THREAD: u64 = 50_000;
+    const PER_THREAD: u64 = if cfg!(miri) { 200 } else { 50_000 };
     let (rt, _recorders) = RuntimeProbes::new(None, 1);
     let inject_lock = Arc::new(Mutex::new(()));
     let threads: Vec<_> = (0..4)

@@ -16,8 +16,7 @@
 //! 6. The loom model checks of the probes crate (`probes/tests/loom.rs`),
 //!    built with `--cfg loom` in release mode in `target/loom`.
 //! 7. With `--miri`: the probes crate's tests (unit, integration and doc)
-//!    under Miri, with `rustup run nightly cargo miri test`, except the
-//!    few in [`MIRI_SKIPS`] (named in the step's title).
+//!    under Miri, with `rustup run nightly cargo miri test`.
 //!
 //! Every step runs even if an earlier (non-fatal) one failed; the last line is
 //! `xtask test: N passed, N failed` (plus `, N skipped`), and the exit status
@@ -158,12 +157,9 @@ pub fn test(paths: &Paths, miri: bool, args: &[String]) -> Result<()> {
         }),
     ];
     if miri {
-        let skipped: Vec<&str> = MIRI_SKIPS.iter().map(|(test, _)| *test).collect();
-        let name = format!(
-            "miri test -p tokio-pulse-probes (skips {})",
-            skipped.join(", ")
-        );
-        steps.push(Step::new(name, || stream(miri_cmd(paths))));
+        steps.push(Step::new("miri test -p tokio-pulse-probes", || {
+            stream(miri_cmd(paths))
+        }));
     }
     run_steps("xtask test", steps)
 }
@@ -197,40 +193,18 @@ pub fn loom_cmd(paths: &Paths) -> Command {
     cmd
 }
 
-/// Probes tests that Miri cannot run in bounded time or at all, with why.
-/// Both still run natively in the workspace step.
-pub const MIRI_SKIPS: [(&str, &str); 4] = [
-    (
-        "live_readers_never_see_a_counter_go_back",
-        "500 000 events against two snapshotting threads: hours under Miri",
-    ),
-    (
-        "one_writer_per_worker_loses_nothing",
-        "4 threads x 200 000 events: tens of minutes under Miri",
-    ),
-    (
-        "remote_counts_under_a_lock_lose_nothing",
-        "4 threads x 50 000 locked events: tens of minutes under Miri",
-    ),
-    (
-        "calibration_error_is_reported_and_small",
-        "compares clocks over 100 ms; Miri's clock is emulated",
-    ),
-];
-
-/// `rustup run nightly cargo miri test -p tokio-pulse-probes`, skipping
-/// [`MIRI_SKIPS`]. The `cargo` that runs xtask is the stable one; `$CARGO`
-/// is dropped so that Miri finds nightly's.
+/// `rustup run nightly cargo miri test -p tokio-pulse-probes`. The `cargo`
+/// that runs xtask is the stable one; `$CARGO` is dropped so that Miri finds
+/// nightly's. The heavy multi-threaded tests shrink their event counts under
+/// `cfg(miri)`, and the clock-calibration test is ignored there (Miri's
+/// clock is emulated).
 pub fn miri_cmd(paths: &Paths) -> Command {
     let mut cmd = Command::new("rustup");
     cmd.args(["run", "nightly", "cargo", "miri", "test"])
-        .args(["-p", "tokio-pulse-probes", "--", "--exact"])
+        .args(["-p", "tokio-pulse-probes"])
         .current_dir(&paths.root)
         .env_remove("CARGO")
         .env_remove("RUSTUP_TOOLCHAIN");
-    for (test, _why) in MIRI_SKIPS {
-        cmd.args(["--skip", test]);
-    }
     cmd
 }
 
