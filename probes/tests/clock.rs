@@ -15,7 +15,10 @@ fn error_over(clock: Clock, span: Duration) -> f64 {
 }
 
 #[test]
-#[cfg_attr(miri, ignore = "Miri's clock is emulated: there is no real time to calibrate against")]
+#[cfg_attr(
+    miri,
+    ignore = "Miri's clock is emulated: there is no real time to calibrate against"
+)]
 fn calibration_error_is_reported_and_small() {
     let clock = Clock::global();
     // Take the best of a few spans: a preemption between the paired reads
