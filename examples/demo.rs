@@ -19,6 +19,8 @@
 //!    workers must steal;
 //! 6. **contention**: tasks taking turns on one `tokio::sync::Mutex`.
 
+mod common;
+
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -284,20 +286,13 @@ async fn budget_burner() {
 async fn imbalance() {
     loop {
         let children: Vec<_> = (0..128)
-            .map(|_| tokio::spawn(async { spin(Duration::from_micros(100)) }))
+            .map(|_| tokio::spawn(async { common::spin(Duration::from_micros(100)) }))
             .collect();
-        spin(Duration::from_millis(5));
+        common::spin(Duration::from_millis(5));
         for child in children {
             let _ = child.await;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
-fn spin(time: Duration) {
-    let start = Instant::now();
-    while start.elapsed() < time {
-        std::hint::spin_loop();
     }
 }
 

@@ -5,6 +5,8 @@
 //!
 //! `cargo run --release -p tokio-pulse-examples --example slow_poll -- --help`
 
+mod common;
+
 use std::panic::Location;
 use std::time::{Duration, Instant};
 
@@ -62,7 +64,7 @@ fn main() {
     let blocker_at = Location::caller();
     let blocker = rt.spawn(async move { std::thread::sleep(block) });
     let spinner_at = Location::caller();
-    let spinner = rt.spawn(async move { spin(spin_for) });
+    let spinner = rt.spawn(async move { common::spin(spin_for) });
     // Well-behaved neighbours: short polls, many of them.
     let neighbours: Vec<_> = (0..200)
         .map(|i| {
@@ -145,11 +147,4 @@ fn main() {
         args.spin_ms,
         tier::of_us(args.spin_ms * 1000)
     );
-}
-
-fn spin(time: Duration) {
-    let start = Instant::now();
-    while start.elapsed() < time {
-        std::hint::spin_loop();
-    }
 }
