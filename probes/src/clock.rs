@@ -38,8 +38,9 @@ pub struct Clock {
     source: Source,
     /// Nanoseconds per tick, shifted left by [`SHIFT`].
     ns_per_tick: u64,
-    /// Microseconds per tick, shifted left by [`SHIFT`] + 10 (for precision).
-    us_per_tick: u64,
+    /// Half-microseconds per tick, shifted left by 64: the high word of its
+    /// product with a tick count is twice the microseconds, rounded down.
+    half_us_per_tick: u64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -108,12 +109,13 @@ impl Clock {
         // converts back to at least itself: tier boundaries stay exact when
         // the rate is exact, and are biased by under 2^-32 otherwise.
         let ns_per_tick = (u128::from(ns) << SHIFT).div_ceil(u128::from(ticks)) as u64;
-        let us_per_tick =
-            (u128::from(ns) << (SHIFT + 10)).div_ceil(1000 * u128::from(ticks)) as u64;
+        let half_us_per_tick = (u128::from(ns) << 65)
+            .div_ceil(1000 * u128::from(ticks))
+            .min(u128::from(u64::MAX)) as u64;
         Clock {
             source,
             ns_per_tick,
-            us_per_tick,
+            half_us_per_tick,
         }
     }
 
@@ -163,7 +165,26 @@ impl Clock {
     /// ```
     #[inline(always)]
     pub fn ticks_to_us(&self, ticks: u64) -> u64 {
-        ((u128::from(ticks) * u128::from(self.us_per_tick)) >> (SHIFT + 10)) as u64
+        self.twice_us(ticks) >> 1
+    }
+
+    /// Twice the whole microseconds in `ticks`, plus the next bit: the high
+    /// word of one 64×64-bit multiply.
+    #[inline(always)]
+    fn twice_us(&self, ticks: u64) -> u64 {
+        ((u128::from(ticks) * u128::from(self.half_us_per_tick)) >> 64) as u64
+    }
+
+    /// The slot of [`TimingProbes::slots`](crate::worker::TimingProbes) for
+    /// a poll of `ticks`: the bit length of its duration in whole
+    /// microseconds, so slot `k` is tier `k` up to the last tier. With its
+    /// low bit set, twice the microseconds (plus the next bit) has that bit
+    /// length as its base-2 logarithm, and is never zero: one multiply, an
+    /// `or` and a `bsr`, with no branch and no clamp (the result is below
+    /// 64).
+    #[inline(always)]
+    pub(crate) fn slot(&self, ticks: u64) -> usize {
+        (self.twice_us(ticks) | 1).ilog2() as usize
     }
 
     /// Converts nanoseconds to ticks (rounded down), for thresholds.
@@ -180,6 +201,13 @@ impl Clock {
         }
         ((u128::from(ns) << SHIFT) / u128::from(self.ns_per_tick)).min(u128::from(u64::MAX)) as u64
     }
+}
+
+/// A raw TSC read, for callers that already know the clock is a TSC (see
+/// [`Clock::is_tsc`]).
+#[inline(always)]
+pub(crate) fn tsc_now() -> u64 {
+    tsc::read()
 }
 
 #[cfg(all(target_arch = "x86_64", not(miri)))]
@@ -277,5 +305,49 @@ pub mod tier {
     /// last (unbounded) tier or past it.
     pub fn upper_bound_us(k: usize) -> Option<u64> {
         (k < TIERS - 1).then(|| 1u64 << k)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{tier, Clock};
+
+    /// The hot path's slot, clamped to the last tier, is exactly the tier of
+    /// the whole microseconds the ticks convert to.
+    fn slot_agrees_with_tier(clock: Clock) {
+        let mut cases: Vec<u64> = vec![0, 1, 2, 3, u64::MAX >> 2];
+        for k in 0..tier::TIERS as u32 + 2 {
+            let bound = clock.ns_to_ticks(1_000u64 << k);
+            cases.extend([bound.saturating_sub(1), bound, bound + 1]);
+        }
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        for _ in 0..if cfg!(miri) { 100 } else { 100_000 } {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            cases.push(x >> (x % 40 + 23));
+        }
+        for ticks in cases {
+            let slot = clock.slot(ticks);
+            assert!(slot < 64);
+            assert_eq!(
+                slot.min(tier::TIERS - 1),
+                tier::of_us(clock.ticks_to_us(ticks)),
+                "{ticks} ticks"
+            );
+        }
+    }
+
+    #[test]
+    fn slots_match_tiers_on_an_instant_clock() {
+        slot_agrees_with_tier(Clock::instant());
+    }
+
+    #[test]
+    #[cfg_attr(miri, ignore = "calibration sleeps and reads the TSC")]
+    fn slots_match_tiers_on_a_tsc_clock() {
+        if let Some(tsc) = Clock::calibrated_tsc() {
+            slot_agrees_with_tier(tsc);
+        }
     }
 }

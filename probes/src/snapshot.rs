@@ -46,10 +46,10 @@ impl PollTimeSnapshot {
     fn read(worker: &WorkerProbes, clock: Clock) -> PollTimeSnapshot {
         let timing = &worker.timing;
         let current_poll = timing.current().map(|poll| {
-            Duration::from_nanos(clock.ticks_to_ns(clock.now().saturating_sub(poll.mark)))
+            Duration::from_nanos(clock.ticks_to_ns(clock.now().saturating_sub(poll.started)))
         });
         PollTimeSnapshot {
-            tiers: std::array::from_fn(|k| timing.tiers[k].get()),
+            tiers: timing.tiers(),
             poll_time: Duration::from_nanos(clock.ticks_to_ns(timing.poll_ticks.get())),
             busy_time: Duration::from_nanos(clock.ticks_to_ns(timing.busy_ticks.get())),
             slow_polls: timing.slow_polls.get(),

@@ -1,16 +1,17 @@
 //! The stall watchdog: a monitor thread per runtime, in the manner of Go's
 //! sysmon.
 //!
-//! 1. Every period it reads each worker's published poll state (sequence
-//!    number, start mark, task), a few relaxed loads per worker. It never
+//! 1. Every period it reads each worker's published poll state (start
+//!    mark, task), a few relaxed loads per worker. It never
 //!    writes anything a worker reads, never locks, and never signals a
 //!    worker, so it cannot slow one down.
 //! 2. A worker whose published poll has been running for at least the
 //!    threshold is stalled: the watchdog counts one stall, and tells the
 //!    listener while the poll is still running.
-//! 3. When that worker's sequence number moves on, the stall is over: the
-//!    listener hears the final duration, exact when the next published state
-//!    is that poll's own end, else bounded by the sampling period.
+//! 3. When that worker's mark moves on, the stall is over: the listener
+//!    hears the final duration, exact from the worker's own record of the
+//!    poll (written before the worker publishes the end), or bounded by the
+//!    sampling period if another stall has replaced the record already.
 //! 4. The thread holds only a `Weak` reference to the probes and exits when
 //!    the runtime has shut down or its probes are gone.
 
@@ -20,10 +21,9 @@ use std::time::Duration;
 use crate::events::{self, Stall, TaskInfo};
 use crate::RuntimeProbes;
 
-/// A stall in progress on one worker.
+/// A stall in progress on one worker: the poll's start mark names it.
 #[derive(Clone, Copy, Debug)]
 struct Ongoing {
-    seq: u64,
     mark: u64,
     task: TaskInfo,
 }
@@ -66,33 +66,24 @@ fn sample(probes: &RuntimeProbes, ongoing: &mut [Option<Ongoing>], threshold: Du
         let timing = &worker.timing;
         let current = timing.current();
         if let Some(stall) = *state {
-            if current.is_some_and(|poll| poll.seq == stall.seq) {
+            if current.is_some_and(|poll| poll.started == stall.mark) {
                 continue; // Still stuck; already reported.
             }
-            // The stalled poll ended. If the published state is still that
-            // poll's own end, its mark is the exact end time.
-            let end_seq = stall.seq & !1;
-            let seq_now = timing.seq.load(std::sync::atomic::Ordering::Acquire);
-            let end = if seq_now == end_seq {
-                timing.mark.load(std::sync::atomic::Ordering::Relaxed)
-            } else {
-                now
-            };
-            report(
-                probes,
-                worker.index(),
-                stall,
-                end.saturating_sub(stall.mark),
-                true,
-            );
+            // The stalled poll ended. Its worker recorded the exact
+            // duration before publishing the end; if a later stall has
+            // replaced that record already, bound it by this sample.
+            let ticks = timing
+                .last_stall
+                .ticks_of(stall.mark)
+                .unwrap_or_else(|| now.saturating_sub(stall.mark));
+            report(probes, worker.index(), stall, ticks, true);
             *state = None;
         }
         if let Some(poll) = current {
-            let elapsed = now.saturating_sub(poll.mark);
+            let elapsed = now.saturating_sub(poll.started);
             if elapsed >= threshold_ticks {
                 let stall = Ongoing {
-                    seq: poll.seq,
-                    mark: poll.mark,
+                    mark: poll.started,
                     task: poll.task,
                 };
                 timing.stalls.add(1);

@@ -14,15 +14,18 @@
 //! 4. Readers go through [`RuntimeProbes::workers`](crate::RuntimeProbes::workers)
 //!    or a [`snapshot`](crate::RuntimeProbes::snapshot), from any thread, live.
 
+#[cfg(loom)]
+use loom::sync::atomic::{fence, AtomicPtr, AtomicU64, Ordering};
 use std::panic::Location;
 use std::ptr;
+#[cfg(not(loom))]
 use std::sync::atomic::{fence, AtomicPtr, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use crossbeam_utils::CachePadded;
 
-use crate::clock::tier::{self, TIERS};
+use crate::clock::{self, tier::TIERS};
 use crate::events::{self, SlowPoll, TaskInfo};
 use crate::{Clock, Counter, PulseSettings};
 
@@ -138,62 +141,135 @@ pub struct WorkerProbes {
 /// The poll-timing counters of one worker, and the state each poll
 /// publishes for the watchdog and for `current_poll_seconds`.
 ///
-/// The published state is a sequence lock written by the worker alone. The
-/// sequence number is odd while the worker is inside a poll:
-/// 1. at poll start: a `Release` fence, then the task's id and spawn
-///    location (relaxed), then the odd sequence number (`Release`);
-/// 2. at poll end: the even sequence number (`Release`), a `Release` fence,
-///    then the mark, the clock reading that ends this poll and starts the
-///    next (relaxed);
-/// 3. a reader loads the sequence (`Acquire`), the fields, an `Acquire`
-///    fence, then the sequence again, and retries if the two differ. Each
-///    writer fence sits between a sequence store and the field stores after
-///    it, so a reader that sees a newer field also sees the newer sequence
-///    on its second load (the fences synchronize). On x86_64 the fences and
+/// The published state is a sequence lock written by the worker alone. Its
+/// version is the pair (mark, task id): the mark, a clock reading, moves at
+/// the end of every poll, and the task id is zero between polls.
+/// 1. at poll end: task id zero (relaxed), then the mark, the clock reading
+///    that ends this poll and starts the next (`Release`);
+/// 2. at poll start: a `Release` fence, the spawn location (relaxed), then
+///    the task id (`Release`);
+/// 3. a reader loads the mark (`Acquire`), the task id (`Acquire`), the
+///    location, an `Acquire` fence, then the task id and the mark again; it
+///    retries unless both are unchanged and the id is not zero. A reader that
+///    sees a newer location sees, through the fences, the newer mark on its
+///    second load. Marks only grow (the recorder nudges a clock too coarse
+///    to have moved), so a mark is never reused. On x86_64 the fences and
 ///    `Release` stores compile to plain stores.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct TimingProbes {
-    pub(crate) tiers: [Counter; TIERS],
+    /// Polls by bit length of their duration in whole microseconds, so
+    /// `slots[k]` for `k < TIERS - 1` is tier `k`; the snapshot folds the
+    /// rest into the last tier. Sixty-four slots make the index a bare bit
+    /// length, with no clamp on the hot path.
+    pub(crate) slots: [Counter; SLOTS],
     /// Sum of poll durations, in clock ticks.
     pub(crate) poll_ticks: Counter,
-    /// Time spent processing tasks, start to end of each batch, in ticks.
+    /// Time spent processing tasks, from the start of each batch to the end
+    /// of its last poll, in ticks.
     pub(crate) busy_ticks: Counter,
     pub(crate) slow_polls: Counter,
     pub(crate) slow_events_dropped: Counter,
     /// Written by the watchdog thread, its only writer.
     pub(crate) stalls: Counter,
-    /// Poll number times two, plus one while inside the poll.
-    pub(crate) seq: AtomicU64,
-    /// Clock ticks at the start of the current (or last) poll.
+    /// The start of the current poll, which is the end of the last one (or
+    /// the start of the batch).
     pub(crate) mark: AtomicU64,
+    /// The task being polled, zero between polls.
     pub(crate) task_id: AtomicU64,
     pub(crate) location: AtomicPtr<Location<'static>>,
+    /// The last poll that ran at least the stall threshold, so that the
+    /// watchdog can report a stall's exact final duration.
+    pub(crate) last_stall: LastStall,
 }
 
-/// One consistent read of a worker's published poll state.
+impl Default for TimingProbes {
+    fn default() -> TimingProbes {
+        TimingProbes {
+            slots: std::array::from_fn(|_| Counter::new()),
+            poll_ticks: Counter::new(),
+            busy_ticks: Counter::new(),
+            slow_polls: Counter::new(),
+            slow_events_dropped: Counter::new(),
+            stalls: Counter::new(),
+            mark: AtomicU64::new(0),
+            task_id: AtomicU64::new(0),
+            location: AtomicPtr::new(ptr::null_mut()),
+            last_stall: LastStall::default(),
+        }
+    }
+}
+
+/// Slots of [`TimingProbes::slots`]: one per bit length of a `u64`.
+pub(crate) const SLOTS: usize = 64;
+
+/// The start mark and the duration of the last poll that reached the stall
+/// threshold, under their own sequence lock (written by the worker, on the
+/// cold path of such a poll's end; read by the watchdog).
+#[derive(Debug, Default)]
+pub(crate) struct LastStall {
+    seq: AtomicU64,
+    mark: AtomicU64,
+    ticks: AtomicU64,
+}
+
+impl LastStall {
+    fn record(&self, mark: u64, ticks: u64) {
+        let seq = self.seq.load(Ordering::Relaxed);
+        self.seq.store(seq + 1, Ordering::Relaxed);
+        fence(Ordering::Release);
+        self.mark.store(mark, Ordering::Relaxed);
+        self.ticks.store(ticks, Ordering::Relaxed);
+        self.seq.store(seq + 2, Ordering::Release);
+    }
+
+    /// The duration of the poll that started at `mark`, if it is the last
+    /// one recorded.
+    pub(crate) fn ticks_of(&self, mark: u64) -> Option<u64> {
+        let seq = self.seq.load(Ordering::Acquire);
+        let recorded = self.mark.load(Ordering::Relaxed);
+        let ticks = self.ticks.load(Ordering::Relaxed);
+        fence(Ordering::Acquire);
+        let unchanged = seq & 1 == 0 && self.seq.load(Ordering::Relaxed) == seq;
+        (unchanged && recorded == mark).then_some(ticks)
+    }
+}
+
+/// The poll a worker is inside right now, read whole from the state each
+/// poll publishes: see [`WorkerProbes::current_poll`].
+///
+/// # Examples
+///
+/// ```
+/// use tokio_pulse_probes::{CurrentPoll, TaskInfo};
+///
+/// let poll = CurrentPoll { started: 7, task: TaskInfo { id: 1, spawned_at: None } };
+/// assert_eq!(poll.task.id, 1);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct PublishedPoll {
-    pub(crate) seq: u64,
-    pub(crate) mark: u64,
-    pub(crate) task: TaskInfo,
+pub struct CurrentPoll {
+    /// The clock reading that started the poll, in ticks of the runtime's
+    /// [`Clock`] (see [`RuntimeProbes::clock`](crate::RuntimeProbes::clock)).
+    pub started: u64,
+    /// The task being polled.
+    pub task: TaskInfo,
 }
 
 impl TimingProbes {
     /// The current poll, if the worker is inside one.
-    pub(crate) fn current(&self) -> Option<PublishedPoll> {
+    pub(crate) fn current(&self) -> Option<CurrentPoll> {
         for _ in 0..16 {
-            let seq = self.seq.load(Ordering::Acquire);
-            if seq & 1 == 0 {
+            let mark = self.mark.load(Ordering::Acquire);
+            let id = self.task_id.load(Ordering::Acquire);
+            if id == 0 {
                 return None;
             }
-            let mark = self.mark.load(Ordering::Relaxed);
-            let id = self.task_id.load(Ordering::Relaxed);
             let location = self.location.load(Ordering::Relaxed);
             fence(Ordering::Acquire);
-            if self.seq.load(Ordering::Relaxed) == seq {
-                return Some(PublishedPoll {
-                    seq,
-                    mark,
+            if self.task_id.load(Ordering::Relaxed) == id
+                && self.mark.load(Ordering::Relaxed) == mark
+            {
+                return Some(CurrentPoll {
+                    started: mark,
                     task: TaskInfo {
                         id,
                         spawned_at: location_ref(location),
@@ -203,6 +279,34 @@ impl TimingProbes {
         }
         // The worker is polling faster than we can read: it is not stuck.
         None
+    }
+
+    /// The mark, read by the recorder that writes it. A plain load, which
+    /// the compiler can fold into the subtraction that times the poll.
+    #[inline(always)]
+    #[allow(unsafe_code)]
+    fn own_mark(&self) -> u64 {
+        // SAFETY: only the worker's recorder (`&mut`, one per worker) stores
+        // to `mark`, and this is that recorder reading it, so no store can
+        // race with this load; other threads only load it, atomically, and
+        // loads do not race with loads. The location is a valid, aligned
+        // `u64` for the life of `self`.
+        #[cfg(not(loom))]
+        unsafe {
+            *self.mark.as_ptr()
+        }
+        // SAFETY: as above; loom checks that no store races with it.
+        #[cfg(loom)]
+        unsafe {
+            self.mark.unsync_load()
+        }
+    }
+
+    /// Poll counts per tier, the slots past the last tier folded into it.
+    pub(crate) fn tiers(&self) -> [u64; TIERS] {
+        let mut tiers: [u64; TIERS] = std::array::from_fn(|k| self.slots[k].get());
+        tiers[TIERS - 1] = self.slots[TIERS - 1..].iter().map(Counter::get).sum();
+        tiers
     }
 }
 
@@ -376,6 +480,29 @@ impl WorkerProbes {
     pub fn unparks(&self) -> u64 {
         self.unparks.get()
     }
+
+    /// The poll this worker is inside right now, if poll timing is on and it
+    /// is inside one: the task, and the clock reading that started the poll.
+    /// A few loads, from any thread, without disturbing the worker; the
+    /// stall watchdog and `current_poll_seconds` read the same state.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tokio_pulse_probes::{PulseConfig, RuntimeProbes, TaskInfo};
+    ///
+    /// let settings = PulseConfig::new().poll_timing(true).resolve().unwrap();
+    /// let (rt, mut recorders) = RuntimeProbes::with_settings(None, 1, &settings);
+    /// recorders[0].busy_started_at(100);
+    /// recorders[0].poll_started(|| TaskInfo { id: 9, spawned_at: None });
+    /// let poll = rt.worker(0).unwrap().current_poll().unwrap();
+    /// assert_eq!((poll.started, poll.task.id), (100, 9));
+    /// recorders[0].poll_ended_at(200);
+    /// assert_eq!(rt.worker(0).unwrap().current_poll(), None);
+    /// ```
+    pub fn current_poll(&self) -> Option<CurrentPoll> {
+        self.timing.current()
+    }
 }
 
 /// The writing end of one worker's counters.
@@ -425,16 +552,22 @@ pub struct WorkerRecorder {
 #[derive(Debug)]
 struct Timing {
     clock: Clock,
+    /// Polls at least this long (or that the clock could not time) leave the
+    /// hot path for [`WorkerRecorder::long_poll`]: the smaller of the two
+    /// thresholds below, and never more than [`MAX_HOT_TICKS`].
+    cold_ticks: u64,
     slow_ticks: u64,
-    /// End of the last poll, or start of the current batch: the start of the
-    /// next poll. One clock read per poll serves as both.
-    mark: u64,
+    /// The watchdog's threshold, `u64::MAX` without a watchdog.
+    stall_ticks: u64,
     batch_start: u64,
-    seq: u64,
     limiter: SlowPollLimiter,
     runtime: Arc<str>,
     runtime_id: u64,
 }
+
+/// Durations from here up can only come from a clock that stepped back (a
+/// TSC read on another CPU), never from a poll.
+const MAX_HOT_TICKS: u64 = 1 << 62;
 
 /// At most [`SlowPollLimiter::BURST`] slow-poll events per second per
 /// worker; the rest are counted as dropped.
@@ -465,17 +598,92 @@ impl SlowPollLimiter {
     }
 }
 
+/// Publishes the task a poll is starting (see [`TimingProbes`] for the
+/// protocol). Tokio's task ids are never zero, the value that means "between
+/// polls".
+#[inline(always)]
+fn publish_start(probes: &TimingProbes, task: TaskInfo) {
+    let location = task
+        .spawned_at
+        .map_or(ptr::null_mut(), |at| ptr::from_ref(at).cast_mut());
+    fence(Ordering::Release);
+    probes.location.store(location, Ordering::Relaxed);
+    probes.task_id.store(task.id, Ordering::Release);
+}
+
 impl Timing {
+    /// Ends the current poll at `now`: its duration, its tier, and the mark
+    /// that starts the next poll. `now` is a raw TSC read when `tsc_read`,
+    /// else the caller's clock reading.
     #[inline(always)]
-    fn publish_start(&mut self, probes: &TimingProbes, task: TaskInfo) {
-        let location = task
-            .spawned_at
-            .map_or(ptr::null_mut(), |at| ptr::from_ref(at).cast_mut());
-        self.seq = (self.seq | 1) + 2;
-        fence(Ordering::Release);
-        probes.task_id.store(task.id, Ordering::Relaxed);
-        probes.location.store(location, Ordering::Relaxed);
-        probes.seq.store(self.seq, Ordering::Release);
+    fn end_poll(&mut self, probes: &WorkerProbes, now: u64, tsc_read: bool) {
+        let timing = &probes.timing;
+        let ticks = now.wrapping_sub(timing.own_mark());
+        if ticks >= self.cold_ticks {
+            self.long_poll(probes, now, tsc_read);
+            return;
+        }
+        timing.task_id.store(0, Ordering::Relaxed);
+        timing.mark.store(now, Ordering::Release);
+        timing.poll_ticks.add(ticks);
+        timing.slots[self.clock.slot(ticks)].add(1);
+    }
+
+    /// The end of a poll the hot path does not finish: a poll of at least
+    /// the cold threshold (a slow poll, or the end of a stall), any poll on a
+    /// clock that is not a TSC (its threshold is zero, so that the hot path
+    /// needs no second branch; the TSC read is discarded), or a clock that
+    /// stepped back (a TSC read on another CPU), counted as a zero-length
+    /// poll.
+    #[cold]
+    #[inline(never)]
+    fn long_poll(&mut self, probes: &WorkerProbes, now: u64, tsc_read: bool) {
+        let timing = &probes.timing;
+        let start = timing.own_mark();
+        let reading = if tsc_read && !self.clock.is_tsc() {
+            self.clock.now()
+        } else {
+            now
+        };
+        // A clock that stepped back times the poll as zero. Marks only grow:
+        // a real clock too coarse to have moved, or one that stepped back,
+        // ends the poll one tick after its start (a harness's time is taken
+        // as given).
+        let ticks = reading.saturating_sub(start);
+        let end = reading.max(start + u64::from(tsc_read));
+        let task = TaskInfo {
+            id: timing.task_id.load(Ordering::Relaxed),
+            spawned_at: location_ref(timing.location.load(Ordering::Relaxed)),
+        };
+        if ticks >= self.stall_ticks {
+            timing.last_stall.record(start, ticks);
+        }
+        timing.task_id.store(0, Ordering::Relaxed);
+        // Also tells the watchdog, once it sees this mark, that the record
+        // above is there.
+        timing.mark.store(end, Ordering::Release);
+        timing.poll_ticks.add(ticks);
+        timing.slots[self.clock.slot(ticks)].add(1);
+        if ticks < self.slow_ticks {
+            return;
+        }
+        timing.slow_polls.add(1);
+        if !self.limiter.admit(end) {
+            timing.slow_events_dropped.add(1);
+            return;
+        }
+        let Some(listener) = events::listener() else {
+            return;
+        };
+        let event = SlowPoll {
+            runtime: self.runtime.clone(),
+            runtime_id: self.runtime_id,
+            worker: probes.index,
+            task,
+            duration: Duration::from_nanos(self.clock.ticks_to_ns(ticks)),
+            dropped_before: std::mem::take(&mut self.limiter.dropped_since_sent),
+        };
+        listener.slow_poll(&event);
     }
 }
 
@@ -501,16 +709,21 @@ impl WorkerRecorder {
         runtime_id: u64,
     ) -> WorkerRecorder {
         if settings.poll_timing {
-            let now = clock.now();
-            self.probes.timing.mark.store(now, Ordering::Relaxed);
+            let ticks = |duration| clock.ns_to_ticks(duration_ns(duration)).max(1);
+            let slow_ticks = ticks(settings.slow_poll);
+            let stall_ticks = settings.stall.map_or(u64::MAX, ticks);
             self.timing = Some(Timing {
                 clock,
-                slow_ticks: clock.ns_to_ticks(duration_ns(settings.slow_poll)).max(1),
-                mark: now,
-                batch_start: now,
-                seq: 0,
+                cold_ticks: if clock.is_tsc() {
+                    slow_ticks.min(stall_ticks).min(MAX_HOT_TICKS)
+                } else {
+                    0
+                },
+                slow_ticks,
+                stall_ticks,
+                batch_start: u64::MAX,
                 limiter: SlowPollLimiter {
-                    window_start: now,
+                    window_start: 0,
                     window_ticks: clock.ns_to_ticks(1_000_000_000).max(1),
                     sent: 0,
                     dropped_since_sent: 0,
@@ -592,9 +805,10 @@ impl WorkerRecorder {
     /// ```
     #[inline(always)]
     pub fn poll_started(&mut self, task: impl FnOnce() -> TaskInfo) {
-        self.probes.polls[0].add(1);
-        if let Some(timing) = &mut self.timing {
-            timing.publish_start(&self.probes.timing, task());
+        let probes = &*self.probes;
+        probes.polls[0].add(1);
+        if self.timing.is_some() {
+            publish_start(&probes.timing, task());
         }
     }
 
@@ -612,9 +826,10 @@ impl WorkerRecorder {
     /// ```
     #[inline(always)]
     pub fn lifo_poll_started(&mut self, task: impl FnOnce() -> TaskInfo) {
-        self.probes.polls[1].add(1);
-        if let Some(timing) = &mut self.timing {
-            timing.publish_start(&self.probes.timing, task());
+        let probes = &*self.probes;
+        probes.polls[1].add(1);
+        if self.timing.is_some() {
+            publish_start(&probes.timing, task());
         }
     }
 
@@ -626,15 +841,15 @@ impl WorkerRecorder {
     /// See [`poll_started`](Self::poll_started).
     #[inline(always)]
     pub fn poll_ended(&mut self) {
-        if let Some(timing) = &self.timing {
-            let now = timing.clock.now();
-            self.poll_ended_at(now);
+        let probes = &*self.probes;
+        if let Some(timing) = &mut self.timing {
+            timing.end_poll(probes, clock::tsc_now(), true);
         }
     }
 
     /// [`poll_ended`](Self::poll_ended) at an explicit clock reading, in
-    /// ticks of [`Clock::global`]. For harnesses that drive the model with
-    /// synthetic time; Tokio calls `poll_ended`.
+    /// ticks of the runtime's [`Clock`]. For harnesses that drive the model
+    /// with synthetic time; Tokio calls `poll_ended`.
     ///
     /// # Examples
     ///
@@ -650,52 +865,11 @@ impl WorkerRecorder {
     /// let timing = rt.snapshot().workers[0].poll_time.clone().unwrap();
     /// assert_eq!(timing.tiers[2], 1); // [2, 4) µs
     /// ```
-    #[inline(always)]
     pub fn poll_ended_at(&mut self, now: u64) {
-        let Some(timing) = &mut self.timing else {
-            return;
-        };
-        let probes = &self.probes.timing;
-        let ticks = now.saturating_sub(timing.mark);
-        timing.mark = now;
-        timing.seq &= !1;
-        probes.seq.store(timing.seq, Ordering::Release);
-        fence(Ordering::Release);
-        probes.mark.store(now, Ordering::Relaxed);
-        probes.tiers[tier::of_us(timing.clock.ticks_to_us(ticks))].add(1);
-        probes.poll_ticks.add(ticks);
-        if ticks >= timing.slow_ticks {
-            self.slow_poll(now, ticks);
+        let probes = &*self.probes;
+        if let Some(timing) = &mut self.timing {
+            timing.end_poll(probes, now, false);
         }
-    }
-
-    #[cold]
-    #[inline(never)]
-    fn slow_poll(&mut self, now: u64, ticks: u64) {
-        let Some(timing) = &mut self.timing else {
-            return;
-        };
-        let probes = &self.probes.timing;
-        probes.slow_polls.add(1);
-        if !timing.limiter.admit(now) {
-            probes.slow_events_dropped.add(1);
-            return;
-        }
-        let Some(listener) = events::listener() else {
-            return;
-        };
-        let event = SlowPoll {
-            runtime: timing.runtime.clone(),
-            runtime_id: timing.runtime_id,
-            worker: self.probes.index,
-            task: TaskInfo {
-                id: probes.task_id.load(Ordering::Relaxed),
-                spawned_at: location_ref(probes.location.load(Ordering::Relaxed)),
-            },
-            duration: Duration::from_nanos(timing.clock.ticks_to_ns(ticks)),
-            dropped_before: std::mem::take(&mut timing.limiter.dropped_since_sent),
-        };
-        listener.slow_poll(&event);
     }
 
     /// The worker starts a batch of polls: after a park, after maintenance,
@@ -726,29 +900,33 @@ impl WorkerRecorder {
     pub fn busy_started_at(&mut self, now: u64) {
         if let Some(timing) = &mut self.timing {
             let probes = &self.probes.timing;
-            timing.mark = now;
+            // The next poll starts here, so this must be later than every
+            // start published so far, an open poll's included.
+            let open = probes.task_id.load(Ordering::Relaxed) != 0;
+            let now = now.max(probes.own_mark() + u64::from(open));
             timing.batch_start = now;
-            timing.seq &= !1;
-            probes.seq.store(timing.seq, Ordering::Release);
-            fence(Ordering::Release);
-            probes.mark.store(now, Ordering::Relaxed);
+            probes.task_id.store(0, Ordering::Relaxed);
+            probes.mark.store(now, Ordering::Release);
         }
     }
 
     /// The worker ran out of tasks to poll (it is about to steal, park or
-    /// run maintenance). With poll timing on, adds the batch to busy time.
+    /// run maintenance). With poll timing on, adds the batch, from its start
+    /// to the end of its last poll, to busy time. That end is the last mark,
+    /// so this reads no clock: a batch of `n` polls costs `n + 1` reads.
     ///
     /// # Examples
     ///
     /// See [`busy_started`](Self::busy_started).
     #[inline]
     pub fn busy_ended(&mut self) {
-        if let Some(timing) = &self.timing {
-            let now = timing.clock.now();
-            self.probes
-                .timing
+        if let Some(timing) = &mut self.timing {
+            let probes = &self.probes.timing;
+            probes
                 .busy_ticks
-                .add(now.saturating_sub(timing.batch_start));
+                .add(probes.own_mark().saturating_sub(timing.batch_start));
+            // A second end without a start adds nothing.
+            timing.batch_start = u64::MAX;
         }
     }
 

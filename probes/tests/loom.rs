@@ -17,6 +17,10 @@
 //!    the load + store pair of one writer loses nothing.
 //! 3. Two workers' recorders on two threads do not disturb each other's
 //!    counters.
+//! 4. A reader of the poll state each timed poll publishes (for the stall
+//!    watchdog and `current_poll_seconds`) sees each poll whole: its start
+//!    and its task's id and spawn location from the same poll, never a mix,
+//!    even when the same task is polled again after another.
 //!
 //! Readers run on spawned threads and the writes happen on the model's main
 //! thread: loom 0.7's exploration misses the interleavings of a load on the
@@ -210,4 +214,60 @@ fn a_recorder_moving_between_threads_stays_the_single_writer() {
         assert_eq!((end.workers[0].polls, end.workers[0].parks), (2, 1));
     });
     assert_eq!(SEEN_POLLS.distinct(), [0, 1, 2]);
+}
+
+#[test]
+fn a_published_poll_is_read_whole() {
+    use std::panic::Location;
+    use tokio_pulse_probes::{Clock, CurrentPoll, PulseConfig, TaskInfo};
+
+    // (start, task id, which location) of every poll the writer publishes.
+    static SEEN: Seen = Seen::new();
+    let a = Location::caller();
+    let b = std::panic::Location::caller();
+    assert_ne!(a, b);
+    // Task 1 at `a`, task 2 at `b`, then task 1 again: a reader that mixed
+    // the last poll's start with the middle poll's location would be caught.
+    let polls = [(10, 1, a), (20, 2, b), (30, 1, a)];
+    let code = move |poll: &CurrentPoll| {
+        let at = poll.task.spawned_at.expect("a location");
+        let which = if std::ptr::eq(at, a) { 0 } else { 1 };
+        poll.started * 100 + poll.task.id * 10 + which
+    };
+    model(move || {
+        let settings = PulseConfig::new().poll_timing(true).resolve().unwrap();
+        let (rt, mut recorders) =
+            RuntimeProbes::with_clock(Some("loom"), 1, &settings, Clock::instant());
+        let mut recorder = recorders.pop().unwrap();
+        let reader = {
+            let rt = rt.clone();
+            thread::spawn(move || {
+                let worker = rt.worker(0).unwrap();
+                match worker.current_poll() {
+                    Some(poll) => {
+                        let valid = polls.iter().any(|&(start, id, at)| {
+                            poll.started == start
+                                && poll.task.id == id
+                                && poll.task.spawned_at.is_some_and(|p| std::ptr::eq(p, at))
+                        });
+                        assert!(valid, "a mixed read: {poll:?}");
+                        SEEN.push(code(&poll));
+                    }
+                    None => SEEN.push(0),
+                }
+            })
+        };
+        recorder.busy_started_at(10);
+        for (start, id, at) in polls {
+            recorder.poll_started(|| TaskInfo {
+                id,
+                spawned_at: Some(at),
+            });
+            recorder.poll_ended_at(start + 10);
+        }
+        reader.join().unwrap();
+        assert_eq!(rt.worker(0).unwrap().current_poll(), None);
+    });
+    // Between polls, and inside each of the three.
+    assert_eq!(SEEN.distinct(), [0, 1010, 2021, 3010]);
 }

@@ -201,6 +201,18 @@ fn the_watchdog_reports_a_50ms_block_while_it_lasts_and_once() {
     assert_eq!(done.worker, live.worker);
     assert_eq!(done.task, live.task);
     assert!(done.duration >= Duration::from_millis(50), "{done:?}");
+    // The final duration is the worker's own timing of that poll, the same
+    // number its slow-poll event carries, not the watchdog's estimate.
+    let slow: Vec<SlowPoll> = capture
+        .slow
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(_, e)| e.runtime_id == probes.id() && e.task == live.task)
+        .map(|(_, e)| e.clone())
+        .collect();
+    assert_eq!(slow.len(), 1, "{slow:?}");
+    assert_eq!(done.duration, slow[0].duration);
     let stalls: u64 = settle(&probes)
         .workers
         .iter()
