@@ -6,8 +6,8 @@
 //! - `tier/of_us`: the branch-free tier lookup alone; `tier/ticks_to_tier`:
 //!   ticks to microseconds to tier, what the end of a timed poll computes.
 //! - `poll/*`: the per-poll probe pair (`poll_started` + `poll_ended`) with
-//!   poll timing off (one counter) and on (one clock read, a tier, the
-//!   watchdog's sequence number).
+//!   poll timing off (one counter) and on (one clock read, a tier, the poll
+//!   state published for the watchdog: the task and the mark).
 
 use std::hint::black_box;
 use std::time::Instant;
@@ -82,7 +82,7 @@ fn polls(c: &mut Criterion) {
         let name = if timing { "timing_on" } else { "timing_off" };
         group.bench_function(name, |b| {
             b.iter(|| {
-                for id in 0..BATCH {
+                for id in 1..=BATCH {
                     let r = black_box(&mut *recorder);
                     r.poll_started(|| TaskInfo {
                         id,

@@ -24,11 +24,21 @@ use crate::{
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PollTimeSnapshot {
     /// Polls per duration tier; see [`tier`](crate::tier) for the bounds.
+    /// A poll is counted when the worker's next poll ends, or when its batch
+    /// ends (before the worker steals, parks or runs maintenance), so the
+    /// tiers trail by at most one poll per worker.
     pub tiers: [u64; TIERS],
-    /// The sum of all poll durations.
+    /// The sum of all poll durations. Each poll's duration runs from the end
+    /// of the one before it in its batch (or the batch's start), so it
+    /// includes the scheduler's work of picking it. Added once per batch
+    /// (at the latest every 61 scheduler ticks, when the worker runs
+    /// maintenance) and at the end of every slow poll or stall, so it can
+    /// trail [`tiers`](Self::tiers) by one batch.
     pub poll_time: Duration,
-    /// Time spent processing tasks, from the start to the end of each batch
-    /// of polls (the polls plus the scheduler's work between them).
+    /// Time spent processing tasks, from the start of each batch of polls
+    /// (after a park or maintenance) to the end of its last poll. Polls run
+    /// back to back from the batch's start, so this equals
+    /// [`poll_time`](Self::poll_time); it keeps Tokio's name for it.
     pub busy_time: Duration,
     /// Polls that took at least the slow-poll threshold.
     pub slow_polls: u64,
@@ -51,7 +61,7 @@ impl PollTimeSnapshot {
         PollTimeSnapshot {
             tiers: timing.tiers(),
             poll_time: Duration::from_nanos(clock.ticks_to_ns(timing.poll_ticks.get())),
-            busy_time: Duration::from_nanos(clock.ticks_to_ns(timing.busy_ticks.get())),
+            busy_time: Duration::from_nanos(clock.ticks_to_ns(timing.poll_ticks.get())),
             slow_polls: timing.slow_polls.get(),
             slow_poll_events_dropped: timing.slow_events_dropped.get(),
             stalls: timing.stalls.get(),

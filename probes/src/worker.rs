@@ -160,13 +160,20 @@ pub(crate) struct TimingProbes {
     /// Polls by bit length of their duration in whole microseconds, so
     /// `slots[k]` for `k < TIERS - 1` is tier `k`; the snapshot folds the
     /// rest into the last tier. Sixty-four slots make the index a bare bit
-    /// length, with no clamp on the hot path.
+    /// length, with no clamp on the hot path. A poll is counted when the
+    /// worker's next poll ends, or when its batch ends (before the worker
+    /// steals, parks or runs maintenance), so the tiers trail by at most one
+    /// poll per worker. The last slot, [`SINK`], takes the increment of an
+    /// end with no poll pending, and is never read.
     pub(crate) slots: [Counter; SLOTS],
-    /// Sum of poll durations, in clock ticks.
+    /// Sum of poll durations, in clock ticks. Polls run back to back from
+    /// the start of a batch (each one's start is the last one's end), so the
+    /// sum over a batch is its last poll's end minus its start: it is added
+    /// once per batch, not per poll, when the batch ends and when a poll
+    /// takes the cold path (a slow poll or a stall is in the sum as soon as
+    /// it ends). It is also the worker's busy time: from the start of each
+    /// batch to the end of its last poll.
     pub(crate) poll_ticks: Counter,
-    /// Time spent processing tasks, from the start of each batch to the end
-    /// of its last poll, in ticks.
-    pub(crate) busy_ticks: Counter,
     pub(crate) slow_polls: Counter,
     pub(crate) slow_events_dropped: Counter,
     /// Written by the watchdog thread, its only writer.
@@ -187,7 +194,6 @@ impl Default for TimingProbes {
         TimingProbes {
             slots: std::array::from_fn(|_| Counter::new()),
             poll_ticks: Counter::new(),
-            busy_ticks: Counter::new(),
             slow_polls: Counter::new(),
             slow_events_dropped: Counter::new(),
             stalls: Counter::new(),
@@ -201,6 +207,11 @@ impl Default for TimingProbes {
 
 /// Slots of [`TimingProbes::slots`]: one per bit length of a `u64`.
 pub(crate) const SLOTS: usize = 64;
+
+/// The last slot, which no poll reaches (durations stay under 2^63 ticks of
+/// at most a nanosecond, so their bit length in microseconds is at most 54)
+/// and nothing reads.
+const SINK: usize = SLOTS - 1;
 
 /// The start mark and the duration of the last poll that reached the stall
 /// threshold, under their own sequence lock (written by the worker, on the
@@ -302,10 +313,20 @@ impl TimingProbes {
         }
     }
 
+    /// The slot a recorder left pending, without a bounds check.
+    #[inline(always)]
+    #[allow(unsafe_code)]
+    fn pending_slot(&self, pending: usize) -> &Counter {
+        debug_assert!(pending < SLOTS);
+        // SAFETY: `Timing::pending` only ever holds `SINK` or a value of
+        // `Clock::slot`, and both are below `SLOTS`, the array's length.
+        unsafe { self.slots.get_unchecked(pending) }
+    }
+
     /// Poll counts per tier, the slots past the last tier folded into it.
     pub(crate) fn tiers(&self) -> [u64; TIERS] {
         let mut tiers: [u64; TIERS] = std::array::from_fn(|k| self.slots[k].get());
-        tiers[TIERS - 1] = self.slots[TIERS - 1..].iter().map(Counter::get).sum();
+        tiers[TIERS - 1] = self.slots[TIERS - 1..SINK].iter().map(Counter::get).sum();
         tiers
     }
 }
@@ -559,7 +580,11 @@ struct Timing {
     slow_ticks: u64,
     /// The watchdog's threshold, `u64::MAX` without a watchdog.
     stall_ticks: u64,
-    batch_start: u64,
+    /// The mark up to which polls are in the poll-time sum.
+    summed_to: u64,
+    /// The slot of the last poll, counted when the next poll ends (or the
+    /// batch does); [`SINK`] when none is pending.
+    pending: usize,
     limiter: SlowPollLimiter,
     runtime: Arc<str>,
     runtime_id: u64,
@@ -625,8 +650,24 @@ impl Timing {
         }
         timing.task_id.store(0, Ordering::Relaxed);
         timing.mark.store(now, Ordering::Release);
-        timing.poll_ticks.add(ticks);
-        timing.slots[self.clock.slot(ticks)].add(1);
+        // Count the previous poll's tier, and leave this one's for the next
+        // end: the increment's address then does not wait on this clock
+        // read. (An AMD CPU holds the next `rdtsc` until every older store
+        // has its address, so a store addressed by this reading would chain
+        // each poll's clock read to the last one's tier computation.)
+        timing.pending_slot(self.pending).add(1);
+        self.pending = self.clock.slot(ticks);
+    }
+
+    /// Counts the tier left pending by the last poll's end, and adds the
+    /// polls since the last flush to the poll-time sum.
+    #[inline]
+    fn flush(&mut self, timing: &TimingProbes) {
+        timing.pending_slot(self.pending).add(1);
+        self.pending = SINK;
+        let mark = timing.own_mark();
+        timing.poll_ticks.add(mark.saturating_sub(self.summed_to));
+        self.summed_to = mark;
     }
 
     /// The end of a poll the hot path does not finish: a poll of at least
@@ -662,7 +703,7 @@ impl Timing {
         // Also tells the watchdog, once it sees this mark, that the record
         // above is there.
         timing.mark.store(end, Ordering::Release);
-        timing.poll_ticks.add(ticks);
+        self.flush(timing);
         timing.slots[self.clock.slot(ticks)].add(1);
         if ticks < self.slow_ticks {
             return;
@@ -721,7 +762,8 @@ impl WorkerRecorder {
                 },
                 slow_ticks,
                 stall_ticks,
-                batch_start: u64::MAX,
+                summed_to: 0,
+                pending: SINK,
                 limiter: SlowPollLimiter {
                     window_start: 0,
                     window_ticks: clock.ns_to_ticks(1_000_000_000).max(1),
@@ -862,6 +904,8 @@ impl WorkerRecorder {
     /// recorders[0].busy_started_at(0);
     /// recorders[0].poll_started(|| TaskInfo { id: 1, spawned_at: None });
     /// recorders[0].poll_ended_at(clock.ns_to_ticks(3_000)); // 3 µs
+    /// // The tier is counted when the next poll or the batch ends.
+    /// recorders[0].busy_ended();
     /// let timing = rt.snapshot().workers[0].poll_time.clone().unwrap();
     /// assert_eq!(timing.tiers[2], 1); // [2, 4) µs
     /// ```
@@ -900,19 +944,22 @@ impl WorkerRecorder {
     pub fn busy_started_at(&mut self, now: u64) {
         if let Some(timing) = &mut self.timing {
             let probes = &self.probes.timing;
+            timing.flush(probes);
             // The next poll starts here, so this must be later than every
-            // start published so far, an open poll's included.
+            // start published so far, an open poll's included. The time
+            // since the last mark (a park, or a poll left open) is in no sum.
             let open = probes.task_id.load(Ordering::Relaxed) != 0;
             let now = now.max(probes.own_mark() + u64::from(open));
-            timing.batch_start = now;
+            timing.summed_to = now;
             probes.task_id.store(0, Ordering::Relaxed);
             probes.mark.store(now, Ordering::Release);
         }
     }
 
     /// The worker ran out of tasks to poll (it is about to steal, park or
-    /// run maintenance). With poll timing on, adds the batch, from its start
-    /// to the end of its last poll, to busy time. That end is the last mark,
+    /// run maintenance). With poll timing on, counts the last poll's tier
+    /// and adds the batch, from its start to the end of its last poll, to the
+    /// poll-time sum (which is also busy time). That end is the last mark,
     /// so this reads no clock: a batch of `n` polls costs `n + 1` reads.
     ///
     /// # Examples
@@ -921,12 +968,7 @@ impl WorkerRecorder {
     #[inline]
     pub fn busy_ended(&mut self) {
         if let Some(timing) = &mut self.timing {
-            let probes = &self.probes.timing;
-            probes
-                .busy_ticks
-                .add(probes.own_mark().saturating_sub(timing.batch_start));
-            // A second end without a start adds nothing.
-            timing.batch_start = u64::MAX;
+            timing.flush(&self.probes.timing);
         }
     }
 

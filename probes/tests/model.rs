@@ -243,3 +243,33 @@ fn a_published_poll_is_visible_until_it_ends() {
     assert_eq!(timing.slow_polls, 1, "2 ms is over the 1 ms default");
     assert!(timing.poll_time >= std::time::Duration::from_millis(2));
 }
+
+#[test]
+fn tiers_trail_by_at_most_one_poll_and_a_batch_end_counts_it() {
+    use tokio_pulse_probes::{PulseConfig, TaskInfo};
+
+    let settings = PulseConfig::new().poll_timing(true).resolve().unwrap();
+    let (rt, mut recorders) = RuntimeProbes::with_settings(None, 1, &settings);
+    let clock = rt.clock();
+    let recorder = &mut recorders[0];
+    let counted = || rt.snapshot().workers[0].poll_time.clone().unwrap().polls();
+    let mut now = 1_000;
+    recorder.busy_started_at(now);
+    for k in 1..=5u64 {
+        recorder.poll_started(|| TaskInfo {
+            id: k,
+            spawned_at: None,
+        });
+        now += clock.ns_to_ticks(3_000);
+        recorder.poll_ended_at(now);
+        let seen = counted();
+        assert!(seen == k || seen + 1 == k, "{seen} counted after {k} polls");
+    }
+    recorder.busy_ended();
+    let timing = rt.snapshot().workers[0].poll_time.clone().unwrap();
+    assert_eq!(timing.polls(), 5);
+    assert_eq!(timing.tiers[2], 5, "3 µs polls: {timing:?}");
+    assert_eq!(timing.poll_time, timing.busy_time);
+    let sum = timing.poll_time.as_nanos() as i128;
+    assert!((sum - 15_000).abs() <= 10, "{sum} ns for five 3 µs polls");
+}
