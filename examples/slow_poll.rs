@@ -120,8 +120,8 @@ fn main() {
     let change = probes.snapshot().delta(&before);
     println!("\nper worker, over the run:");
     println!(
-        "{:>6} {:>7} {:>10} {:>7} {:>12} {:>12}   polls per tier (<1µs, 1-2µs, 2-4µs, ... ≥1s)",
-        "worker", "polls", "slow", "stalls", "poll time", "busy time"
+        "{:>6} {:>7} {:>10} {:>7} {:>12}   polls per tier (<1µs, 1-2µs, 2-4µs, ... ≥1s)",
+        "worker", "polls", "slow", "stalls", "poll time"
     );
     for worker in &change.workers {
         let Some(timing) = &worker.poll_time else {
@@ -130,13 +130,12 @@ fn main() {
         let last = timing.tiers.iter().rposition(|&n| n > 0).unwrap_or(0);
         let tiers: Vec<String> = timing.tiers[..=last].iter().map(u64::to_string).collect();
         println!(
-            "{:>6} {:>7} {:>10} {:>7} {:>12.2?} {:>12.2?}   {}",
+            "{:>6} {:>7} {:>10} {:>7} {:>12.2?}   {}",
             worker.index,
             worker.polls,
             timing.slow_polls,
             timing.stalls,
             timing.poll_time,
-            timing.busy_time,
             tiers.join(" ")
         );
     }

@@ -442,7 +442,9 @@ pub fn render_families(out: &mut String, snapshots: &[RuntimeSnapshot]) {
 /// `tokio_pulse_poll_duration_seconds`: the poll-time histogram.
 pub const POLL_DURATION: &str = "tokio_pulse_poll_duration_seconds";
 
-/// `tokio_pulse_busy_seconds_total`: time spent processing tasks.
+/// `tokio_pulse_busy_seconds_total`: time spent processing tasks, from the
+/// start of each batch of polls to the end of its last poll (equal to the
+/// poll-duration `_sum`, since polls run back to back within a batch).
 pub const BUSY_SECONDS: &str = "tokio_pulse_busy_seconds_total";
 
 /// `tokio_pulse_current_poll_seconds`: how long each worker has been inside
@@ -485,7 +487,8 @@ pub fn poll_duration_bounds() -> Vec<f64> {
 ///   `_count` the polls timed. A bound is exclusive at microsecond
 ///   resolution: a poll of exactly 4 µs counts in `le="0.000016"`.
 /// - `tokio_pulse_busy_seconds_total` (counter): time spent processing
-///   tasks, as a float, which a facade counter (`u64`) cannot carry.
+///   tasks, from the start of each batch to the end of its last poll, as a
+///   float, which a facade counter (`u64`) cannot carry.
 /// - `tokio_pulse_current_poll_seconds` (gauge): how long the worker has
 ///   been inside the poll it is running now, read live from the state each
 ///   poll publishes; 0 between polls. A stuck worker shows here while it is
