@@ -574,7 +574,7 @@ pub struct WorkerRecorder {
 struct Timing {
     clock: Clock,
     /// Polls at least this long (or that the clock could not time) leave the
-    /// hot path for [`WorkerRecorder::long_poll`]: the smaller of the two
+    /// hot path for [`Timing::long_poll`]: the smaller of the two
     /// thresholds below, and never more than [`MAX_HOT_TICKS`].
     cold_ticks: u64,
     slow_ticks: u64,
