@@ -4,7 +4,9 @@
 //!   calibrated TSC where the CPU has an invariant one, else `Instant`), the
 //!   TSC clock and the `Instant` clock explicitly, and `std::time::Instant`.
 //! - `tier/of_us`: the branch-free tier lookup alone; `tier/ticks_to_tier`:
-//!   ticks to microseconds to tier, what the end of a timed poll computes.
+//!   ticks to microseconds to tier through the public API (the end of a
+//!   timed poll gets the same tier from one multiply, an `or` and a `bsr`;
+//!   the `poll/*` pair includes it).
 //! - `poll/*`: the per-poll probe pair (`poll_started` + `poll_ended`) with
 //!   poll timing off (one counter) and on (one clock read, a tier, the poll
 //!   state published for the watchdog: the task and the mark).
