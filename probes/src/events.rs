@@ -50,6 +50,9 @@ pub struct SlowPoll {
     pub worker: usize,
     /// The task.
     pub task: TaskInfo,
+    /// The task's name, if it was spawned with one (see
+    /// [`task_names`](crate::task_names)).
+    pub task_name: Option<Arc<str>>,
     /// How long the poll took.
     pub duration: Duration,
     /// Slow-poll events the rate limit dropped on this worker since the last
@@ -74,6 +77,9 @@ pub struct Stall {
     pub worker: usize,
     /// The task being polled.
     pub task: TaskInfo,
+    /// The task's name, if it was spawned with one (see
+    /// [`task_names`](crate::task_names)).
+    pub task_name: Option<Arc<str>>,
     /// How long the worker had been in the poll when this was raised: when
     /// `ended` is false, the time so far; when true, the poll's duration
     /// (exact if the watchdog saw the poll end, else within one period).

@@ -21,6 +21,8 @@
 //!   calibrated [`Clock`] into log-scale [`tier`]s ([`PollTimeSnapshot`]),
 //!   slow-poll events, and a stall watchdog thread; events reach the
 //!   [`PulseListener`] installed with [`set_listener`].
+//! - [`task_names`]: names of tasks spawned with a name (Tokio has them only
+//!   under `tokio_unstable` with its `tracing` feature), for those events.
 //!
 //! # Examples
 //!
@@ -46,6 +48,7 @@ mod events;
 mod registry;
 mod runtime;
 mod snapshot;
+pub mod task_names;
 mod watchdog;
 mod worker;
 

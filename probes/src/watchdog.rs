@@ -19,13 +19,16 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use crate::events::{self, Stall, TaskInfo};
+use crate::task_names;
 use crate::RuntimeProbes;
 
 /// A stall in progress on one worker: the poll's start mark names it.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 struct Ongoing {
     mark: u64,
     task: TaskInfo,
+    /// Looked up once, while the task is alive, for both reports.
+    task_name: Option<Arc<str>>,
 }
 
 /// Starts the watchdog thread for `probes`.
@@ -65,7 +68,7 @@ fn sample(probes: &RuntimeProbes, ongoing: &mut [Option<Ongoing>], threshold: Du
     for (worker, state) in probes.workers().zip(ongoing.iter_mut()) {
         let timing = &worker.timing;
         let current = timing.current();
-        if let Some(stall) = *state {
+        if let Some(stall) = state.as_ref() {
             if current.is_some_and(|poll| poll.started == stall.mark) {
                 continue; // Still stuck; already reported.
             }
@@ -85,22 +88,24 @@ fn sample(probes: &RuntimeProbes, ongoing: &mut [Option<Ongoing>], threshold: Du
                 let stall = Ongoing {
                     mark: poll.started,
                     task: poll.task,
+                    task_name: task_names::name_of(poll.task.id),
                 };
                 timing.stalls.add(1);
-                report(probes, worker.index(), stall, elapsed, false);
+                report(probes, worker.index(), &stall, elapsed, false);
                 *state = Some(stall);
             }
         }
     }
 }
 
-fn report(probes: &RuntimeProbes, worker: usize, stall: Ongoing, ticks: u64, ended: bool) {
+fn report(probes: &RuntimeProbes, worker: usize, stall: &Ongoing, ticks: u64, ended: bool) {
     if let Some(listener) = events::listener() {
         listener.stall(&Stall {
             runtime: probes.name_arc(),
             runtime_id: probes.id(),
             worker,
             task: stall.task,
+            task_name: stall.task_name.clone(),
             duration: Duration::from_nanos(probes.clock().ticks_to_ns(ticks)),
             ended,
         });

@@ -721,6 +721,7 @@ impl Timing {
             runtime_id: self.runtime_id,
             worker: probes.index,
             task,
+            task_name: crate::task_names::name_of(task.id),
             duration: Duration::from_nanos(self.clock.ticks_to_ns(ticks)),
             dropped_before: std::mem::take(&mut self.limiter.dropped_since_sent),
         };
