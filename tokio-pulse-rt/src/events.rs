@@ -7,11 +7,14 @@
 //!
 //! | event | target | level | fields |
 //! |---|---|---|---|
-//! | slow poll | `tokio_pulse::slow_poll` | WARN | `runtime`, `worker`, `task.id`, `spawned_at`, `duration_us`, `dropped_before` |
-//! | stall, ongoing | `tokio_pulse::stall` | WARN | `runtime`, `worker`, `task.id`, `spawned_at`, `stalled_for_ms` |
+//! | slow poll | `tokio_pulse::slow_poll` | WARN | `runtime`, `worker`, `task.id`, `task.name`, `spawned_at`, `duration_us`, `dropped_before` |
+//! | stall, ongoing | `tokio_pulse::stall` | WARN | `runtime`, `worker`, `task.id`, `task.name`, `spawned_at`, `stalled_for_ms` |
 //! | stall, ended | `tokio_pulse::stall` | WARN | same, plus `ended = true` and the final `stalled_for_ms` |
 //!
 //! `spawned_at` is the `file:line:col` of the `tokio::spawn` call.
+//! `task.name` is there only for a task spawned with a name, which Tokio
+//! allows only under `--cfg tokio_unstable` with its `tracing` feature
+//! (`tokio::task::Builder::new().name(..)`).
 
 use tokio_pulse_probes::{PulseListener, SlowPoll, Stall};
 
@@ -32,12 +35,14 @@ impl PulseListener for TracingListener {
             runtime = %event.runtime,
             worker = event.worker,
             task.id = event.task.id,
+            task.name = event.task_name.as_deref(),
             spawned_at = %display_location(event.task.spawned_at),
             duration_us = event.duration.as_micros() as u64,
             dropped_before = event.dropped_before,
-            "slow poll: {:?} in {}",
+            "slow poll: {:?} in {}{}",
             event.duration,
-            event.task
+            event.task,
+            display_name(event.task_name.as_deref())
         );
     }
 
@@ -52,15 +57,22 @@ impl PulseListener for TracingListener {
             runtime = %event.runtime,
             worker = event.worker,
             task.id = event.task.id,
+            task.name = event.task_name.as_deref(),
             spawned_at = %display_location(event.task.spawned_at),
             stalled_for_ms = event.duration.as_secs_f64() * 1e3,
             ended = event.ended,
-            "worker {} {state} {:?} in one poll of {}",
+            "worker {} {state} {:?} in one poll of {}{}",
             event.worker,
             event.duration,
-            event.task
+            event.task,
+            display_name(event.task_name.as_deref())
         );
     }
+}
+
+/// ` named "..."`, or nothing for an unnamed task.
+fn display_name(name: Option<&str>) -> String {
+    name.map_or_else(String::new, |name| format!(" named {name:?}"))
 }
 
 fn display_location(at: Option<&'static std::panic::Location<'static>>) -> String {

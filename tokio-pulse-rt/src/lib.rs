@@ -47,6 +47,8 @@ pub mod report;
 pub use export::ExportError;
 pub use prometheus::prometheus;
 
+/// Names of tasks spawned with a name; see [`tokio_pulse_probes::task_names`].
+pub use tokio_pulse_probes::task_names;
 pub use tokio_pulse_probes::{
     runtimes, tier, Clock, Counter, PollTimeSnapshot, PulseConfig, PulseListener, PulseSettings,
     RemoteKind, RemoteProbes, RuntimeProbes, RuntimeSnapshot, ScheduleKind, SlowPoll, Stall,

@@ -8,11 +8,13 @@
 //! 3. `patches --check`: no fork work is left unexported.
 //! 4. `cargo test --benches -p tokio-pulse-benches`: every criterion bench
 //!    runs once, so the benches cannot rot.
-//! 5. The differential test (`tokio-pulse-rt/tests/differential.rs`): the
-//!    workspace built with `--cfg tokio_unstable`, so that Tokio's own
-//!    metrics exist to compare the probes with, in its own target directory
-//!    `target/unstable` (a different cfg would otherwise rebuild everything
-//!    in `target/debug`).
+//! 5. The `tokio_unstable` tests: the differential test
+//!    (`tokio-pulse-rt/tests/differential.rs`), which needs Tokio's own
+//!    metrics to compare the probes with, and the task-name test
+//!    (`tokio-pulse-rt/tests/task_names.rs`), which needs
+//!    `tokio::task::Builder`. Built with `--cfg tokio_unstable` in its own
+//!    target directory `target/unstable` (a different cfg would otherwise
+//!    rebuild everything in `target/debug`).
 //! 6. The loom model checks of the probes crate (`probes/tests/loom.rs`),
 //!    built with `--cfg loom` in release mode in `target/loom`.
 //! 7. With `--miri`: the probes crate's tests (unit, integration and doc)
@@ -149,7 +151,7 @@ pub fn test(paths: &Paths, miri: bool, args: &[String]) -> Result<()> {
             },
         ),
         Step::new(
-            "differential test vs Tokio's metrics (--cfg tokio_unstable)",
+            "differential test vs Tokio's metrics, task names (--cfg tokio_unstable)",
             || stream(differential_cmd(paths)),
         ),
         Step::new("loom model checks of the probes (--cfg loom)", || {
@@ -164,11 +166,12 @@ pub fn test(paths: &Paths, miri: bool, args: &[String]) -> Result<()> {
     run_steps("xtask test", steps)
 }
 
-/// `cargo test -p tokio-pulse-rt --test differential` under
+/// `cargo test -p tokio-pulse-rt --test differential --test task_names` under
 /// `--cfg tokio_unstable`, in `target/unstable`.
 pub fn differential_cmd(paths: &Paths) -> Command {
     let mut cmd = cargo_cmd();
     cmd.args(["test", "-p", "tokio-pulse-rt", "--test", "differential"])
+        .args(["--test", "task_names"])
         .current_dir(&paths.root)
         .env("CARGO_TARGET_DIR", paths.target.join("unstable"))
         .env("RUSTFLAGS", rustflags("--cfg tokio_unstable"));
