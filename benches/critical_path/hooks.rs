@@ -3,14 +3,17 @@
 //! iteration divided by 100 is one probe's cost; the budget is ≤ 2 ns.
 //! `baseline/*` gives the primitives to compare with: the single-writer
 //! relaxed load + store every probe is, and the locked `fetch_add` the
-//! probes avoid.
+//! probes avoid. `task_names/*` prices the named-task table the fork uses
+//! under `tokio_unstable` with Tokio's `tracing` feature.
 
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use tokio_pulse_benches::{config, BATCH};
-use tokio_pulse_probes::{RemoteKind, RuntimeProbes, ScheduleKind, WorkerRecorder, YieldReason};
+use tokio_pulse_probes::{
+    task_names, RemoteKind, RuntimeProbes, ScheduleKind, WorkerRecorder, YieldReason,
+};
 
 /// Benches `probe` on a fresh 16-worker runtime's worker 0, `BATCH` times
 /// per iteration.
@@ -97,9 +100,35 @@ fn snapshots(c: &mut Criterion) {
     group.finish();
 }
 
+/// What the fork adds to a task's life under `tokio_unstable` + `tracing`:
+/// a named task's spawn and completion (`remember` + `forget`), and an
+/// unnamed task's completion (`forget`) with no named task alive in its
+/// shard, or with one alive (then it takes the shard's lock to look).
+fn task_names(c: &mut Criterion) {
+    let mut group = c.benchmark_group("task_names");
+    let mut id = 1u64 << 50;
+    group.bench_function("named_spawn_and_complete", |b| {
+        b.iter(|| {
+            id += 1;
+            task_names::remember(black_box(id), black_box("connection handler"));
+            task_names::forget(black_box(id));
+        })
+    });
+    // Ids of shard 0 only: none is named yet.
+    group.bench_function("unnamed_complete_none_alive", |b| {
+        b.iter(|| task_names::forget(black_box(2u64 << 50)))
+    });
+    task_names::remember(3 << 50, "alive");
+    group.bench_function("unnamed_complete_one_alive", |b| {
+        b.iter(|| task_names::forget(black_box((3u64 << 50) + 16)))
+    });
+    task_names::forget(3 << 50);
+    group.finish();
+}
+
 criterion_group! {
     name = benches;
     config = config();
-    targets = probes, baseline, snapshots
+    targets = probes, baseline, snapshots, task_names
 }
 criterion_main!(benches);
