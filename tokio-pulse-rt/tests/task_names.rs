@@ -5,27 +5,16 @@
 //! the listener, the subscriber and the name table are process-wide.
 #![cfg(tokio_unstable)]
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::runtime::Builder;
 use tokio::task::Builder as TaskBuilder;
 use tokio_pulse_rt::{task_names, PulseConfig};
 
-/// A `tracing` writer into a shared buffer.
-#[derive(Clone, Default)]
-struct Buffer(Arc<Mutex<Vec<u8>>>);
+mod common;
 
-impl Write for Buffer {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
+use common::Buffer;
 
 /// Task `id`'s name as a thread that completed no task sees it: only a live
 /// named task has one there.
@@ -38,13 +27,7 @@ fn name_seen_elsewhere(id: tokio::task::Id) -> Option<Arc<str>> {
 
 #[test]
 fn named_tasks_are_named_in_their_events_until_they_complete() {
-    let buffer = Buffer::default();
-    let writer = buffer.clone();
-    tracing_subscriber::fmt()
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .with_target(true)
-        .init();
+    let buffer = Buffer::install_subscriber();
     assert!(tokio_pulse_rt::events::install());
     let live_before = task_names::live();
 
@@ -104,7 +87,7 @@ fn named_tasks_are_named_in_their_events_until_they_complete() {
     );
     assert_eq!(task_names::live(), live_before, "a name leaked");
 
-    let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+    let text = buffer.text();
     // Fields are separated by spaces, so "task.id=5 " is not task 50.
     let lines = |target: &str, id: tokio::task::Id| -> Vec<String> {
         let needle = format!("task.id={id} ");

@@ -2,36 +2,18 @@
 //! fields, the spawn location among them. Its own binary: the listener and
 //! the subscriber are process-wide.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::runtime::Builder;
 use tokio_pulse_rt::PulseConfig;
 
-/// A `tracing` writer into a shared buffer.
-#[derive(Clone, Default)]
-struct Buffer(Arc<Mutex<Vec<u8>>>);
+mod common;
 
-impl Write for Buffer {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
+use common::Buffer;
 
 #[test]
 fn slow_polls_and_stalls_become_tracing_events() {
-    let buffer = Buffer::default();
-    let writer = buffer.clone();
-    tracing_subscriber::fmt()
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .with_target(true)
-        .init();
+    let buffer = Buffer::install_subscriber();
     assert!(tokio_pulse_rt::events::install());
 
     let rt = Builder::new_multi_thread()
@@ -51,7 +33,7 @@ fn slow_polls_and_stalls_become_tracing_events() {
     std::thread::sleep(Duration::from_millis(30));
     drop(rt);
 
-    let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+    let text = buffer.text();
     let here = format!("{}:{line}:", file!());
     let slow: Vec<&str> = text
         .lines()
