@@ -22,6 +22,15 @@ pub const ENV_SLOW_POLL: &str = "TOKIO_PULSE_SLOW_POLL";
 pub const ENV_STALL: &str = "TOKIO_PULSE_STALL";
 /// Environment variable: the watchdog's sampling period, a duration.
 pub const ENV_WATCHDOG_PERIOD: &str = "TOKIO_PULSE_WATCHDOG_PERIOD";
+/// Environment variable: `1`/`true`/`on` exports the full thief × victim
+/// steal matrix whatever the worker count, `0`/`false`/`off` never does.
+/// Unset: full up to [`FULL_STEAL_MATRIX_MAX_WORKERS`] workers.
+pub const ENV_STEAL_MATRIX: &str = "TOKIO_PULSE_STEAL_MATRIX";
+
+/// Up to this many workers, exporters publish the full thief × victim steal
+/// matrix (2·N·(N−1) series) unless told otherwise; above it, per-thief and
+/// per-victim totals (2·N series).
+pub const FULL_STEAL_MATRIX_MAX_WORKERS: usize = 16;
 
 /// Default slow-poll threshold.
 pub const DEFAULT_SLOW_POLL: Duration = Duration::from_millis(1);
@@ -53,6 +62,7 @@ pub struct PulseConfig {
     slow_poll: Option<Duration>,
     stall: Option<Option<Duration>>,
     watchdog_period: Option<Duration>,
+    steal_matrix: Option<bool>,
 }
 
 /// The settings a runtime is built with, after [`PulseConfig::resolve`].
@@ -76,6 +86,30 @@ pub struct PulseSettings {
     pub stall: Option<Duration>,
     /// How often the watchdog samples the workers.
     pub watchdog_period: Duration,
+    /// Whether exporters publish the full thief × victim steal matrix:
+    /// `Some(true)` always, `Some(false)` never (per-thief and per-victim
+    /// totals instead), `None` for the default, see
+    /// [`PulseSettings::full_steal_matrix`]. Snapshots always hold the full
+    /// matrix.
+    pub steal_matrix: Option<bool>,
+}
+
+impl PulseSettings {
+    /// Whether exporters publish the full steal matrix for a runtime with
+    /// `workers` workers: as set, or by default only up to
+    /// [`FULL_STEAL_MATRIX_MAX_WORKERS`] workers.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let settings = tokio_pulse_probes::PulseSettings::default();
+    /// assert!(settings.full_steal_matrix(16));
+    /// assert!(!settings.full_steal_matrix(17));
+    /// ```
+    pub fn full_steal_matrix(&self, workers: usize) -> bool {
+        self.steal_matrix
+            .unwrap_or(workers <= FULL_STEAL_MATRIX_MAX_WORKERS)
+    }
 }
 
 impl Default for PulseSettings {
@@ -85,6 +119,7 @@ impl Default for PulseSettings {
             slow_poll: DEFAULT_SLOW_POLL,
             stall: None,
             watchdog_period: DEFAULT_WATCHDOG_PERIOD,
+            steal_matrix: None,
         }
     }
 }
@@ -175,6 +210,22 @@ impl PulseConfig {
         self
     }
 
+    /// Exports the full thief × victim steal matrix (`true`) or only
+    /// per-thief and per-victim totals (`false`), whatever the worker count.
+    /// Unset, the matrix is full up to
+    /// [`FULL_STEAL_MATRIX_MAX_WORKERS`] workers.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let config = tokio_pulse_probes::PulseConfig::new().full_steal_matrix(true);
+    /// assert!(config.resolve().unwrap().full_steal_matrix(128));
+    /// ```
+    pub fn full_steal_matrix(mut self, full: bool) -> PulseConfig {
+        self.steal_matrix = Some(full);
+        self
+    }
+
     /// Fills unset fields from the process environment, then the defaults.
     ///
     /// # Errors
@@ -262,6 +313,19 @@ impl PulseConfig {
                 }
             },
         };
+        let steal_matrix = match self.steal_matrix {
+            Some(set) => Some(set),
+            None => match read(ENV_STEAL_MATRIX)? {
+                None => None,
+                Some(text) => Some(parse_bool(&text).ok_or_else(|| {
+                    invalid(
+                        ENV_STEAL_MATRIX,
+                        &text,
+                        "expected 1, 0, true, false, on or off",
+                    )
+                })?),
+            },
+        };
         for (what, value) in [
             ("slow-poll threshold", slow_poll),
             ("watchdog period", watchdog_period),
@@ -290,6 +354,7 @@ impl PulseConfig {
             slow_poll,
             stall: stall.filter(|_| poll_timing),
             watchdog_period,
+            steal_matrix,
         })
     }
 }
