@@ -18,16 +18,36 @@
 //!
 //!    When both entries are already there, nothing is written: swapping is
 //!    idempotent.
-//! 4. Before writing, copy `Cargo.toml` to `Cargo.toml.pulse-backup` and, if
-//!    there is one, `Cargo.lock` to `Cargo.lock.pulse-backup`. The first build
-//!    on the fork rewrites the lock file (tokio becomes the path package), so
-//!    the lock is part of what `--undo` must give back.
+//! 4. Before writing, copy `Cargo.toml` to `Cargo.toml.pulse-backup`, then
+//!    record the lock file: copy `Cargo.lock` to `Cargo.lock.pulse-backup`, or,
+//!    when there is none, write the marker `Cargo.lock.pulse-none`. The first
+//!    build on the fork rewrites (or creates) the lock file, so the lock is
+//!    part of what `--undo` must give back. Then write the manifest. Every
+//!    file is written through a temporary file and a rename; a symlinked
+//!    `Cargo.toml` stays a symlink (its target is rewritten) and keeps its
+//!    permissions.
 //!
-//! [`undo`] restores the backups byte for byte when the manifest is still
-//! exactly what the swap wrote. If it was edited since, only the two
-//! entries are removed, keeping the edits, and the backup is left in place.
-//! The lock file is restored from its backup, or removed when there was
-//! none before the swap (cargo writes a fresh one on the next build).
+//! A backup that is byte-identical to the manifest means a swap (or undo)
+//! stopped before the manifest changed: `swap` then starts over, and `--undo`
+//! removes the swap's records and touches nothing else.
+//!
+//! [`undo`] works out the new manifest first (an unreadable one stops it with
+//! nothing changed), then:
+//!
+//! 1. the lock: restored from `Cargo.lock.pulse-backup`; or removed, only if
+//!    the swap left the `Cargo.lock.pulse-none` marker (the fork's build
+//!    wrote it); with neither record, left as it is;
+//! 2. the manifest: restored byte for byte when it is still exactly what the
+//!    swap wrote. If it was edited since, only the two entries are removed,
+//!    keeping the edits, and the backup is kept as `Cargo.toml.pulse-original`
+//!    (`.pulse-original.2`, ... if that exists), where it does not block the
+//!    next swap;
+//! 3. the backup is removed last, so an undo stopped anywhere is finished by
+//!    running it again.
+//!
+//! Without a backup, `--undo` removes the two entries if they are there and
+//! leaves the lock alone; on a project that is not swapped it does nothing
+//! and says so. It never deletes a file the swap did not create.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -42,6 +62,14 @@ use crate::{Paths, TOKIO_VERSION};
 
 /// Suffix of the backup files next to `Cargo.toml` and `Cargo.lock`.
 pub const BACKUP_SUFFIX: &str = ".pulse-backup";
+
+/// Suffix of the marker next to `Cargo.lock` that records that the project
+/// had no lock file before the swap.
+pub const NO_LOCK_SUFFIX: &str = ".pulse-none";
+
+/// Suffix under which `--undo` keeps the pre-swap manifest when the manifest
+/// was edited after the swap (so it cannot simply be restored).
+pub const ORIGINAL_SUFFIX: &str = ".pulse-original";
 
 /// The crate that the swap adds as a dependency.
 pub const PULSE_RT: &str = "tokio-pulse-rt";
@@ -471,11 +499,71 @@ fn require_no_config_patch(dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Writes `text` to `file` through a temporary file and a rename.
+/// Writes `text` to `file` through a temporary file and a rename. A
+/// symlinked `file` stays a symlink (the file it points to is replaced), and
+/// the replaced file's permissions are kept.
 fn write_atomic(file: &Path, text: &[u8]) -> Result<()> {
-    let tmp = backup_of(file).with_extension("pulse-tmp");
+    // Resolve a symlink (chain) to the file that holds the text; a file that
+    // does not exist yet is written where it is named.
+    let real = match fs::symlink_metadata(file) {
+        Ok(meta) if meta.file_type().is_symlink() => file
+            .canonicalize()
+            .with_context(|| format!("following the symlink {}", file.display()))?,
+        _ => file.to_path_buf(),
+    };
+    let mut tmp = real.as_os_str().to_owned();
+    tmp.push(".pulse-tmp");
+    let tmp = PathBuf::from(tmp);
     fs::write(&tmp, text).with_context(|| format!("writing {}", tmp.display()))?;
-    fs::rename(&tmp, file).with_context(|| format!("replacing {}", file.display()))
+    if let Ok(meta) = fs::metadata(&real) {
+        fs::set_permissions(&tmp, meta.permissions())
+            .with_context(|| format!("setting the permissions of {}", tmp.display()))?;
+    }
+    fs::rename(&tmp, &real).with_context(|| format!("replacing {}", real.display()))
+}
+
+/// Copies `from` to `to` through a temporary file and a rename, so that an
+/// interrupted copy never leaves a truncated `to`.
+fn copy_atomic(from: &Path, to: &Path) -> Result<()> {
+    let bytes = fs::read(from).with_context(|| format!("reading {}", from.display()))?;
+    write_atomic(to, &bytes)
+}
+
+/// Removes `file`; `Ok` if it was not there.
+fn remove_if_exists(file: &Path) -> Result<bool> {
+    match fs::remove_file(file) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(e).with_context(|| format!("removing {}", file.display())),
+    }
+}
+
+/// `Cargo.lock.pulse-none` next to `lock`: the swap's record that the
+/// project had no lock file, so that `--undo` may remove the one a build on
+/// the fork writes (and only then).
+pub fn no_lock_marker(lock: &Path) -> PathBuf {
+    let mut name = lock.as_os_str().to_owned();
+    name.push(NO_LOCK_SUFFIX);
+    PathBuf::from(name)
+}
+
+/// A free name for keeping the pre-swap manifest when `--undo` cannot
+/// restore it: `Cargo.toml.pulse-original`, then `...-original.2`, ...
+fn keepsake_of(manifest: &Path) -> PathBuf {
+    let base = {
+        let mut name = manifest.as_os_str().to_owned();
+        name.push(ORIGINAL_SUFFIX);
+        PathBuf::from(name)
+    };
+    let mut candidate = base.clone();
+    let mut n = 2;
+    while fs::symlink_metadata(&candidate).is_ok() {
+        let mut name = base.as_os_str().to_owned();
+        name.push(format!(".{n}"));
+        candidate = PathBuf::from(name);
+        n += 1;
+    }
+    candidate
 }
 
 /// `cargo xtask swap PATH`: see the module docs.
@@ -507,19 +595,35 @@ pub fn swap_manifest(paths: &Paths, project: &Path) -> Result<()> {
     };
     let backup = backup_of(&manifest);
     if backup.exists() {
-        bail!(
-            "{} exists from an earlier swap, but the manifest no longer has the swap's \
-             entries. Run `cargo xtask swap --undo {}` to restore it, or delete the backup.",
-            backup.display(),
-            dir.display()
-        );
+        // The same bytes as the manifest: a swap stopped before it wrote the
+        // manifest (or an undo before it removed the backup). Start over.
+        let same = fs::read(&backup).ok() == Some(text.as_bytes().to_vec());
+        if !same {
+            bail!(
+                "{} exists from an earlier swap, but the manifest no longer has both of the \
+                 swap's entries. Run `cargo xtask swap --undo {}` first (it keeps your edits \
+                 and the original), then swap again.",
+                backup.display(),
+                dir.display()
+            );
+        }
     }
-    fs::copy(&manifest, &backup).with_context(|| format!("writing {}", backup.display()))?;
+    // Order matters for an interrupted swap: the backup first (while it
+    // equals the manifest, `--undo` and a new swap know nothing happened),
+    // then the record of the lock file, then the manifest.
+    copy_atomic(&manifest, &backup)?;
     let lock = dir.join("Cargo.lock");
+    let (lock_backup, marker) = (backup_of(&lock), no_lock_marker(&lock));
     if lock.exists() {
-        let lock_backup = backup_of(&lock);
-        fs::copy(&lock, &lock_backup)
-            .with_context(|| format!("writing {}", lock_backup.display()))?;
+        remove_if_exists(&marker)?;
+        copy_atomic(&lock, &lock_backup)?;
+    } else {
+        remove_if_exists(&lock_backup)?;
+        write_atomic(
+            &marker,
+            b"Written by `cargo xtask swap`: the project had no Cargo.lock before the swap,\n\
+              so `cargo xtask swap --undo` removes the one a build on the fork writes.\n",
+        )?;
     }
     write_atomic(&manifest, new_text.as_bytes())?;
     println!("swapped {} onto Tokio-Pulse:", dir.display());
@@ -540,21 +644,41 @@ pub fn swap_manifest(paths: &Paths, project: &Path) -> Result<()> {
     Ok(())
 }
 
-/// `cargo xtask swap --undo PATH`: see the module docs.
+/// `cargo xtask swap --undo PATH`: see the module docs. Repeating it, or
+/// running it on a project that is not swapped, changes nothing and says so.
 pub fn undo(paths: &Paths, project: &Path) -> Result<()> {
     let dir = project_dir(project)?;
     let manifest = dir.join("Cargo.toml");
     let backup = backup_of(&manifest);
-    let original = fs::read(&backup).with_context(|| {
-        format!(
-            "nothing to undo in {}: there is no {} (was it swapped?)",
-            dir.display(),
-            backup.display()
-        )
-    })?;
+    let lock = dir.join("Cargo.lock");
+    let (lock_backup, marker) = (backup_of(&lock), no_lock_marker(&lock));
     let targets = Targets::new(&paths.root.canonicalize()?)?;
     let current =
         fs::read_to_string(&manifest).with_context(|| format!("reading {}", manifest.display()))?;
+    let original = match fs::read(&backup) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return undo_without_backup(&dir, &manifest, &current, &targets)
+        }
+        Err(e) => return Err(e).with_context(|| format!("reading {}", backup.display())),
+    };
+
+    if original == current.as_bytes() {
+        // Nothing was swapped: a swap stopped before it wrote the manifest
+        // (its lock record describes a swap that never happened), or an undo
+        // stopped after it restored everything but the backup's removal.
+        for record in [&lock_backup, &marker] {
+            remove_if_exists(record)?;
+        }
+        remove_if_exists(&backup)?;
+        println!(
+            "{} was not swapped (an interrupted swap or undo): removed the backup; \
+             Cargo.toml and Cargo.lock are left as they are",
+            dir.display()
+        );
+        return Ok(());
+    }
+
     let as_swapped = std::str::from_utf8(&original)
         .ok()
         .and_then(|o| edit_manifest(o, &targets).ok())
@@ -562,31 +686,90 @@ pub fn undo(paths: &Paths, project: &Path) -> Result<()> {
             Edit::Changed { text, .. } => Some(text),
             Edit::Unchanged => None,
         });
-    if as_swapped.as_deref() == Some(current.as_str()) {
-        write_atomic(&manifest, &original)?;
-        fs::remove_file(&backup).with_context(|| format!("removing {}", backup.display()))?;
-        println!("restored {} from the backup", manifest.display());
+    let exact = as_swapped.as_deref() == Some(current.as_str());
+    // Worked out before anything is written: an unparsable manifest stops
+    // the undo with every file untouched.
+    let kept_edits = if exact {
+        None
     } else {
-        write_atomic(&manifest, remove_entries(&current, &targets)?.as_bytes())?;
-        println!(
-            "{} changed since the swap: removed only the swap's entries and kept your \
-             edits; the original is still in {}",
-            manifest.display(),
-            backup.display()
-        );
-    }
-    let lock = dir.join("Cargo.lock");
-    let lock_backup = backup_of(&lock);
+        Some(remove_entries(&current, &targets).with_context(|| {
+            format!(
+                "cannot remove the swap's entries from {}; nothing was changed",
+                manifest.display()
+            )
+        })?)
+    };
+
+    // The lock first, the manifest next, the backup last: an undo stopped
+    // at any point is finished by running it again.
     if lock_backup.exists() {
-        fs::rename(&lock_backup, &lock).with_context(|| format!("restoring {}", lock.display()))?;
+        copy_atomic(&lock_backup, &lock)?;
+        remove_if_exists(&lock_backup)?;
         println!("restored {}", lock.display());
-    } else if lock.exists() {
-        fs::remove_file(&lock).with_context(|| format!("removing {}", lock.display()))?;
+    } else if marker.exists() {
+        if remove_if_exists(&lock)? {
+            println!(
+                "removed {} (the swap recorded that there was none before it)",
+                lock.display()
+            );
+        }
+        remove_if_exists(&marker)?;
+    } else {
         println!(
-            "removed {} (there was none before the swap)",
+            "no record of {} from before the swap: left it as it is",
             lock.display()
         );
     }
+    match kept_edits {
+        None => {
+            write_atomic(&manifest, &original)?;
+            remove_if_exists(&backup)?;
+            println!("restored {} from the backup", manifest.display());
+        }
+        Some(text) => {
+            write_atomic(&manifest, text.as_bytes())?;
+            let keepsake = keepsake_of(&manifest);
+            fs::rename(&backup, &keepsake).with_context(|| {
+                format!("renaming {} to {}", backup.display(), keepsake.display())
+            })?;
+            println!(
+                "{} changed since the swap: removed only the swap's entries and kept your \
+                 edits. The manifest from before the swap is in {} (delete it when you \
+                 no longer need it).",
+                manifest.display(),
+                keepsake.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// [`undo`] when there is no backup: the project was never swapped, was
+/// already undone, or its backup was deleted. Removes the swap's entries if
+/// they are there; never touches the lock file.
+fn undo_without_backup(
+    dir: &Path,
+    manifest: &Path,
+    current: &str,
+    targets: &Targets,
+) -> Result<()> {
+    let without = remove_entries(current, targets)
+        .with_context(|| format!("cannot read {}", manifest.display()))?;
+    if without == current {
+        println!(
+            "nothing to undo in {}: it is not swapped (no {})",
+            dir.display(),
+            backup_of(manifest).display()
+        );
+        return Ok(());
+    }
+    write_atomic(manifest, without.as_bytes())?;
+    println!(
+        "{} has no backup (it was deleted?): removed the swap's entries from {}; \
+         Cargo.lock is left as it is",
+        dir.display(),
+        manifest.display()
+    );
     Ok(())
 }
 
@@ -872,6 +1055,15 @@ pub fn third_party(paths: &Paths) -> Result<()> {
     if fs::read(&lock).ok() != original_lock {
         bail!("after --undo, {} differs from the original", lock.display());
     }
+    for left in [
+        backup_of(&manifest),
+        backup_of(&lock),
+        no_lock_marker(&lock),
+    ] {
+        if fs::symlink_metadata(&left).is_ok() {
+            bail!("after --undo, {} is still there", left.display());
+        }
+    }
     println!(
         "swap-test: passed; after --undo, Cargo.toml and Cargo.lock are byte-identical to the originals"
     );
@@ -1086,8 +1278,13 @@ mod tests {
         );
         assert!(!app.join("Cargo.toml.pulse-backup").exists());
         assert!(!app.join("Cargo.lock.pulse-backup").exists());
-        let again = format!("{:#}", undo(&paths, &app).unwrap_err());
-        assert!(again.contains("nothing to undo"), "{again}");
+        // Again: nothing to do, and nothing changes.
+        undo(&paths, &app).unwrap();
+        assert_eq!(fs::read_to_string(app.join("Cargo.toml")).unwrap(), APP);
+        assert_eq!(
+            fs::read_to_string(app.join("Cargo.lock")).unwrap(),
+            "# lock before\n"
+        );
     }
 
     #[test]
@@ -1110,10 +1307,306 @@ mod tests {
             fs::read_to_string(&manifest).unwrap().trim_end(),
             APP.replace("# my app", "# my app, edited").trim_end()
         );
-        // The original stays in the backup, and a new swap refuses until it is dealt with.
-        assert!(app.join("Cargo.toml.pulse-backup").exists());
+        // The original is kept, and the swap's own files are gone.
+        assert_eq!(
+            fs::read_to_string(app.join("Cargo.toml.pulse-original")).unwrap(),
+            APP
+        );
+        assert!(!app.join("Cargo.toml.pulse-backup").exists());
+        assert!(!app.join("Cargo.lock.pulse-none").exists());
+        // A lock written after the undo is the user's: a second undo keeps it.
+        fs::write(app.join("Cargo.lock"), "# a build on stock tokio\n").unwrap();
+        undo(&paths, &app).unwrap();
+        assert!(app.join("Cargo.lock").exists());
+    }
+
+    #[test]
+    fn undo_after_an_edit_keeps_the_lock_and_a_second_undo_and_a_new_swap_work() {
+        // The issue's path: swap, edit, undo (backup kept), swap, undo, undo.
+        let tmp = tempfile::tempdir().unwrap();
+        let paths = Paths::new(tmp.path());
+        let app = tmp.path().join("app");
+        project(&app, APP);
+        let (manifest, lock) = (app.join("Cargo.toml"), app.join("Cargo.lock"));
+        fs::write(&lock, "# the user's lock\n").unwrap();
+
+        swap_manifest(&paths, &app).unwrap();
+        fs::write(&lock, "# written by a build on the fork\n").unwrap();
+        let edited = fs::read_to_string(&manifest)
+            .unwrap()
+            .replace("serde = \"1\"", "serde = \"1.0.200\"");
+        fs::write(&manifest, &edited).unwrap();
+        let kept = APP.replace("serde = \"1\"", "serde = \"1.0.200\"");
+
+        undo(&paths, &app).unwrap();
+        assert_eq!(
+            fs::read_to_string(&manifest).unwrap().trim_end(),
+            kept.trim_end()
+        );
+        assert_eq!(fs::read_to_string(&lock).unwrap(), "# the user's lock\n");
+        // The original manifest is kept, under a name that does not block a new swap.
+        assert_eq!(
+            fs::read_to_string(app.join("Cargo.toml.pulse-original")).unwrap(),
+            APP
+        );
+
+        // A repeated --undo changes nothing and succeeds.
+        undo(&paths, &app).unwrap();
+        assert_eq!(fs::read_to_string(&lock).unwrap(), "# the user's lock\n");
+        assert_eq!(
+            fs::read_to_string(&manifest).unwrap().trim_end(),
+            kept.trim_end()
+        );
+
+        // A new swap works, and its undo gives back exactly what it started from.
+        let before = fs::read_to_string(&manifest).unwrap();
+        swap_manifest(&paths, &app).unwrap();
+        assert_ne!(fs::read_to_string(&manifest).unwrap(), before);
+        fs::write(&lock, "# fork lock again\n").unwrap();
+        undo(&paths, &app).unwrap();
+        assert_eq!(fs::read_to_string(&manifest).unwrap(), before);
+        assert_eq!(fs::read_to_string(&lock).unwrap(), "# the user's lock\n");
+        undo(&paths, &app).unwrap();
+        assert_eq!(fs::read_to_string(&lock).unwrap(), "# the user's lock\n");
+        // Only the keepsake of the first cycle is left.
+        let mut left: Vec<String> = fs::read_dir(&app)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|n| n.contains("pulse"))
+            .collect();
+        left.sort();
+        assert_eq!(left, ["Cargo.toml.pulse-original"]);
+    }
+
+    /// The files in `dir` whose names mention the swap, sorted.
+    fn swap_files(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|n| n.contains("pulse"))
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn an_interrupted_swap_is_finished_by_swap_or_cleaned_up_by_undo() {
+        let tmp = tempfile::tempdir().unwrap();
+        let paths = Paths::new(tmp.path());
+        let app = tmp.path().join("app");
+        project(&app, APP);
+        let (manifest, lock) = (app.join("Cargo.toml"), app.join("Cargo.lock"));
+        fs::write(&lock, "# the user's lock\n").unwrap();
+
+        // Stopped after the backup, before the lock record and the manifest.
+        fs::write(app.join("Cargo.toml.pulse-backup"), APP).unwrap();
+        swap_manifest(&paths, &app).unwrap();
+        assert_ne!(fs::read_to_string(&manifest).unwrap(), APP);
+        fs::write(&lock, "# fork lock\n").unwrap();
+        undo(&paths, &app).unwrap();
+        assert_eq!(fs::read_to_string(&manifest).unwrap(), APP);
+        assert_eq!(fs::read_to_string(&lock).unwrap(), "# the user's lock\n");
+        assert!(swap_files(&app).is_empty(), "{:?}", swap_files(&app));
+
+        // Stopped after the backup and the lock record; then the user builds
+        // on stock tokio (a new lock) and runs --undo: nothing of theirs goes.
+        fs::remove_file(&lock).unwrap();
+        fs::write(app.join("Cargo.toml.pulse-backup"), APP).unwrap();
+        fs::write(app.join("Cargo.lock.pulse-none"), "").unwrap();
+        fs::write(&lock, "# written by a build on stock tokio\n").unwrap();
+        undo(&paths, &app).unwrap();
+        assert_eq!(fs::read_to_string(&manifest).unwrap(), APP);
+        assert_eq!(
+            fs::read_to_string(&lock).unwrap(),
+            "# written by a build on stock tokio\n"
+        );
+        assert!(swap_files(&app).is_empty(), "{:?}", swap_files(&app));
+        undo(&paths, &app).unwrap();
+        assert!(lock.exists());
+
+        // The same state, then swap: it records the lock as it is now.
+        fs::write(app.join("Cargo.toml.pulse-backup"), APP).unwrap();
+        fs::write(app.join("Cargo.lock.pulse-none"), "").unwrap();
+        swap_manifest(&paths, &app).unwrap();
+        assert!(!app.join("Cargo.lock.pulse-none").exists());
+        fs::write(&lock, "# fork lock\n").unwrap();
+        undo(&paths, &app).unwrap();
+        assert_eq!(fs::read_to_string(&manifest).unwrap(), APP);
+        assert_eq!(
+            fs::read_to_string(&lock).unwrap(),
+            "# written by a build on stock tokio\n"
+        );
+        assert!(swap_files(&app).is_empty(), "{:?}", swap_files(&app));
+    }
+
+    #[test]
+    fn an_interrupted_undo_is_finished_by_undo() {
+        let tmp = tempfile::tempdir().unwrap();
+        let paths = Paths::new(tmp.path());
+        let app = tmp.path().join("app");
+        project(&app, APP);
+        let (manifest, lock) = (app.join("Cargo.toml"), app.join("Cargo.lock"));
+        swap_manifest(&paths, &app).unwrap();
+        fs::write(&lock, "# fork lock\n").unwrap();
+        // Stopped after the lock step (the lock the build wrote is gone, and
+        // so is the record), before the manifest was restored.
+        fs::remove_file(&lock).unwrap();
+        fs::remove_file(app.join("Cargo.lock.pulse-none")).unwrap();
+        fs::write(&lock, "# the user's own lock, made since\n").unwrap();
+        undo(&paths, &app).unwrap();
+        assert_eq!(fs::read_to_string(&manifest).unwrap(), APP);
+        assert_eq!(
+            fs::read_to_string(&lock).unwrap(),
+            "# the user's own lock, made since\n"
+        );
+        assert!(swap_files(&app).is_empty(), "{:?}", swap_files(&app));
+
+        // Stopped after the manifest was restored, before the backup went.
+        swap_manifest(&paths, &app).unwrap();
+        fs::write(&manifest, APP).unwrap();
+        fs::remove_file(app.join("Cargo.lock.pulse-backup")).unwrap();
+        undo(&paths, &app).unwrap();
+        assert_eq!(fs::read_to_string(&manifest).unwrap(), APP);
+        assert!(lock.exists());
+        assert!(swap_files(&app).is_empty(), "{:?}", swap_files(&app));
+    }
+
+    #[test]
+    fn swap_twice_undo_twice_and_a_half_undone_manifest() {
+        let tmp = tempfile::tempdir().unwrap();
+        let paths = Paths::new(tmp.path());
+        let app = tmp.path().join("app");
+        project(&app, APP);
+        let manifest = app.join("Cargo.toml");
+        swap_manifest(&paths, &app).unwrap();
+        let swapped = fs::read_to_string(&manifest).unwrap();
+        swap_manifest(&paths, &app).unwrap();
+        assert_eq!(fs::read_to_string(&manifest).unwrap(), swapped);
+
+        // The user takes one entry out by hand: swap refuses and says to
+        // undo; undo then works, and so does the next swap.
+        let half = remove_entries(&swapped, &targets_for(&paths))
+            .unwrap()
+            .replace("serde = \"1\"", "serde = \"1.0.1\"");
+        let half = edit_manifest(&half, &targets_for(&paths)).unwrap();
+        let Edit::Changed { text: half, .. } = half else {
+            panic!()
+        };
+        let doc = half.parse::<DocumentMut>().unwrap();
+        let mut doc = doc;
+        doc.remove("patch");
+        fs::write(&manifest, doc.to_string()).unwrap();
         let err = format!("{:#}", swap_manifest(&paths, &app).unwrap_err());
-        assert!(err.contains("exists from an earlier swap"), "{err}");
+        assert!(err.contains("cargo xtask swap --undo"), "{err}");
+        undo(&paths, &app).unwrap();
+        let after = fs::read_to_string(&manifest).unwrap();
+        assert!(
+            !after.contains("tokio-pulse-rt") && after.contains("1.0.1"),
+            "{after}"
+        );
+        swap_manifest(&paths, &app).unwrap();
+        undo(&paths, &app).unwrap();
+        undo(&paths, &app).unwrap();
+        assert_eq!(fs::read_to_string(&manifest).unwrap(), after);
+        assert_eq!(swap_files(&app), ["Cargo.toml.pulse-original"]);
+        // A second keepsake does not overwrite the first.
+        swap_manifest(&paths, &app).unwrap();
+        let edited = fs::read_to_string(&manifest).unwrap() + "# more\n";
+        fs::write(&manifest, edited).unwrap();
+        undo(&paths, &app).unwrap();
+        assert_eq!(
+            swap_files(&app),
+            ["Cargo.toml.pulse-original", "Cargo.toml.pulse-original.2"]
+        );
+        assert_eq!(
+            fs::read_to_string(app.join("Cargo.toml.pulse-original")).unwrap(),
+            APP
+        );
+    }
+
+    fn targets_for(paths: &Paths) -> Targets {
+        Targets::new(&paths.root.canonicalize().unwrap()).unwrap()
+    }
+
+    #[test]
+    fn undo_without_a_backup_removes_only_the_entries_and_never_the_lock() {
+        let tmp = tempfile::tempdir().unwrap();
+        let paths = Paths::new(tmp.path());
+        let app = tmp.path().join("app");
+        project(&app, APP);
+        swap_manifest(&paths, &app).unwrap();
+        fs::write(app.join("Cargo.lock"), "# fork lock\n").unwrap();
+        for f in ["Cargo.toml.pulse-backup", "Cargo.lock.pulse-none"] {
+            fs::remove_file(app.join(f)).unwrap();
+        }
+        undo(&paths, &app).unwrap();
+        assert_eq!(
+            fs::read_to_string(app.join("Cargo.toml"))
+                .unwrap()
+                .trim_end(),
+            APP.trim_end()
+        );
+        assert!(app.join("Cargo.lock").exists());
+    }
+
+    #[test]
+    fn an_unreadable_manifest_stops_undo_before_anything_changes() {
+        let tmp = tempfile::tempdir().unwrap();
+        let paths = Paths::new(tmp.path());
+        let app = tmp.path().join("app");
+        project(&app, APP);
+        fs::write(app.join("Cargo.lock"), "# the user's lock\n").unwrap();
+        swap_manifest(&paths, &app).unwrap();
+        fs::write(app.join("Cargo.lock"), "# fork lock\n").unwrap();
+        fs::write(app.join("Cargo.toml"), "[package\n").unwrap();
+        let err = format!("{:#}", undo(&paths, &app).unwrap_err());
+        assert!(err.contains("nothing was changed"), "{err}");
+        assert_eq!(
+            fs::read_to_string(app.join("Cargo.lock")).unwrap(),
+            "# fork lock\n"
+        );
+        assert_eq!(
+            swap_files(&app),
+            ["Cargo.lock.pulse-backup", "Cargo.toml.pulse-backup"]
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_symlinked_manifest_stays_a_symlink_and_keeps_its_mode() {
+        use std::os::unix::fs::{symlink, PermissionsExt};
+        let tmp = tempfile::tempdir().unwrap();
+        let paths = Paths::new(tmp.path());
+        let app = tmp.path().join("app");
+        project(&app, APP);
+        let shared = tmp.path().join("shared.toml");
+        fs::rename(app.join("Cargo.toml"), &shared).unwrap();
+        fs::set_permissions(&shared, fs::Permissions::from_mode(0o640)).unwrap();
+        symlink(&shared, app.join("Cargo.toml")).unwrap();
+
+        let check = |expect_swapped: bool| {
+            let link = fs::symlink_metadata(app.join("Cargo.toml")).unwrap();
+            assert!(
+                link.file_type().is_symlink(),
+                "Cargo.toml is no longer a symlink"
+            );
+            let meta = fs::metadata(&shared).unwrap();
+            assert_eq!(meta.permissions().mode() & 0o777, 0o640);
+            let text = fs::read_to_string(&shared).unwrap();
+            assert_eq!(text.contains("tokio-pulse-rt"), expect_swapped, "{text}");
+            assert!(!tmp.path().join("shared.toml.pulse-tmp").exists());
+        };
+        swap_manifest(&paths, &app).unwrap();
+        check(true);
+        undo(&paths, &app).unwrap();
+        check(false);
+        assert_eq!(fs::read_to_string(&shared).unwrap(), APP);
+        // The edited path (entries removed in place) keeps them too.
+        swap_manifest(&paths, &app).unwrap();
+        let edited = fs::read_to_string(&shared).unwrap() + "# edited\n";
+        fs::write(&shared, edited).unwrap();
+        undo(&paths, &app).unwrap();
+        check(false);
     }
 
     #[test]
