@@ -30,7 +30,11 @@
 //! 4. Different, but the export is what xtask last left there (its digest is
 //!    the record's): vendor/tokio holds no work of its own. If the record is
 //!    complete and `patches/` is the same as then, it is current (`patches/`
-//!    is just not in canonical form); otherwise rebuild (step 1).
+//!    is just not in canonical form); otherwise rebuild (step 1), unless the
+//!    repository keeps work outside `HEAD`'s history ([`kept_work`]: stashes,
+//!    tags, branches or other refs with commits `HEAD` lacks, linked
+//!    worktrees): then refuse, naming each, until it is saved and removed or
+//!    `--force` is given.
 //! 5. Different otherwise: vendor/tokio holds commits `patches/` lacks. Refuse,
 //!    naming the differing files.
 //!
@@ -155,6 +159,20 @@ pub fn sync(paths: &Paths, force: bool, pristine: impl FnOnce() -> Result<PathBu
                 );
                 Ok(())
             } else {
+                let kept = kept_work(&git)?;
+                if !kept.is_empty() {
+                    bail!(
+                        "patches/ changed since {} was built, so it must be rebuilt, but that \
+                         would delete work kept there outside its checked-out history:\n{}\
+                         To keep it, save it outside vendor/ first, for example \
+                         `git -C vendor/tokio bundle create ../pulse-work.bundle --all` \
+                         (restore with `git fetch`), then delete those refs, stashes or \
+                         worktrees there. Or run `cargo xtask fork --force` to delete them \
+                         with vendor/tokio.",
+                        vendor.display(),
+                        indent(&kept)
+                    );
+                }
                 println!("patches/ changed since vendor/tokio was built: rebuilding it");
                 materialize(paths, &pristine()?)
             }
@@ -488,6 +506,69 @@ fn require_repo(git: &Git, force_hint: &str) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// Work in `git` that is not in `HEAD`'s history, which deleting the
+/// repository would lose: each stash; each tag but `pristine` (its name and
+/// message are the user's); each branch or other ref (notes, ...) with
+/// commits that `HEAD` lacks, with those commits; each linked worktree.
+/// Remote-tracking refs are left out: their commits live on the remote.
+/// Empty when the repository holds nothing but its checked-out history.
+pub fn kept_work(git: &Git) -> Result<Vec<String>> {
+    let mut kept = Vec::new();
+    let refs = git.run(["for-each-ref", "--format=%(refname)"])?;
+    for name in refs.lines() {
+        if name == format!("refs/tags/{PRISTINE_TAG}") || name.starts_with("refs/remotes/") {
+            continue;
+        }
+        if name == "refs/stash" {
+            let stashes = git.run(["stash", "list", "--format=%gd: %gs"])?;
+            let before = kept.len();
+            kept.extend(stashes.lines().map(str::to_owned));
+            if kept.len() == before {
+                // A stash without a readable reflog: still a stash.
+                kept.push("a stash (refs/stash)".to_owned());
+            }
+            continue;
+        }
+        if let Some(tag) = name.strip_prefix("refs/tags/") {
+            kept.push(format!("tag `{tag}`"));
+            continue;
+        }
+        let only_there = git.run(["log", "--format=%h %s", &format!("HEAD..{name}"), "--"])?;
+        let commits: Vec<&str> = only_there.lines().collect();
+        if commits.is_empty() {
+            continue;
+        }
+        let shown = match name.strip_prefix("refs/heads/") {
+            Some(branch) => format!("branch `{branch}`"),
+            None => format!("ref `{name}`"),
+        };
+        let n = commits.len();
+        let mut line = format!(
+            "{shown}: {n} commit{} not on HEAD: {}",
+            if n == 1 { "" } else { "s" },
+            commits
+                .iter()
+                .take(3)
+                .copied()
+                .collect::<Vec<_>>()
+                .join("; ")
+        );
+        if n > 3 {
+            line.push_str("; ...");
+        }
+        kept.push(line);
+    }
+    let worktrees = git.run(["worktree", "list", "--porcelain"])?;
+    kept.extend(
+        worktrees
+            .lines()
+            .filter_map(|l| l.strip_prefix("worktree "))
+            .skip(1) // the main work tree: vendor/tokio itself
+            .map(|path| format!("linked worktree at {path}")),
+    );
+    Ok(kept)
 }
 
 /// Uncommitted changes in the work tree, as `git status --porcelain` lines

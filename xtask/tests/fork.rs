@@ -266,3 +266,116 @@ fn vendor_without_repo_is_refused_unless_forced() {
     f.fork(true).unwrap();
     assert_eq!(f.commits_since_pristine(), 0);
 }
+
+/// Runs a user's git command in `git`'s work tree (own identity).
+fn user_git(git: &Git, args: &[&str]) -> String {
+    let mut cmd = git.cmd(args);
+    cmd.env("GIT_AUTHOR_NAME", "A U Thor")
+        .env("GIT_AUTHOR_EMAIL", "author@example.com")
+        .env("GIT_COMMITTER_NAME", "A U Thor")
+        .env("GIT_COMMITTER_EMAIL", "author@example.com")
+        .env("GIT_COMMITTER_DATE", "2025-02-01T00:00:00Z");
+    output(cmd).unwrap()
+}
+
+/// A fixture whose vendor/tokio holds one exported patch, and a "pull" that
+/// changes patches/ afterwards (so `fork` wants to rebuild).
+fn exported_then_pulled() -> (Fixture, PatchSet) {
+    let f = Fixture::new();
+    f.fork(false).unwrap();
+    fs::write(f.paths.vendor_tokio().join("README.md"), "edited\n").unwrap();
+    user_commit(&f.vendor(), "readme: edit", "2025-01-01T00:00:00Z");
+    write_patches(&f.paths, false).unwrap();
+    let exported = PatchSet::read_dir(&f.paths.patches()).unwrap();
+    (f, exported)
+}
+
+fn pull(f: &Fixture) {
+    fs::remove_file(f.paths.patches().join("0001-readme-edit.patch")).unwrap();
+    fs::write(f.paths.patches().join("series"), "# none\n").unwrap();
+}
+
+#[test]
+fn a_rebuild_refuses_to_delete_branches_stashes_and_tags_unless_forced() {
+    // A branch with a commit HEAD does not have.
+    let (f, _) = exported_then_pulled();
+    let v = f.vendor();
+    user_git(&v, &["checkout", "-q", "-b", "wip"]);
+    fs::write(f.paths.vendor_tokio().join("src/lib.rs"), "// wip\n").unwrap();
+    user_commit(&v, "lib: work in progress", "2025-01-02T00:00:00Z");
+    user_git(&v, &["checkout", "-q", "main"]);
+    pull(&f);
+    let e = err(f.fork(false));
+    assert!(
+        e.contains("branch `wip`") && e.contains("lib: work in progress") && e.contains("--force"),
+        "{e}"
+    );
+    assert_eq!(f.commits_since_pristine(), 1, "vendor/tokio was rebuilt");
+    // Other commands that rebuild it (they all call the same sync) refuse too,
+    // and `--force` deletes it.
+    f.fork(true).unwrap();
+    assert_eq!(f.commits_since_pristine(), 0);
+
+    // A stash.
+    let (f, _) = exported_then_pulled();
+    fs::write(f.paths.vendor_tokio().join("src/lib.rs"), "// stashed\n").unwrap();
+    user_git(&f.vendor(), &["stash", "push", "-q", "-m", "half a fix"]);
+    pull(&f);
+    let e = err(f.fork(false));
+    assert!(e.contains("stash@{0}") && e.contains("half a fix"), "{e}");
+    assert_eq!(f.commits_since_pristine(), 1);
+
+    // A tag of the user's, on a commit HEAD has: the name is the user's work.
+    let (f, _) = exported_then_pulled();
+    user_git(&f.vendor(), &["tag", "-a", "-m", "reviewed", "good"]);
+    pull(&f);
+    let e = err(f.fork(false));
+    assert!(e.contains("tag `good`"), "{e}");
+
+    // A detached HEAD away from a branch that holds its own commit.
+    let (f, _) = exported_then_pulled();
+    let v = f.vendor();
+    fs::write(f.paths.vendor_tokio().join("src/lib.rs"), "// more\n").unwrap();
+    user_commit(&v, "lib: more", "2025-01-03T00:00:00Z");
+    user_git(&v, &["checkout", "-q", "--detach", "HEAD~1"]);
+    pull(&f);
+    let e = err(f.fork(false));
+    assert!(
+        e.contains("branch `main`") && e.contains("lib: more"),
+        "{e}"
+    );
+
+    // A linked worktree (it may hold uncommitted work of its own).
+    let (f, _) = exported_then_pulled();
+    let linked = f.paths.root.join("linked");
+    user_git(
+        &f.vendor(),
+        &[
+            "worktree",
+            "add",
+            "-q",
+            "-b",
+            "side",
+            linked.to_str().unwrap(),
+        ],
+    );
+    pull(&f);
+    let e = err(f.fork(false));
+    assert!(
+        e.contains("linked worktree at") && e.contains("linked"),
+        "{e}"
+    );
+    eprintln!("{e}");
+}
+
+#[test]
+fn a_rebuild_goes_ahead_when_every_ref_is_on_head() {
+    // A branch the user made and left at HEAD's history holds nothing that
+    // the rebuild would lose: no refusal.
+    let (f, _) = exported_then_pulled();
+    user_git(&f.vendor(), &["branch", "old-main", "HEAD~1"]);
+    user_git(&f.vendor(), &["checkout", "-q", "-b", "topic"]);
+    pull(&f);
+    f.fork(false).unwrap();
+    assert_eq!(f.commits_since_pristine(), 0);
+}
