@@ -165,7 +165,7 @@ pub fn sync(paths: &Paths, force: bool, pristine: impl FnOnce() -> Result<PathBu
                         "patches/ changed since {} was built, so it must be rebuilt, but that \
                          would delete work kept there outside its checked-out history:\n{}\
                          To keep it, save it outside vendor/ first, for example \
-                         `git -C vendor/tokio bundle create ../pulse-work.bundle --all` \
+                         `git -C vendor/tokio bundle create ../../pulse-work.bundle --all` \
                          (restore with `git fetch`), then delete those refs, stashes or \
                          worktrees there. Or run `cargo xtask fork --force` to delete them \
                          with vendor/tokio.",
