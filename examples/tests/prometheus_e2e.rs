@@ -20,7 +20,10 @@
 //! themselves: the demo after `--duration`, Prometheus under `timeout`.
 //!
 //! Without `promtool` or `prometheus` (Debian package `prometheus`) the test
-//! fails under `CI=true`, and elsewhere prints `SKIPPED` and returns.
+//! fails under `CI=true`, and elsewhere prints `SKIPPED`, reports the skip to
+//! `cargo xtask test` (through the file in `TOKIO_PULSE_SKIP_LOG`, so that its
+//! summary names it) and returns. `cargo xtask test` installs the package
+//! first where it can (as root, with `apt-get`).
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -277,6 +280,27 @@ fn query(api: SocketAddr, promql: &str) -> Vec<serde_json::Value> {
         .unwrap_or_default()
 }
 
+/// Tells `cargo xtask test` that this test skipped, since `cargo test` reports
+/// a skipped test as `ok`: appends `what<TAB>fix` to the file that xtask names
+/// in `TOKIO_PULSE_SKIP_LOG` (not set outside xtask: then only the
+/// `SKIPPED` line above says so).
+fn report_skip(what: &str, fix: &str) {
+    let Some(log) = std::env::var_os("TOKIO_PULSE_SKIP_LOG") else {
+        return;
+    };
+    let written = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log)
+        .and_then(|mut file| writeln!(file, "{what}\t{fix}"));
+    if let Err(e) = written {
+        panic!(
+            "could not report the skip to {}: {e}",
+            Path::new(&log).display()
+        );
+    }
+}
+
 #[test]
 fn prometheus_scrapes_the_demo() {
     let in_ci = std::env::var("CI").as_deref() == Ok("true");
@@ -293,6 +317,7 @@ fn prometheus_scrapes_the_demo() {
             "SKIPPED: {missing:?} not installed (apt-get install prometheus); \
              the end-to-end Prometheus test did not run"
         );
+        report_skip("prometheus e2e", "install prometheus");
         return;
     }
     let start = Instant::now();

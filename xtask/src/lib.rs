@@ -21,6 +21,7 @@ pub mod pristine;
 pub mod process;
 pub mod swap;
 pub mod tasks;
+pub mod tools;
 pub mod upstream;
 
 use std::path::{Path, PathBuf};

@@ -4,7 +4,11 @@
 //!
 //! 1. `fork`: make sure `vendor/tokio` is current. If this fails, nothing
 //!    else can run, so the remaining steps are skipped.
-//! 2. `cargo test --workspace [extra args]` from the repository root.
+//! 2. `cargo test --workspace [extra args]` from the repository root. First,
+//!    [`ensure_prometheus`] makes sure of `promtool` and `prometheus`
+//!    (installing the Debian package as root where `apt-get` exists, and
+//!    saying so). Tests that skip report it through the file named in
+//!    [`SKIP_LOG_ENV`], and the step passes with those skips named.
 //! 3. `patches --check`: no fork work is left unexported.
 //! 4. `cargo test --benches -p tokio-pulse-benches`: every criterion bench
 //!    runs once, so the benches cannot rot.
@@ -21,9 +25,11 @@
 //!    under Miri, with `rustup run nightly cargo miri test`.
 //!
 //! Every step runs even if an earlier (non-fatal) one failed; the last line is
-//! `xtask test: N passed, N failed` (plus `, N skipped`), and the exit status
-//! is non-zero if any step failed. To add a step, push it onto the list in
-//! [`test()`].
+//! `xtask test: N passed, N failed` plus, if anything did not run,
+//! `, N skipped: what (fix), ...` (a test or target inside a step that did not
+//! run, or a step skipped after a fatal failure: never counted as passed).
+//! Under `CI=true` a skip is a failure. The exit status is non-zero if any
+//! step failed. To add a step, push it onto the list in [`test()`].
 //!
 //! `cargo xtask demo [-- args]` makes sure the fork is current, then runs the
 //! `demo` example of `tokio-pulse-examples` in release mode.
@@ -36,8 +42,57 @@ use anyhow::Result;
 use crate::fork::{check_patches, ensure_fork};
 use crate::pristine::cargo_cmd;
 use crate::process::stream;
+use crate::tools::{ensure_prometheus, read_skip_log, Installer, SKIP_LOG_ENV};
 use crate::upstream::rustflags;
 use crate::Paths;
+
+/// Something that did not run, and what would make it run: shown as
+/// `what (fix)` in the summary line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skip {
+    /// What did not run (`prometheus e2e`).
+    pub what: String,
+    /// What would make it run (`install prometheus`).
+    pub fix: String,
+}
+
+impl Skip {
+    /// A skip of `what`, which `fix` would make run.
+    pub fn new(what: impl Into<String>, fix: impl Into<String>) -> Self {
+        Self {
+            what: what.into(),
+            fix: fix.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for Skip {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({})", self.what, self.fix)
+    }
+}
+
+/// How a step that did not fail ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// It ran; `skipped` lists the parts of it that did not (each counts as
+    /// one skip in the summary, besides the step's own pass).
+    Passed {
+        /// Parts that did not run.
+        skipped: Vec<Skip>,
+    },
+    /// It did not run at all (counts as a skip, not a pass).
+    Skipped(Skip),
+}
+
+impl Outcome {
+    /// Ran, all of it.
+    pub fn passed() -> Self {
+        Outcome::Passed {
+            skipped: Vec::new(),
+        }
+    }
+}
 
 /// One named step of a composite command.
 pub struct Step<'a> {
@@ -46,12 +101,17 @@ pub struct Step<'a> {
     /// If it fails, skip the steps after it.
     pub fatal: bool,
     /// The work.
-    pub run: Box<dyn FnOnce() -> Result<()> + 'a>,
+    pub run: Box<dyn FnOnce() -> Result<Outcome> + 'a>,
 }
 
 impl<'a> Step<'a> {
     /// A step whose failure does not stop the others.
     pub fn new(name: impl Into<String>, run: impl FnOnce() -> Result<()> + 'a) -> Self {
+        Self::reporting(name, move || run().map(|()| Outcome::passed()))
+    }
+
+    /// A step that says what of it did not run.
+    pub fn reporting(name: impl Into<String>, run: impl FnOnce() -> Result<Outcome> + 'a) -> Self {
         Self {
             name: name.into(),
             fatal: false,
@@ -68,43 +128,129 @@ impl<'a> Step<'a> {
     }
 }
 
-/// Runs `steps` in order, reporting each; prints `<title>: N passed, N
-/// failed[, N skipped]` last and fails if any step failed.
-pub fn run_steps(title: &str, steps: Vec<Step<'_>>) -> Result<()> {
-    let total = steps.len();
-    let (mut passed, mut failed) = (Vec::new(), Vec::new());
-    for step in steps {
+/// What [`run_steps`] counted.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Tally {
+    /// Steps that ran and passed.
+    pub passed: Vec<String>,
+    /// Steps that failed.
+    pub failed: Vec<String>,
+    /// Steps, or parts of steps, that did not run.
+    pub skipped: Vec<Skip>,
+}
+
+impl Tally {
+    /// The summary line: `<title>: N passed, N failed[, N skipped: a (fix),
+    /// b (fix)]`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use xtask::tasks::{Skip, Tally};
+    ///
+    /// let tally = Tally {
+    ///     passed: vec!["fork".into(); 6],
+    ///     failed: vec![],
+    ///     skipped: vec![Skip::new("prometheus e2e", "install prometheus")],
+    /// };
+    /// assert_eq!(
+    ///     tally.summary("xtask test"),
+    ///     "xtask test: 6 passed, 0 failed, 1 skipped: prometheus e2e (install prometheus)"
+    /// );
+    /// ```
+    pub fn summary(&self, title: &str) -> String {
+        let mut line = format!(
+            "{title}: {} passed, {} failed",
+            self.passed.len(),
+            self.failed.len()
+        );
+        if !self.skipped.is_empty() {
+            let names: Vec<String> = self.skipped.iter().map(Skip::to_string).collect();
+            line.push_str(&format!(
+                ", {} skipped: {}",
+                self.skipped.len(),
+                names.join(", ")
+            ));
+        }
+        line
+    }
+}
+
+/// Whether skips are failures: under `CI=true`, nothing may quietly not run.
+pub fn skips_fail() -> bool {
+    std::env::var("CI").as_deref() == Ok("true")
+}
+
+/// Runs `steps` in order, reporting each, and returns the tally. With
+/// `skips_fail`, a step that skipped anything counts as failed.
+pub fn tally_steps(steps: Vec<Step<'_>>, title: &str, skips_fail: bool) -> Tally {
+    let mut tally = Tally::default();
+    let mut steps = steps.into_iter();
+    for step in steps.by_ref() {
         eprintln!("==> {title}: {}", step.name);
         let start = Instant::now();
-        match (step.run)() {
-            Ok(()) => {
-                eprintln!("<== {} passed ({:.1?})", step.name, start.elapsed());
-                passed.push(step.name);
+        let result = (step.run)().and_then(|outcome| {
+            let skipped = match &outcome {
+                Outcome::Passed { skipped } => skipped.clone(),
+                Outcome::Skipped(skip) => vec![skip.clone()],
+            };
+            if skips_fail && !skipped.is_empty() {
+                let names: Vec<String> = skipped.iter().map(Skip::to_string).collect();
+                anyhow::bail!(
+                    "CI=true, where nothing may be skipped, and this did not run: {}",
+                    names.join(", ")
+                );
+            }
+            Ok(outcome)
+        });
+        let took = start.elapsed();
+        match result {
+            Ok(Outcome::Passed { skipped }) => {
+                if skipped.is_empty() {
+                    eprintln!("<== {} passed ({took:.1?})", step.name);
+                } else {
+                    let names: Vec<String> = skipped.iter().map(Skip::to_string).collect();
+                    eprintln!(
+                        "<== {} passed ({took:.1?}), but did not run: {}",
+                        step.name,
+                        names.join(", ")
+                    );
+                }
+                tally.passed.push(step.name);
+                tally.skipped.extend(skipped);
+            }
+            Ok(Outcome::Skipped(skip)) => {
+                eprintln!("<== {} SKIPPED ({took:.1?}): {skip}", step.name);
+                tally.skipped.push(skip);
             }
             Err(e) => {
-                eprintln!("<== {} FAILED ({:.1?}): {e:#}", step.name, start.elapsed());
-                failed.push(step.name);
+                eprintln!("<== {} FAILED ({took:.1?}): {e:#}", step.name);
+                tally.failed.push(step.name);
                 if step.fatal {
                     break;
                 }
             }
         }
     }
-    let skipped = total - passed.len() - failed.len();
-    if !failed.is_empty() {
-        eprintln!("failed steps: {}", failed.join(", "));
+    for step in steps {
+        let after = tally.failed.last().cloned().unwrap_or_default();
+        tally
+            .skipped
+            .push(Skip::new(step.name, format!("after `{after}` failed")));
     }
-    let skipped = if skipped > 0 {
-        format!(", {skipped} skipped")
-    } else {
-        String::new()
-    };
-    println!(
-        "{title}: {} passed, {} failed{skipped}",
-        passed.len(),
-        failed.len()
-    );
-    if failed.is_empty() {
+    tally
+}
+
+/// Runs `steps` in order, reporting each; prints `<title>: N passed, N
+/// failed[, N skipped: what (fix), ...]` last and fails if any step failed.
+/// Under `CI=true` a skip is a failure.
+pub fn run_steps(title: &str, steps: Vec<Step<'_>>) -> Result<()> {
+    let tally = tally_steps(steps, title, skips_fail());
+    if !tally.failed.is_empty() {
+        eprintln!("failed steps: {}", tally.failed.join(", "));
+    }
+    println!("{}", tally.summary(title));
+    if tally.failed.is_empty() {
         Ok(())
     } else {
         Err(Reported.into())
@@ -130,15 +276,9 @@ impl std::error::Error for Reported {}
 pub fn test(paths: &Paths, miri: bool, args: &[String]) -> Result<()> {
     let mut steps = vec![
         Step::fatal("fork", || ensure_fork(paths, false)),
-        Step::new(
+        Step::reporting(
             format!("cargo test --workspace {}", args.join(" ")).trim_end(),
-            || {
-                let mut cmd = cargo_cmd();
-                cmd.args(["test", "--workspace"])
-                    .args(args)
-                    .current_dir(&paths.root);
-                stream(cmd)
-            },
+            || workspace_tests(paths, args, &Installer::system()),
         ),
         Step::new("patches --check", || check_patches(paths)),
         Step::new(
@@ -164,6 +304,27 @@ pub fn test(paths: &Paths, miri: bool, args: &[String]) -> Result<()> {
         }));
     }
     run_steps("xtask test", steps)
+}
+
+/// The workspace's `cargo test`, after [`ensure_prometheus`]; the tests that
+/// skipped (through [`SKIP_LOG_ENV`]) come back as skips.
+fn workspace_tests(paths: &Paths, args: &[String], installer: &Installer) -> Result<Outcome> {
+    ensure_prometheus(installer);
+    let log = paths
+        .scratch()
+        .join(format!("skips-{}.log", std::process::id()));
+    std::fs::create_dir_all(paths.scratch())?;
+    let _ = std::fs::remove_file(&log);
+    let mut cmd = cargo_cmd();
+    cmd.args(["test", "--workspace"])
+        .args(args)
+        .current_dir(&paths.root)
+        .env(SKIP_LOG_ENV, &log);
+    let result = stream(cmd);
+    let skipped = read_skip_log(&log);
+    let _ = std::fs::remove_file(&log);
+    result?;
+    Ok(Outcome::Passed { skipped: skipped? })
 }
 
 /// `cargo test -p tokio-pulse-rt --test differential --test task_names` under
@@ -227,4 +388,106 @@ pub fn demo(paths: &Paths, args: &[String]) -> Result<()> {
     .args(args)
     .current_dir(&paths.root);
     stream(cmd)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn steps<'a>() -> Vec<Step<'a>> {
+        vec![
+            Step::new("one", || Ok(())),
+            Step::reporting("workspace", || {
+                Ok(Outcome::Passed {
+                    skipped: vec![Skip::new("prometheus e2e", "install prometheus")],
+                })
+            }),
+            Step::reporting("check wasm32", || {
+                Ok(Outcome::Skipped(Skip::new(
+                    "check wasm32",
+                    "rustup target add failed",
+                )))
+            }),
+            Step::new("broken", || anyhow::bail!("it broke")),
+        ]
+    }
+
+    #[test]
+    fn a_skipped_test_or_step_is_named_in_the_summary_not_counted_as_passed() {
+        let tally = tally_steps(steps(), "t", false);
+        assert_eq!(
+            tally.summary("t"),
+            "t: 2 passed, 1 failed, 2 skipped: prometheus e2e (install prometheus), \
+             check wasm32 (rustup target add failed)"
+        );
+    }
+
+    #[test]
+    fn under_ci_a_skip_is_a_failure() {
+        let tally = tally_steps(steps(), "t", true);
+        assert_eq!(tally.summary("t"), "t: 1 passed, 3 failed");
+        assert_eq!(tally.failed, ["workspace", "check wasm32", "broken"]);
+    }
+
+    #[test]
+    fn a_test_that_reports_a_skip_comes_back_from_cargo_test_as_a_skip() {
+        // A real cargo project whose one test skips the way the Prometheus
+        // end-to-end test does.
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("ws");
+        std::fs::create_dir_all(root.join("tests")).unwrap();
+        std::fs::create_dir_all(root.join("src")).unwrap();
+        std::fs::write(
+            root.join("Cargo.toml"),
+            "[package]\nname = \"skips\"\nversion = \"0.0.0\"\nedition = \"2021\"\n[workspace]\n",
+        )
+        .unwrap();
+        std::fs::write(root.join("src/lib.rs"), "").unwrap();
+        std::fs::write(
+            root.join("tests/e2e.rs"),
+            "#[test]\nfn e2e() {\n    use std::io::Write;\n    \
+             let log = std::env::var_os(\"TOKIO_PULSE_SKIP_LOG\").expect(\"xtask sets it\");\n    \
+             let mut f = std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap();\n    \
+             writeln!(f, \"prometheus e2e\\tinstall prometheus\").unwrap();\n}\n",
+        )
+        .unwrap();
+        let paths = Paths::new(&root);
+        let nothing = Installer {
+            path: tmp.path().join("no-bin").into_os_string(),
+            root: false,
+            policy_rc_d: tmp.path().join("policy-rc.d"),
+        };
+        let outcome = workspace_tests(&paths, &["--quiet".to_owned()], &nothing).unwrap();
+        assert_eq!(
+            outcome,
+            Outcome::Passed {
+                skipped: vec![Skip::new("prometheus e2e", "install prometheus")]
+            }
+        );
+        let tally = tally_steps(
+            vec![Step::reporting("cargo test --workspace", || Ok(outcome))],
+            "xtask test",
+            false,
+        );
+        assert_eq!(
+            tally.summary("xtask test"),
+            "xtask test: 1 passed, 0 failed, 1 skipped: prometheus e2e (install prometheus)"
+        );
+    }
+
+    #[test]
+    fn steps_after_a_fatal_failure_are_skipped_by_name() {
+        let mut list = vec![Step::fatal("fork", || anyhow::bail!("no"))];
+        list.extend(steps());
+        let tally = tally_steps(list, "t", false);
+        assert_eq!(tally.passed.len() + tally.failed.len(), 1);
+        assert_eq!(tally.skipped.len(), 4);
+        assert!(
+            tally
+                .summary("t")
+                .starts_with("t: 0 passed, 1 failed, 4 skipped: one (after `fork` failed), "),
+            "{}",
+            tally.summary("t")
+        );
+    }
 }
