@@ -12,7 +12,10 @@
 //!    `vendor/tokio` back into `patches/`; `patches --check`
 //!    ([`fork::check_patches`]) says whether that would change anything.
 //! 3. `test` and `demo` ([`tasks`]) make sure the fork is current, then run.
+//! 4. `check-targets` ([`cross`]) checks that the fork compiles for targets
+//!    without 64-bit atomics and for wasm32 (also a step of `test`).
 
+pub mod cross;
 pub mod fork;
 pub mod git;
 pub mod overhead;

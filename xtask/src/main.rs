@@ -40,6 +40,9 @@ enum Command {
         #[arg(last = true)]
         args: Vec<String>,
     },
+    /// `cargo check -p tokio` of the fork for a target without 64-bit atomics
+    /// (powerpc) and for wasm32-unknown-unknown (`rustup target add`s them).
+    CheckTargets,
     /// Run Tokio's own test suite (tests/ and src/ unit tests) on the fork.
     UpstreamTests(upstream::Options),
     /// Wire the cargo project at PATH to the fork: `[patch.crates-io] tokio` and
@@ -80,6 +83,7 @@ fn main() -> ExitCode {
             force,
         } => fork::write_patches(&paths, force),
         Command::Test { miri, args } => tasks::test(&paths, miri, &args),
+        Command::CheckTargets => tasks::check_targets(&paths),
         Command::UpstreamTests(opts) => upstream::run(&paths, &opts),
         Command::Overhead(args) => xtask::overhead::run(&paths, &args),
         Command::Bench(args) => xtask::overhead::bench::run(&paths, &args),

@@ -21,7 +21,11 @@
 //!    rebuild everything in `target/debug`).
 //! 6. The loom model checks of the probes crate (`probes/tests/loom.rs`),
 //!    built with `--cfg loom` in release mode in `target/loom`.
-//! 7. With `--miri`: the probes crate's tests (unit, integration and doc)
+//! 7. `check-targets` ([`crate::cross`]): `cargo check -p tokio` of the fork
+//!    for powerpc-unknown-linux-gnu (no 64-bit atomics; features `full`) and
+//!    wasm32-unknown-unknown (`rt`, `sync`, `macros`, `time`), one step each,
+//!    in `target/cross`. A target rustup cannot add is a named skip.
+//! 8. With `--miri`: the probes crate's tests (unit, integration and doc)
 //!    under Miri, with `rustup run nightly cargo miri test`.
 //!
 //! Every step runs even if an earlier (non-fatal) one failed; the last line is
@@ -298,6 +302,7 @@ pub fn test(paths: &Paths, miri: bool, args: &[String]) -> Result<()> {
             stream(loom_cmd(paths))
         }),
     ];
+    steps.extend(crate::cross::steps(paths));
     if miri {
         steps.push(Step::new("miri test -p tokio-pulse-probes", || {
             stream(miri_cmd(paths))
@@ -325,6 +330,14 @@ fn workspace_tests(paths: &Paths, args: &[String], installer: &Installer) -> Res
     let _ = std::fs::remove_file(&log);
     result?;
     Ok(Outcome::Passed { skipped: skipped? })
+}
+
+/// `cargo xtask check-targets`: ensure the fork, then the steps of
+/// [`crate::cross`].
+pub fn check_targets(paths: &Paths) -> Result<()> {
+    let mut steps = vec![Step::fatal("fork", || ensure_fork(paths, false))];
+    steps.extend(crate::cross::steps(paths));
+    run_steps("xtask check-targets", steps)
 }
 
 /// `cargo test -p tokio-pulse-rt --test differential --test task_names` under

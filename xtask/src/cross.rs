@@ -1,0 +1,222 @@
+//! `cargo xtask check-targets`: the fork must build wherever Tokio does.
+//!
+//! For each of [`CHECK_TARGETS`]:
+//!
+//! 1. make sure `rustup` has the target's standard library (`rustup target
+//!    add`, only for targets not yet installed). If it cannot, the target is
+//!    a visible skip (a failure under `CI=true`), never a pass;
+//! 2. write a throwaway crate, `target/cross/<triple>/`, that depends on
+//!    `vendor/tokio` with the features that make sense on that target, and
+//!    starts from the workspace's `Cargo.lock` (the same dependency versions
+//!    as every other build);
+//! 3. `cargo check -p tokio --target <triple>` there, with
+//!    `CARGO_TARGET_DIR=target/cross/target`, so the host build in
+//!    `target/debug` is not invalidated.
+//!
+//! (A throwaway crate because cargo takes no `--features` for a package that
+//! is not a workspace member, and `vendor/tokio` must stay free of build
+//! files: a new `Cargo.lock` there would count as uncommitted work.)
+//!
+//! `cargo xtask test` runs the same steps.
+
+use std::fs;
+use std::process::Command;
+
+use anyhow::{Context, Result};
+
+use crate::pristine::cargo_cmd;
+use crate::process::{self, stream};
+use crate::tasks::{Outcome, Skip, Step};
+use crate::Paths;
+
+/// A target that `vendor/tokio` must compile for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CheckTarget {
+    /// The target triple.
+    pub triple: &'static str,
+    /// Tokio features to enable there.
+    pub features: &'static [&'static str],
+    /// Why this target is checked.
+    pub why: &'static str,
+}
+
+/// The targets checked, with their features.
+pub const CHECK_TARGETS: [CheckTarget; 2] = [
+    CheckTarget {
+        triple: "powerpc-unknown-linux-gnu",
+        features: &["full"],
+        why: "32-bit, without 64-bit atomics, like mips and armv5te",
+    },
+    CheckTarget {
+        triple: "wasm32-unknown-unknown",
+        // What Tokio supports there: no threads, no I/O driver.
+        features: &["rt", "sync", "macros", "time"],
+        why: "no threads, no clock at startup",
+    },
+];
+
+/// The throwaway crate's manifest for `target` (see the module docs).
+///
+/// # Examples
+///
+/// ```
+/// use xtask::cross::{check_manifest, CHECK_TARGETS};
+///
+/// let text = check_manifest(&CHECK_TARGETS[1], "/src/pulse/vendor/tokio");
+/// assert!(text.contains(r#"features = ["rt", "sync", "macros", "time"]"#));
+/// ```
+pub fn check_manifest(target: &CheckTarget, vendor_tokio: &str) -> String {
+    let features: Vec<String> = target.features.iter().map(|f| format!("{f:?}")).collect();
+    format!(
+        "# Written by `cargo xtask check-targets`: checks the fork for {triple}.\n\
+         [package]\nname = \"pulse-check-target\"\nversion = \"0.0.0\"\nedition = \"2021\"\n\
+         publish = false\n\n[workspace]\n\n[dependencies]\n\
+         tokio = {{ path = {vendor_tokio:?}, default-features = false, features = [{}] }}\n",
+        features.join(", "),
+        triple = target.triple,
+    )
+}
+
+/// The installed targets of the active toolchain, or why they are unknown.
+fn installed_targets() -> Result<Vec<String>> {
+    let mut cmd = Command::new("rustup");
+    cmd.args(["target", "list", "--installed"]);
+    Ok(process::output(cmd)?
+        .lines()
+        .map(|l| l.trim().to_owned())
+        .collect())
+}
+
+/// Makes sure `rustup` has `triple`; `Some(skip)` if it cannot.
+fn ensure_target(triple: &str) -> Option<Skip> {
+    let what = format!("check {triple}");
+    match installed_targets() {
+        Ok(installed) if installed.iter().any(|t| t == triple) => return None,
+        Ok(_) => {}
+        Err(e) => {
+            return Some(Skip::new(
+                what,
+                format!("rustup is needed to add the target: {e:#}"),
+            ))
+        }
+    }
+    println!("check-targets: rustup target add {triple}");
+    let mut cmd = Command::new("rustup");
+    cmd.args(["target", "add", triple])
+        .env("RUST_BACKTRACE", "0");
+    match process::output(cmd) {
+        Ok(_) => None,
+        Err(e) => {
+            // rustup's own `error:` line says it best; the rest is notes.
+            let text = format!("{e:#}");
+            let said = text
+                .lines()
+                .find(|l| l.starts_with("error:"))
+                .unwrap_or_else(|| text.lines().next().unwrap_or_default());
+            Some(Skip::new(
+                what,
+                format!("`rustup target add {triple}` failed: {}", said.trim()),
+            ))
+        }
+    }
+}
+
+/// Checks `vendor/tokio` for `target` (the module docs' steps).
+pub fn check_target(paths: &Paths, target: &CheckTarget) -> Result<Outcome> {
+    if let Some(skip) = ensure_target(target.triple) {
+        return Ok(Outcome::Skipped(skip));
+    }
+    let cross = paths.target.join("cross");
+    let dir = cross.join(target.triple);
+    fs::create_dir_all(dir.join("src")).with_context(|| format!("creating {}", dir.display()))?;
+    let vendor_tokio = paths.vendor_tokio();
+    let vendor_tokio = vendor_tokio
+        .to_str()
+        .with_context(|| format!("{} is not valid UTF-8", vendor_tokio.display()))?;
+    fs::write(dir.join("Cargo.toml"), check_manifest(target, vendor_tokio))
+        .with_context(|| format!("writing {}", dir.join("Cargo.toml").display()))?;
+    fs::write(dir.join("src").join("lib.rs"), "")
+        .with_context(|| format!("writing {}", dir.join("src/lib.rs").display()))?;
+    let lock = paths.root.join("Cargo.lock");
+    if lock.exists() {
+        fs::copy(&lock, dir.join("Cargo.lock"))
+            .with_context(|| format!("copying {}", lock.display()))?;
+    }
+    let mut cmd = cargo_cmd();
+    cmd.args(["check", "-p", "tokio", "--target", target.triple])
+        .current_dir(&dir)
+        .env("CARGO_TARGET_DIR", cross.join("target"));
+    stream(cmd).with_context(|| {
+        format!(
+            "tokio does not compile for {} ({}) with features {:?}",
+            target.triple, target.why, target.features
+        )
+    })?;
+    Ok(Outcome::passed())
+}
+
+/// One step per target in [`CHECK_TARGETS`].
+pub fn steps(paths: &Paths) -> Vec<Step<'_>> {
+    CHECK_TARGETS
+        .iter()
+        .map(|target| {
+            Step::reporting(
+                format!(
+                    "check-targets: cargo check -p tokio --target {} --features {}",
+                    target.triple,
+                    target.features.join(",")
+                ),
+                move || check_target(paths, target),
+            )
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_target_rustup_cannot_add_is_a_named_skip_not_a_pass() {
+        let tmp = tempfile::tempdir().unwrap();
+        let paths = Paths::new(tmp.path());
+        let bogus = CheckTarget {
+            triple: "pulse-no-such-target",
+            features: &["rt"],
+            why: "a test",
+        };
+        let Outcome::Skipped(skip) = check_target(&paths, &bogus).unwrap() else {
+            panic!("a target that cannot be added passed")
+        };
+        assert_eq!(skip.what, "check pulse-no-such-target");
+        // rustup's error (or, on a machine without rustup, that it is needed).
+        assert!(skip.fix.contains("rustup"), "{skip}");
+        if Command::new("rustup").arg("--version").output().is_ok() {
+            assert!(
+                skip.fix
+                    .starts_with("`rustup target add pulse-no-such-target` failed: error:"),
+                "{skip}"
+            );
+        }
+        assert!(!paths.target.join("cross").exists());
+    }
+
+    #[test]
+    fn the_manifest_enables_the_target_features_only() {
+        let text = check_manifest(&CHECK_TARGETS[0], "/p/vendor/tokio");
+        let doc: toml_edit::DocumentMut = text.parse().unwrap();
+        let tokio = &doc["dependencies"]["tokio"];
+        assert_eq!(tokio["path"].as_str(), Some("/p/vendor/tokio"));
+        assert_eq!(tokio["default-features"].as_bool(), Some(false));
+        assert_eq!(
+            tokio["features"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_str().unwrap())
+                .collect::<Vec<_>>(),
+            ["full"]
+        );
+        assert!(doc.get("workspace").is_some(), "must be its own workspace");
+    }
+}
