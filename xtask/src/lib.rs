@@ -13,6 +13,7 @@
 //!    ([`fork::check_patches`]) says whether that would change anything.
 //! 3. `test` and `demo` ([`tasks`]) make sure the fork is current, then run.
 
+pub mod dashboards;
 pub mod fork;
 pub mod git;
 pub mod overhead;

@@ -17,7 +17,9 @@
 //!    rebuild everything in `target/debug`).
 //! 6. The loom model checks of the probes crate (`probes/tests/loom.rs`),
 //!    built with `--cfg loom` in release mode in `target/loom`.
-//! 7. With `--miri`: the probes crate's tests (unit, integration and doc)
+//! 7. `promtool check rules` and `promtool test rules` on `dashboards/`
+//!    ([`crate::dashboards`]).
+//! 8. With `--miri`: the probes crate's tests (unit, integration and doc)
 //!    under Miri, with `rustup run nightly cargo miri test`.
 //!
 //! Every step runs even if an earlier (non-fatal) one failed; the last line is
@@ -156,6 +158,9 @@ pub fn test(paths: &Paths, miri: bool, args: &[String]) -> Result<()> {
         ),
         Step::new("loom model checks of the probes (--cfg loom)", || {
             stream(loom_cmd(paths))
+        }),
+        Step::new("promtool check/test rules (dashboards/)", || {
+            crate::dashboards::check_rules(paths)
         }),
     ];
     if miri {
