@@ -18,7 +18,7 @@ use tokio_pulse_rt::{tier, PulseConfig};
 #[command(name = "slow_poll", version)]
 struct Args {
     /// How long the blocking task sleeps inside one poll, in milliseconds.
-    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=120_000))]
     block_ms: u64,
 
     /// How long the spinning task spins inside one poll, in milliseconds.
@@ -28,6 +28,12 @@ struct Args {
     /// The stall threshold of the watchdog, in milliseconds.
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=10_000))]
     stall_ms: u64,
+
+    /// Also serve the probes at http://ADDR/metrics while the example runs
+    /// (for example 127.0.0.1:0 for any free port), so that a scraper sees
+    /// the blocked worker while it is blocked.
+    #[arg(long)]
+    addr: Option<String>,
 }
 
 fn main() {
@@ -55,6 +61,20 @@ fn main() {
             eprintln!("slow_poll: cannot build the runtime: {err}");
             std::process::exit(1);
         }
+    };
+    let _server = match &args.addr {
+        Some(addr) => match tokio_pulse_rt::prometheus().listen(addr).install() {
+            Ok(server) => {
+                // Tools (and the dashboards' end-to-end test) read this line.
+                eprintln!("slow_poll: serving http://{}/metrics", server.local_addr());
+                Some(server)
+            }
+            Err(err) => {
+                eprintln!("slow_poll: cannot serve /metrics: {err}");
+                std::process::exit(1);
+            }
+        },
+        None => None,
     };
     let probes = rt.handle().pulse();
     let before = probes.snapshot();

@@ -26,12 +26,15 @@
 //! first where it can (as root, with `apt-get`).
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::io::{BufRead, BufReader, Write};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
+
+mod common;
+use common::{example_binary, free_port, get, url_encode, Guard, TempDir};
 
 /// The whole test's time limit.
 const BUDGET: Duration = Duration::from_secs(50);
@@ -41,109 +44,6 @@ const DEMO_SECONDS: &str = "75";
 
 /// Seconds Prometheus runs before `timeout` stops it.
 const PROMETHEUS_SECONDS: &str = "75";
-
-/// A child process that is stopped when the guard drops.
-struct Guard {
-    name: &'static str,
-    child: Child,
-    /// Send SIGTERM first (for `timeout`, which passes it on to its child).
-    terminate: bool,
-}
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        if let Ok(Some(_)) = self.child.try_wait() {
-            return;
-        }
-        if self.terminate {
-            let _ = Command::new("kill")
-                .args(["-TERM", &self.child.id().to_string()])
-                .status();
-            let deadline = Instant::now() + Duration::from_secs(5);
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = self.child.try_wait() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        eprintln!("e2e: stopped {}", self.name);
-    }
-}
-
-/// A temporary directory removed when the guard drops.
-struct TempDir(PathBuf);
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn tool_present(tool: &str) -> bool {
-    Command::new(tool)
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
-/// The `demo` example next to this test's executable
-/// (`target/<profile>/deps/<test>` → `target/<profile>/examples/demo`).
-fn demo_binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("the test's own path");
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target/<profile>/deps");
-    let demo = profile_dir
-        .join("examples")
-        .join(format!("demo{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        demo.is_file(),
-        "{} is missing: `cargo test` builds it; with a target filter, run \
-         `cargo build -p tokio-pulse-examples --example demo` first",
-        demo.display()
-    );
-    demo
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free loopback port")
-        .port()
-}
-
-/// An HTTP/1.0 GET (so no chunked answers); the status and the body.
-fn get(addr: SocketAddr, target: &str) -> std::io::Result<(u16, String)> {
-    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
-    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-    write!(stream, "GET {target} HTTP/1.0\r\nHost: {addr}\r\n\r\n")?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response)?;
-    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    Ok((status, body.to_string()))
-}
-
-fn url_encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
 
 /// The counter samples of a scrape, by series.
 fn counters(text: &str) -> HashMap<String, f64> {
@@ -182,7 +82,7 @@ fn promtool_check(text: &str) {
 /// Starts the demo on a free port and returns it with the address it
 /// serves `/metrics` on.
 fn start_demo(deadline: Instant) -> (Guard, SocketAddr) {
-    let mut child = Command::new(demo_binary())
+    let mut child = Command::new(example_binary("demo"))
         .args([
             "--addr",
             "127.0.0.1:0",
@@ -200,7 +100,7 @@ fn start_demo(deadline: Instant) -> (Guard, SocketAddr) {
         .expect("start the demo");
     let stderr = child.stderr.take().expect("demo stderr");
     let guard = Guard {
-        name: "demo",
+        name: "demo".into(),
         child,
         terminate: false,
     };
@@ -250,7 +150,7 @@ fn start_prometheus(dir: &Path, target: SocketAddr, deadline: Instant) -> (Guard
         .spawn()
         .expect("start prometheus");
     let mut guard = Guard {
-        name: "prometheus",
+        name: "prometheus".into(),
         child,
         terminate: true,
     };
@@ -280,44 +180,9 @@ fn query(api: SocketAddr, promql: &str) -> Vec<serde_json::Value> {
         .unwrap_or_default()
 }
 
-/// Tells `cargo xtask test` that this test skipped, since `cargo test` reports
-/// a skipped test as `ok`: appends `what<TAB>fix` to the file that xtask names
-/// in `TOKIO_PULSE_SKIP_LOG` (not set outside xtask: then only the
-/// `SKIPPED` line above says so).
-fn report_skip(what: &str, fix: &str) {
-    let Some(log) = std::env::var_os("TOKIO_PULSE_SKIP_LOG") else {
-        return;
-    };
-    let written = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&log)
-        .and_then(|mut file| writeln!(file, "{what}\t{fix}"));
-    if let Err(e) = written {
-        panic!(
-            "could not report the skip to {}: {e}",
-            Path::new(&log).display()
-        );
-    }
-}
-
 #[test]
 fn prometheus_scrapes_the_demo() {
-    let in_ci = std::env::var("CI").as_deref() == Ok("true");
-    let missing: Vec<&str> = ["promtool", "prometheus"]
-        .into_iter()
-        .filter(|tool| !tool_present(tool))
-        .collect();
-    if !missing.is_empty() {
-        assert!(
-            !in_ci,
-            "{missing:?} not installed; CI=true needs them (apt-get install prometheus)"
-        );
-        eprintln!(
-            "SKIPPED: {missing:?} not installed (apt-get install prometheus); \
-             the end-to-end Prometheus test did not run"
-        );
-        report_skip("prometheus e2e", "install prometheus");
+    if !common::prometheus_tools_or_skip("prometheus e2e") {
         return;
     }
     let start = Instant::now();

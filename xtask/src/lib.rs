@@ -16,6 +16,7 @@
 //!    without 64-bit atomics and for wasm32 (also a step of `test`).
 
 pub mod cross;
+pub mod dashboards;
 pub mod fork;
 pub mod git;
 pub mod overhead;

@@ -21,11 +21,13 @@
 //!    rebuild everything in `target/debug`).
 //! 6. The loom model checks of the probes crate (`probes/tests/loom.rs`),
 //!    built with `--cfg loom` in release mode in `target/loom`.
-//! 7. `check-targets` ([`crate::cross`]): `cargo check -p tokio` of the fork
+//! 7. `promtool check rules` and `promtool test rules` on `dashboards/`
+//!    ([`crate::dashboards`]).
+//! 8. `check-targets` ([`crate::cross`]): `cargo check -p tokio` of the fork
 //!    for powerpc-unknown-linux-gnu (no 64-bit atomics; features `full`) and
 //!    wasm32-unknown-unknown (`rt`, `sync`, `macros`, `time`), one step each,
 //!    in `target/cross`. A target rustup cannot add is a named skip.
-//! 8. With `--miri`: the probes crate's tests (unit, integration and doc)
+//! 9. With `--miri`: the probes crate's tests (unit, integration and doc)
 //!    under Miri, with `rustup run nightly cargo miri test`.
 //!
 //! Every step runs even if an earlier (non-fatal) one failed; the last line is
@@ -300,6 +302,9 @@ pub fn test(paths: &Paths, miri: bool, args: &[String]) -> Result<()> {
         ),
         Step::new("loom model checks of the probes (--cfg loom)", || {
             stream(loom_cmd(paths))
+        }),
+        Step::reporting("promtool check/test rules (dashboards/)", || {
+            crate::dashboards::check_rules(paths)
         }),
     ];
     steps.extend(crate::cross::steps(paths));
