@@ -2,7 +2,9 @@
 //! its own clock to decide a stall, keeps watching through shutdown until
 //! the workers stop, rate-limits its events, survives a panicking listener,
 //! and exits promptly whatever its period. Its own binary: the listener is
-//! process-wide.
+//! process-wide. Not under Miri: the watchdog samples on real time, which
+//! Miri only emulates.
+#![cfg(not(miri))]
 
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
