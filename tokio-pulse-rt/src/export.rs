@@ -1,6 +1,6 @@
 //! Publishing the probes to the [`metrics`] facade.
 //!
-//! Every live runtime that has not begun shutting down (see
+//! Every live runtime whose workers have not all stopped (see
 //! [`live_snapshots`]) is read into a [`RuntimeSnapshot`] and each of its
 //! counters is set on the current recorder:
 //!
