@@ -321,8 +321,14 @@ fn a_panicking_listener_is_counted_and_survived() {
         // A slow poll (and the end of a stall): the listener panics on the
         // worker's thread, here.
         worker.poll_ended_at(clock.now());
-        wait_until("the end of the stall", || {
+        // The listener records each event before it panics; the panic is
+        // counted once it has unwound.
+        wait_until("the end of the stall, and three panics", || {
             stalls_of(rt.id()).iter().filter(|e| e.ended).count() == id as usize
+                && rt.snapshot().workers[0]
+                    .poll_time
+                    .as_ref()
+                    .is_some_and(|t| t.listener_panics == 3 * id)
         });
     }
     let timing = rt.snapshot().workers[0].poll_time.clone().unwrap();
