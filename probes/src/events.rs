@@ -100,8 +100,8 @@ pub struct Stall {
 ///
 /// A listener that panics does not take the worker or the watchdog with it:
 /// each call runs under `catch_unwind`, a panic is counted (see
-/// `PollTimeSnapshot::listener_panics`) and the next event is delivered as
-/// usual. (Built with `panic = "abort"`, a panic still aborts.)
+/// [`PollTimeSnapshot::listener_panics`](crate::PollTimeSnapshot::listener_panics))
+/// and the next event is delivered as usual. (Built with `panic = "abort"`, a panic still aborts.)
 ///
 /// # Examples
 ///
