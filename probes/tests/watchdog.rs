@@ -339,3 +339,42 @@ fn a_panicking_listener_is_counted_and_survived() {
     assert_eq!(timing.listener_panics, 6, "{timing:?}");
     assert_eq!(rt.snapshot().workers[0].polls, 2);
 }
+
+/// The slow-poll side of the same limit, on synthetic time: ten events a
+/// second per worker, the rest counted, and the next event sent says how
+/// many were dropped before it.
+#[test]
+fn a_burst_of_slow_polls_is_limited_and_counted() {
+    capture();
+    let settings = PulseConfig::new().poll_timing(true).resolve().unwrap();
+    let (rt, mut recorders) =
+        RuntimeProbes::with_clock(Some("slow-burst"), 1, &settings, Clock::instant());
+    let worker = &mut recorders[0];
+    let mut now = 1_000_000_000u64;
+    worker.busy_started_at(now);
+    for id in 1..=25 {
+        worker.poll_started(task(id));
+        now += 2_000_000; // 2 ms: slow
+        worker.poll_ended_at(now);
+    }
+    now += 1_000_000_000; // the next window
+    worker.busy_started_at(now);
+    worker.poll_started(task(26));
+    worker.poll_ended_at(now + 2_000_000);
+    let slow: Vec<SlowPoll> = capture()
+        .slow
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|e| e.runtime_id == rt.id())
+        .cloned()
+        .collect();
+    let ids: Vec<u64> = slow.iter().map(|e| e.task.id).collect();
+    let mut expected: Vec<u64> = (1..=u64::from(EVENTS_PER_SECOND)).collect();
+    expected.push(26);
+    assert_eq!(ids, expected);
+    assert_eq!(slow.last().unwrap().dropped_before, 15);
+    let timing = rt.snapshot().workers[0].poll_time.clone().unwrap();
+    assert_eq!(timing.slow_polls, 26);
+    assert_eq!(timing.slow_poll_events_dropped, 15);
+}
