@@ -1,11 +1,22 @@
 //! The cheapest monotonic clock available, in ticks.
 //!
-//! 1. On x86_64 with an invariant TSC (CPUID leaf `0x8000_0007`, EDX bit 8),
-//!    a tick is one TSC cycle, read with `rdtsc` (about 10 ns here, against
-//!    24 ns for `Instant::now()`). The TSC's rate is calibrated once per
-//!    process against `Instant` over [`CALIBRATION`].
-//! 2. Everywhere else (other targets, no invariant TSC, Miri), a tick is one
-//!    nanosecond of `Instant` since a process-wide origin.
+//! 1. On x86_64 with an invariant TSC (CPUID leaf `0x8000_0007`, EDX bit 8)
+//!    that, on Linux, the kernel also trusts (its clocksource,
+//!    `/sys/devices/system/clocksource/clocksource0/current_clocksource`, is
+//!    `tsc`), a tick is one TSC cycle, read with `rdtsc` (about 10 ns here,
+//!    against 24 ns for `Instant::now()`). The TSC's rate is calibrated once
+//!    per process against `Instant` over [`CALIBRATION`]. The kernel drops
+//!    the TSC as its clocksource when it finds it unsynchronized across CPUs
+//!    or unstable (as it often does under a hypervisor), and a CPUID bit
+//!    cannot tell that.
+//! 2. Everywhere else (other targets, no invariant TSC, a kernel on another
+//!    clocksource, Miri), a tick is one nanosecond of `Instant` since a
+//!    process-wide origin. When the CPU has an invariant TSC that the
+//!    kernel does not use, [`Clock::global`] says so once on stderr.
+//!
+//! No reading of this clock decides a stall: the watchdog decides on its own
+//! `Instant` readings (see `watchdog.rs`), so a TSC that still differs
+//! across CPUs can at worst skew a poll's duration, never raise a stall.
 //! 3. Ticks convert to nanoseconds and to microseconds with a 64-bit fixed
 //!    point multiply; the microsecond conversion is what picks a poll-time
 //!    tier, so tier boundaries are exact powers of two of a microsecond, up to
@@ -63,7 +74,15 @@ impl Clock {
     /// See [`Clock`].
     pub fn global() -> Clock {
         static GLOBAL: OnceLock<Clock> = OnceLock::new();
-        *GLOBAL.get_or_init(|| Clock::calibrated_tsc().unwrap_or_else(Clock::instant))
+        *GLOBAL.get_or_init(|| {
+            if let Err(Refusal::Kernel(why)) = this_machines_verdict() {
+                eprintln!(
+                    "tokio-pulse: not timing polls with the TSC: {why}; using \
+                     std::time::Instant instead (slower to read)"
+                );
+            }
+            Clock::calibrated_tsc().unwrap_or_else(Clock::instant)
+        })
     }
 
     /// A clock on `Instant`: one tick per nanosecond.
@@ -81,7 +100,8 @@ impl Clock {
     }
 
     /// A TSC clock calibrated against `Instant`, or `None` where the TSC is
-    /// missing, not invariant, or not readable (Miri).
+    /// missing, not invariant, not the kernel's clocksource (Linux), or not
+    /// readable (Miri).
     ///
     /// # Examples
     ///
@@ -91,9 +111,7 @@ impl Clock {
     /// }
     /// ```
     pub fn calibrated_tsc() -> Option<Clock> {
-        if !tsc::invariant() {
-            return None;
-        }
+        this_machines_verdict().ok()?;
         let (i0, t0) = tsc::paired_read();
         // Sleep rather than spin: calibration runs at runtime build.
         std::thread::sleep(CALIBRATION);
@@ -200,6 +218,59 @@ impl Clock {
             return u64::MAX;
         }
         ((u128::from(ns) << SHIFT) / u128::from(self.ns_per_tick)).min(u128::from(u64::MAX)) as u64
+    }
+}
+
+/// Why the TSC is not used.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    /// No invariant TSC (or not x86_64): nothing worth saying.
+    Cpu,
+    /// The CPU has one but the kernel does not vouch for it: said once.
+    Kernel(String),
+}
+
+/// The path Linux publishes its current clocksource at.
+const CLOCKSOURCE: &str = "/sys/devices/system/clocksource/clocksource0/current_clocksource";
+
+/// What the kernel says its clocksource is: `Some(Err(..))` if the file
+/// cannot be read, `None` where there is no such file to read (not Linux),
+/// so nothing to check.
+fn kernel_clocksource() -> Option<Result<String, String>> {
+    if !cfg!(any(target_os = "linux", target_os = "android")) {
+        return None;
+    }
+    Some(std::fs::read_to_string(CLOCKSOURCE).map_err(|error| error.to_string()))
+}
+
+/// [`tsc_verdict`] on this machine; the kernel's file is read only when the
+/// CPU has an invariant TSC.
+fn this_machines_verdict() -> Result<(), Refusal> {
+    let invariant = tsc::invariant();
+    tsc_verdict(invariant, kernel_clocksource().filter(|_| invariant))
+}
+
+/// Whether to time with the TSC, from the CPU's invariant-TSC bit and the
+/// kernel's clocksource file (its content, or why it could not be read;
+/// `None` where the OS has no such file). The TSC is used only if both
+/// vouch for it.
+pub(crate) fn tsc_verdict(
+    invariant: bool,
+    clocksource: Option<Result<String, String>>,
+) -> Result<(), Refusal> {
+    if !invariant {
+        return Err(Refusal::Cpu);
+    }
+    match clocksource {
+        None => Ok(()),
+        Some(Ok(source)) if source.trim() == "tsc" => Ok(()),
+        Some(Ok(source)) => Err(Refusal::Kernel(format!(
+            "the kernel's clocksource is {:?}, not \"tsc\" ({CLOCKSOURCE})",
+            source.trim()
+        ))),
+        Some(Err(error)) => Err(Refusal::Kernel(format!(
+            "cannot read the kernel's clocksource from {CLOCKSOURCE}: {error}"
+        ))),
     }
 }
 
@@ -310,7 +381,30 @@ pub mod tier {
 
 #[cfg(test)]
 mod tests {
-    use super::{tier, Clock};
+    use super::{tier, tsc_verdict, Clock, Refusal};
+
+    #[test]
+    fn the_tsc_needs_the_cpu_and_the_kernel_to_vouch_for_it() {
+        let file = |text: &str| Some(Ok(text.to_owned()));
+        assert_eq!(tsc_verdict(true, file("tsc\n")), Ok(()));
+        assert_eq!(tsc_verdict(true, None), Ok(()), "no file to check");
+        assert_eq!(tsc_verdict(false, file("tsc\n")), Err(Refusal::Cpu));
+        for other in ["hpet\n", "kvm-clock\n", "acpi_pm\n", "", "tsc-early\n"] {
+            match tsc_verdict(true, file(other)) {
+                Err(Refusal::Kernel(why)) => {
+                    assert!(
+                        why.contains(other.trim()) && why.contains("clocksource"),
+                        "{why}"
+                    )
+                }
+                verdict => panic!("{other:?}: {verdict:?}"),
+            }
+        }
+        match tsc_verdict(true, Some(Err("permission denied".to_owned()))) {
+            Err(Refusal::Kernel(why)) => assert!(why.contains("permission denied"), "{why}"),
+            verdict => panic!("{verdict:?}"),
+        }
+    }
 
     /// The hot path's slot, clamped to the last tier, is exactly the tier of
     /// the whole microseconds the ticks convert to.

@@ -81,16 +81,27 @@ pub struct Stall {
     /// [`task_names`](crate::task_names)).
     pub task_name: Option<Arc<str>>,
     /// How long the worker had been in the poll when this was raised: when
-    /// `ended` is false, the time so far; when true, the poll's duration
-    /// (exact if the watchdog saw the poll end, else within one period).
+    /// `ended` is false, the time so far; when true, the poll's duration,
+    /// as the worker timed it. Either is kept within what the watchdog's own
+    /// samples bound it to (give or take one period), so that a clock read
+    /// on different CPUs cannot inflate it.
     pub duration: Duration,
     /// Whether the poll has ended.
     pub ended: bool,
+    /// Stalls on this worker whose events the rate limit dropped since the
+    /// last stall it let through (both events of a stall go, or neither).
+    pub dropped_before: u64,
 }
 
 /// Receives slow-poll and stall events. Called on the worker thread (slow
-/// polls, at most a few per second per worker, see the rate limit) or on the
-/// watchdog thread (stalls); keep it short and never block.
+/// polls) or on the watchdog thread (stalls), at most
+/// [`EVENTS_PER_SECOND`] of each kind per second per worker (the rest are
+/// counted as dropped); keep it short and never block.
+///
+/// A listener that panics does not take the worker or the watchdog with it:
+/// each call runs under `catch_unwind`, a panic is counted (see
+/// [`PollTimeSnapshot::listener_panics`](crate::PollTimeSnapshot::listener_panics))
+/// and the next event is delivered as usual. (Built with `panic = "abort"`, a panic still aborts.)
 ///
 /// # Examples
 ///
@@ -143,4 +154,92 @@ pub fn set_listener(listener: Box<dyn PulseListener>) -> Result<(), Box<dyn Puls
 
 pub(crate) fn listener() -> Option<&'static dyn PulseListener> {
     LISTENER.get().map(|boxed| &**boxed)
+}
+
+/// Whether a call into the listener went through.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Delivery {
+    /// No listener is installed.
+    NoListener,
+    /// The listener returned.
+    Delivered,
+    /// The listener panicked; the panic was caught.
+    Panicked,
+}
+
+/// Calls `call` with the listener, if one is installed, catching a panic so
+/// that a faulty listener never unwinds into a worker or the watchdog.
+pub(crate) fn deliver(call: impl FnOnce(&dyn PulseListener)) -> Delivery {
+    let Some(listener) = listener() else {
+        return Delivery::NoListener;
+    };
+    // The listener sees only the event, which the caller drops afterwards,
+    // and whatever state the listener keeps itself: nothing of ours is left
+    // half-updated by an unwind.
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| call(listener))) {
+        Ok(()) => Delivery::Delivered,
+        Err(_) => Delivery::Panicked,
+    }
+}
+
+/// Slow-poll events, and stalls, that one worker may send per second; the
+/// rest are counted as dropped.
+pub const EVENTS_PER_SECOND: u32 = 10;
+
+/// A per-worker rate limit of [`EVENTS_PER_SECOND`] events per one-second
+/// window, on a caller's clock (its ticks per second given at creation).
+/// Used by the worker for slow polls and by the watchdog for stalls; each
+/// limiter has one owner, so it needs no synchronization.
+#[derive(Debug)]
+pub(crate) struct EventLimiter {
+    window_start: u64,
+    window_ticks: u64,
+    sent: u32,
+    /// Events refused since the last one admitted.
+    pub(crate) dropped_since_sent: u64,
+}
+
+impl EventLimiter {
+    /// A limiter whose window is `ticks_per_second` ticks long.
+    pub(crate) fn new(ticks_per_second: u64) -> EventLimiter {
+        EventLimiter {
+            window_start: 0,
+            window_ticks: ticks_per_second.max(1),
+            sent: 0,
+            dropped_since_sent: 0,
+        }
+    }
+
+    /// Whether an event at `now` may go out; counts it either way.
+    pub(crate) fn admit(&mut self, now: u64) -> bool {
+        if now.wrapping_sub(self.window_start) >= self.window_ticks {
+            self.window_start = now;
+            self.sent = 0;
+        }
+        if self.sent < EVENTS_PER_SECOND {
+            self.sent += 1;
+            true
+        } else {
+            self.dropped_since_sent += 1;
+            false
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{EventLimiter, EVENTS_PER_SECOND};
+
+    #[test]
+    fn the_limiter_admits_a_burst_per_window() {
+        let mut limiter = EventLimiter::new(1_000);
+        let admitted = (0..25).filter(|&t| limiter.admit(t)).count();
+        assert_eq!(admitted, EVENTS_PER_SECOND as usize);
+        assert_eq!(
+            limiter.dropped_since_sent,
+            25 - u64::from(EVENTS_PER_SECOND)
+        );
+        // A new window admits again.
+        assert!(limiter.admit(1_000));
+    }
 }

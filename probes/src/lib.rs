@@ -59,7 +59,7 @@ pub use config::{
     ENV_WATCHDOG_PERIOD, FULL_STEAL_MATRIX_MAX_WORKERS,
 };
 pub use counter::Counter;
-pub use events::{set_listener, PulseListener, SlowPoll, Stall, TaskInfo};
+pub use events::{set_listener, PulseListener, SlowPoll, Stall, TaskInfo, EVENTS_PER_SECOND};
 pub use registry::runtimes;
 pub use runtime::{RemoteKind, RemoteProbes, RuntimeGauges, RuntimeProbes};
 pub use snapshot::{PollTimeSnapshot, RuntimeSnapshot, StealSnapshot, WorkerSnapshot};

@@ -186,7 +186,69 @@ pub struct RuntimeProbes {
     shut_down: AtomicBool,
     settings: PulseSettings,
     clock: Clock,
-    watchdog_running: AtomicBool,
+    /// Live workers, and the watchdog thread, shared with the recorders and
+    /// the watchdog.
+    lifecycle: Arc<Lifecycle>,
+}
+
+/// What a runtime's recorders and its watchdog share: how many recorders
+/// (workers) are still alive, and the watchdog thread, which the last
+/// recorder's drop (and the probes' drop) wakes so that it finishes
+/// promptly whatever its period.
+#[derive(Debug)]
+pub(crate) struct Lifecycle {
+    live_workers: std::sync::atomic::AtomicUsize,
+    watchdog: OnceLock<std::thread::Thread>,
+    watchdog_alive: std::sync::atomic::AtomicBool,
+}
+
+impl Lifecycle {
+    fn new(workers: usize) -> Lifecycle {
+        Lifecycle {
+            live_workers: std::sync::atomic::AtomicUsize::new(workers),
+            watchdog: OnceLock::new(),
+            watchdog_alive: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+
+    /// A recorder was dropped: its worker will not poll again. Once per
+    /// recorder, never on a hot path. The `Release` half publishes the
+    /// worker's last writes to whoever sees the count reach zero.
+    pub(crate) fn recorder_dropped(&self) {
+        if self
+            .live_workers
+            .fetch_sub(1, std::sync::atomic::Ordering::AcqRel)
+            == 1
+        {
+            self.wake_watchdog();
+        }
+    }
+
+    /// Whether every recorder has been dropped; the `Acquire` load makes
+    /// the workers' last writes visible to the caller.
+    pub(crate) fn workers_stopped(&self) -> bool {
+        self.live_workers.load(std::sync::atomic::Ordering::Acquire) == 0
+    }
+
+    pub(crate) fn wake_watchdog(&self) {
+        if let Some(thread) = self.watchdog.get() {
+            thread.unpark();
+        }
+    }
+
+    pub(crate) fn set_watchdog(&self, thread: std::thread::Thread) {
+        let _ = self.watchdog.set(thread);
+    }
+
+    pub(crate) fn set_watchdog_alive(&self, alive: bool) {
+        self.watchdog_alive
+            .store(alive, std::sync::atomic::Ordering::Release);
+    }
+
+    fn watchdog_alive(&self) -> bool {
+        self.watchdog_alive
+            .load(std::sync::atomic::Ordering::Acquire)
+    }
 }
 
 impl RuntimeProbes {
@@ -274,10 +336,15 @@ impl RuntimeProbes {
         let slots: Box<[Arc<CachePadded<WorkerProbes>>]> = (0..workers)
             .map(|index| Arc::new(CachePadded::new(WorkerProbes::new(index, workers))))
             .collect();
+        let lifecycle = Arc::new(Lifecycle::new(workers));
         let recorders = slots
             .iter()
             .cloned()
-            .map(|slot| WorkerRecorder::new(slot).with_timing(settings, clock, name.clone(), id))
+            .map(|slot| {
+                WorkerRecorder::new(slot)
+                    .with_timing(settings, clock, name.clone(), id)
+                    .with_lifecycle(lifecycle.clone())
+            })
             .collect();
         let probes = Arc::new(RuntimeProbes {
             id,
@@ -289,11 +356,11 @@ impl RuntimeProbes {
             shut_down: AtomicBool::new(false),
             settings: settings.clone(),
             clock,
-            watchdog_running: AtomicBool::new(false),
+            lifecycle,
         });
         if let Some(threshold) = settings.stall {
-            let started = watchdog::spawn(&probes, threshold, settings.watchdog_period).is_ok();
-            probes.watchdog_running.store(started, Relaxed);
+            // On failure the thread never ran and the flag stays false.
+            let _ = watchdog::spawn(&probes, threshold, settings.watchdog_period);
         }
         registry::register(&probes);
         (probes, recorders)
@@ -353,17 +420,59 @@ impl RuntimeProbes {
         self.clock
     }
 
-    /// Whether this runtime's stall watchdog thread is running (it stops
-    /// once the runtime shuts down).
+    /// Whether this runtime's stall watchdog thread is running. It keeps
+    /// running through shutdown until every worker has stopped (see
+    /// [`workers_stopped`](Self::workers_stopped)), closes any stall still
+    /// open, and exits; the last worker to stop wakes it, so it exits
+    /// promptly whatever its period.
     ///
     /// # Examples
     ///
     /// ```
-    /// let (rt, _) = tokio_pulse_probes::RuntimeProbes::new(None, 1);
+    /// use std::time::Duration;
+    /// use tokio_pulse_probes::{PulseConfig, RuntimeProbes};
+    ///
+    /// let (rt, _) = RuntimeProbes::new(None, 1);
     /// assert!(!rt.watchdog_running());
+    ///
+    /// let settings = PulseConfig::new()
+    ///     .stall_watchdog(Duration::from_millis(10))
+    ///     .watchdog_period(Duration::from_secs(10))
+    ///     .resolve()
+    ///     .unwrap();
+    /// let (rt, recorders) = RuntimeProbes::with_settings(None, 1, &settings);
+    /// assert!(rt.watchdog_running());
+    /// drop(recorders); // the worker stops: the watchdog wakes up and exits
+    /// while rt.watchdog_running() {
+    ///     std::thread::sleep(Duration::from_millis(1));
+    /// }
     /// ```
     pub fn watchdog_running(&self) -> bool {
-        self.watchdog_running.load(Relaxed) && !self.is_shut_down()
+        self.lifecycle.watchdog_alive()
+    }
+
+    /// Whether every worker of this runtime has stopped for good: Tokio has
+    /// dropped every worker's core (and [`WorkerRecorder`]), which it does
+    /// only after the worker's last poll. At shutdown this comes after
+    /// [`is_shut_down`](Self::is_shut_down), possibly much later: a worker
+    /// stuck in a blocking poll keeps `Runtime::drop` waiting, and keeps its
+    /// runtime watched and exported, until the poll returns.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (rt, recorders) = tokio_pulse_probes::RuntimeProbes::new(None, 2);
+    /// rt.mark_shut_down();
+    /// assert!(!rt.workers_stopped()); // shutting down, workers still there
+    /// drop(recorders);
+    /// assert!(rt.workers_stopped());
+    /// ```
+    pub fn workers_stopped(&self) -> bool {
+        self.lifecycle.workers_stopped()
+    }
+
+    pub(crate) fn lifecycle(&self) -> &Arc<Lifecycle> {
+        &self.lifecycle
     }
 
     /// When these probes were created, i.e. when the runtime was built.
@@ -453,8 +562,10 @@ impl RuntimeProbes {
         self.shut_down.store(true, Relaxed);
     }
 
-    /// Whether the runtime has begun shutting down. Exporters stop reporting
-    /// such runtimes; their last values stay readable here.
+    /// Whether the runtime has begun shutting down. Exporters keep reporting
+    /// such a runtime until its workers have stopped too (see
+    /// [`workers_stopped`](Self::workers_stopped)); its last values stay
+    /// readable here.
     ///
     /// # Examples
     ///
@@ -481,5 +592,13 @@ impl RuntimeProbes {
     /// ```
     pub fn snapshot(&self) -> RuntimeSnapshot {
         RuntimeSnapshot::read(self)
+    }
+}
+
+impl Drop for RuntimeProbes {
+    /// Wakes the watchdog, which holds only a `Weak` reference, so that it
+    /// sees the probes gone and exits now rather than after its period.
+    fn drop(&mut self) {
+        self.lifecycle.wake_watchdog();
     }
 }

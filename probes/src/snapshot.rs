@@ -36,16 +36,33 @@ pub struct PollTimeSnapshot {
     /// trail [`tiers`](Self::tiers) by one batch.
     pub poll_time: Duration,
     /// Time spent processing tasks, from the start of each batch of polls
-    /// (after a park or maintenance) to the end of its last poll. Polls run
-    /// back to back from the batch's start, so this equals
-    /// [`poll_time`](Self::poll_time); it keeps Tokio's name for it.
+    /// (after a park or maintenance) to the end of its last poll: what
+    /// Tokio's `worker_total_busy_duration` measures, between the same two
+    /// points of the worker loop. Polls run back to back from the batch's
+    /// start, so this is the same counter as
+    /// [`poll_time`](Self::poll_time), read once per snapshot for both: the
+    /// two are always equal, in a snapshot and in a delta.
+    ///
+    /// Kept, under Tokio's name, for dashboards written against Tokio's
+    /// metrics (a busy ratio is `rate(busy) / 1 s`), though it adds no
+    /// information to `poll_time`; an exporter may send either one.
     pub busy_time: Duration,
     /// Polls that took at least the slow-poll threshold.
     pub slow_polls: u64,
-    /// Slow-poll events the per-worker rate limit did not send.
+    /// Slow-poll events the per-worker rate limit did not send (the polls
+    /// are still in [`slow_polls`](Self::slow_polls)).
     pub slow_poll_events_dropped: u64,
-    /// Stalls the watchdog reported on this worker.
+    /// Stalls the watchdog detected on this worker, whether or not their
+    /// events went out.
     pub stalls: u64,
+    /// Stalls of [`stalls`](Self::stalls) whose events the per-worker rate
+    /// limit did not send: neither the start nor the end event of such a
+    /// stall goes out.
+    pub stall_events_dropped: u64,
+    /// Times the installed [`PulseListener`](crate::PulseListener)
+    /// panicked on an event from this worker (a slow poll or a stall). The
+    /// panic is caught; the worker and the watchdog carry on.
+    pub listener_panics: u64,
     /// How long the worker had been inside its current poll when the
     /// snapshot was taken; `None` between polls. A gauge: a delta keeps the
     /// later value.
@@ -58,13 +75,17 @@ impl PollTimeSnapshot {
         let current_poll = timing.current().map(|poll| {
             Duration::from_nanos(clock.ticks_to_ns(clock.now().saturating_sub(poll.started)))
         });
+        // One counter, read once: poll time and busy time are equal.
+        let poll_time = Duration::from_nanos(clock.ticks_to_ns(timing.poll_ticks.get()));
         PollTimeSnapshot {
             tiers: timing.tiers(),
-            poll_time: Duration::from_nanos(clock.ticks_to_ns(timing.poll_ticks.get())),
-            busy_time: Duration::from_nanos(clock.ticks_to_ns(timing.poll_ticks.get())),
+            poll_time,
+            busy_time: poll_time,
             slow_polls: timing.slow_polls.get(),
             slow_poll_events_dropped: timing.slow_events_dropped.get(),
             stalls: timing.stalls.get(),
+            stall_events_dropped: timing.stall_events_dropped.get(),
+            listener_panics: timing.slow_listener_panics.get() + timing.stall_listener_panics.get(),
             current_poll,
         }
     }
@@ -88,6 +109,10 @@ impl PollTimeSnapshot {
                 .slow_poll_events_dropped
                 .saturating_sub(earlier.slow_poll_events_dropped),
             stalls: self.stalls.saturating_sub(earlier.stalls),
+            stall_events_dropped: self
+                .stall_events_dropped
+                .saturating_sub(earlier.stall_events_dropped),
+            listener_panics: self.listener_panics.saturating_sub(earlier.listener_panics),
             current_poll: self.current_poll,
         }
     }
@@ -352,6 +377,11 @@ pub struct RuntimeSnapshot {
     pub alive_tasks: Option<u64>,
     /// Whether the runtime had begun shutting down.
     pub shut_down: bool,
+    /// Whether every worker had stopped for good (see
+    /// [`RuntimeProbes::workers_stopped`]). A runtime that has begun
+    /// shutting down is still running its workers until then; exporters
+    /// keep it until both are true.
+    pub workers_stopped: bool,
 }
 
 impl RuntimeSnapshot {
@@ -375,6 +405,7 @@ impl RuntimeSnapshot {
             global_queue_depth: gauges.map(|g| g.global_queue_depth() as u64),
             alive_tasks: gauges.map(|g| g.alive_tasks() as u64),
             shut_down: probes.is_shut_down(),
+            workers_stopped: probes.workers_stopped(),
         }
     }
 
@@ -405,6 +436,7 @@ impl RuntimeSnapshot {
             global_queue_depth: self.global_queue_depth,
             alive_tasks: self.alive_tasks,
             shut_down: self.shut_down,
+            workers_stopped: self.workers_stopped,
         }
     }
 

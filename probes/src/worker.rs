@@ -26,7 +26,8 @@ use std::time::Duration;
 use crossbeam_utils::CachePadded;
 
 use crate::clock::{self, tier::TIERS};
-use crate::events::{self, SlowPoll, TaskInfo};
+use crate::events::{self, Delivery, EventLimiter, SlowPoll, TaskInfo};
+use crate::runtime::Lifecycle;
 use crate::{Clock, Counter, PulseSettings};
 
 /// Why a task was made runnable. Tokio passes it to each schedule probe so
@@ -176,8 +177,14 @@ pub(crate) struct TimingProbes {
     pub(crate) poll_ticks: Counter,
     pub(crate) slow_polls: Counter,
     pub(crate) slow_events_dropped: Counter,
-    /// Written by the watchdog thread, its only writer.
+    /// Panics of the listener on a slow-poll event from this worker.
+    pub(crate) slow_listener_panics: Counter,
+    /// Written by the watchdog thread, their only writer: stalls, stalls
+    /// whose events the rate limit dropped, and panics of the listener on
+    /// this worker's stall events.
     pub(crate) stalls: Counter,
+    pub(crate) stall_events_dropped: Counter,
+    pub(crate) stall_listener_panics: Counter,
     /// The start of the current poll, which is the end of the last one (or
     /// the start of the batch).
     pub(crate) mark: AtomicU64,
@@ -196,7 +203,10 @@ impl Default for TimingProbes {
             poll_ticks: Counter::new(),
             slow_polls: Counter::new(),
             slow_events_dropped: Counter::new(),
+            slow_listener_panics: Counter::new(),
             stalls: Counter::new(),
+            stall_events_dropped: Counter::new(),
+            stall_listener_panics: Counter::new(),
             mark: AtomicU64::new(0),
             task_id: AtomicU64::new(0),
             location: AtomicPtr::new(ptr::null_mut()),
@@ -567,6 +577,22 @@ pub struct WorkerRecorder {
     /// recorder lives in the worker's core, and one fewer pointer to follow
     /// is a load saved on every timed poll.
     timing: Option<Timing>,
+    /// Counts this recorder among its runtime's live workers until it is
+    /// dropped (`None` for a detached recorder).
+    lifecycle: Option<Arc<Lifecycle>>,
+}
+
+/// The worker is gone once its recorder is: Tokio drops a worker's core, and
+/// the recorder in it, only after the worker has run its last poll (the
+/// multi-thread scheduler drops all cores together once every worker has
+/// handed its core in at shutdown; the current-thread scheduler drops its
+/// core with the scheduler).
+impl Drop for WorkerRecorder {
+    fn drop(&mut self) {
+        if let Some(lifecycle) = self.lifecycle.take() {
+            lifecycle.recorder_dropped();
+        }
+    }
 }
 
 /// The recorder's private poll-timing state.
@@ -585,7 +611,7 @@ struct Timing {
     /// The slot of the last poll, counted when the next poll ends (or the
     /// batch does); [`SINK`] when none is pending.
     pending: usize,
-    limiter: SlowPollLimiter,
+    limiter: EventLimiter,
     runtime: Arc<str>,
     runtime_id: u64,
 }
@@ -593,35 +619,6 @@ struct Timing {
 /// Durations from here up can only come from a clock that stepped back (a
 /// TSC read on another CPU), never from a poll.
 const MAX_HOT_TICKS: u64 = 1 << 62;
-
-/// At most [`SlowPollLimiter::BURST`] slow-poll events per second per
-/// worker; the rest are counted as dropped.
-#[derive(Debug)]
-struct SlowPollLimiter {
-    window_start: u64,
-    window_ticks: u64,
-    sent: u32,
-    dropped_since_sent: u64,
-}
-
-impl SlowPollLimiter {
-    const BURST: u32 = 10;
-
-    /// Whether an event at `now` may go out; counts it either way.
-    fn admit(&mut self, now: u64) -> bool {
-        if now.wrapping_sub(self.window_start) >= self.window_ticks {
-            self.window_start = now;
-            self.sent = 0;
-        }
-        if self.sent < Self::BURST {
-            self.sent += 1;
-            true
-        } else {
-            self.dropped_since_sent += 1;
-            false
-        }
-    }
-}
 
 /// Publishes the task a poll is starting (see [`TimingProbes`] for the
 /// protocol). Tokio's task ids are never zero, the value that means "between
@@ -713,19 +710,21 @@ impl Timing {
             timing.slow_events_dropped.add(1);
             return;
         }
-        let Some(listener) = events::listener() else {
-            return;
-        };
-        let event = SlowPoll {
-            runtime: self.runtime.clone(),
-            runtime_id: self.runtime_id,
-            worker: probes.index,
-            task,
-            task_name: crate::task_names::name_of(task.id),
-            duration: Duration::from_nanos(self.clock.ticks_to_ns(ticks)),
-            dropped_before: std::mem::take(&mut self.limiter.dropped_since_sent),
-        };
-        listener.slow_poll(&event);
+        let dropped_before = std::mem::take(&mut self.limiter.dropped_since_sent);
+        let delivery = events::deliver(|listener| {
+            listener.slow_poll(&SlowPoll {
+                runtime: self.runtime.clone(),
+                runtime_id: self.runtime_id,
+                worker: probes.index,
+                task,
+                task_name: crate::task_names::name_of(task.id),
+                duration: Duration::from_nanos(self.clock.ticks_to_ns(ticks)),
+                dropped_before,
+            });
+        });
+        if delivery == Delivery::Panicked {
+            timing.slow_listener_panics.add(1);
+        }
     }
 }
 
@@ -739,7 +738,15 @@ impl WorkerRecorder {
             probes,
             victim: 0,
             timing: None,
+            lifecycle: None,
         }
+    }
+
+    /// Counts this recorder among the live workers of `lifecycle`'s runtime
+    /// until it is dropped.
+    pub(crate) fn with_lifecycle(mut self, lifecycle: Arc<Lifecycle>) -> WorkerRecorder {
+        self.lifecycle = Some(lifecycle);
+        self
     }
 
     /// Turns poll timing on for this recorder, per `settings`.
@@ -765,12 +772,7 @@ impl WorkerRecorder {
                 stall_ticks,
                 summed_to: 0,
                 pending: SINK,
-                limiter: SlowPollLimiter {
-                    window_start: 0,
-                    window_ticks: clock.ns_to_ticks(1_000_000_000).max(1),
-                    sent: 0,
-                    dropped_since_sent: 0,
-                },
+                limiter: EventLimiter::new(clock.ns_to_ticks(1_000_000_000)),
                 runtime,
                 runtime_id,
             });

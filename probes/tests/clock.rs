@@ -69,3 +69,23 @@ fn tier_bounds_cover_one_microsecond_to_a_second() {
         }
     }
 }
+
+/// The process-wide clock is the TSC only where the kernel times with it
+/// too (and the CPU says it is invariant, which the kernel's choice of
+/// `tsc` implies on Linux).
+#[test]
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+#[cfg_attr(miri, ignore = "Miri reads no TSC and no /sys")]
+fn the_global_clock_is_the_tsc_only_if_the_kernel_uses_it() {
+    let source =
+        std::fs::read_to_string("/sys/devices/system/clocksource/clocksource0/current_clocksource");
+    let kernel_uses_tsc = source.as_deref().is_ok_and(|s| s.trim() == "tsc");
+    println!("kernel clocksource: {source:?}");
+    if !kernel_uses_tsc {
+        assert!(!Clock::global().is_tsc());
+        assert!(Clock::calibrated_tsc().is_none());
+    }
+    if let Some(tsc) = Clock::calibrated_tsc() {
+        assert!(kernel_uses_tsc && tsc.is_tsc());
+    }
+}

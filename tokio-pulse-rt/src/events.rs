@@ -1,14 +1,18 @@
 //! Slow-poll and stall events as `tracing` events.
 //!
 //! With poll timing on, the probes raise an event for every poll slower than
-//! the slow-poll threshold (rate-limited per worker) and, with the watchdog
-//! on, for every stall while it happens and when it ends. [`install`] routes
-//! them to `tracing`:
+//! the slow-poll threshold and, with the watchdog on, for every stall while
+//! it happens and when it ends; each kind is rate-limited to
+//! [`EVENTS_PER_SECOND`](tokio_pulse_probes::EVENTS_PER_SECOND) per second
+//! per worker, and the stalls the limit drops lose both events. A panic in a
+//! `tracing` layer (or any listener) is caught and counted in
+//! `PollTimeSnapshot::listener_panics`; the worker and the watchdog carry on.
+//! [`install`] routes them to `tracing`:
 //!
 //! | event | target | level | fields |
 //! |---|---|---|---|
 //! | slow poll | `tokio_pulse::slow_poll` | WARN | `runtime`, `worker`, `task.id`, `task.name`, `spawned_at`, `duration_us`, `dropped_before` |
-//! | stall, ongoing | `tokio_pulse::stall` | WARN | `runtime`, `worker`, `task.id`, `task.name`, `spawned_at`, `stalled_for_ms` |
+//! | stall, ongoing | `tokio_pulse::stall` | WARN | `runtime`, `worker`, `task.id`, `task.name`, `spawned_at`, `stalled_for_ms`, `dropped_before` |
 //! | stall, ended | `tokio_pulse::stall` | WARN | same, plus `ended = true` and the final `stalled_for_ms` |
 //!
 //! `spawned_at` is the `file:line:col` of the `tokio::spawn` call.
@@ -61,6 +65,7 @@ impl PulseListener for TracingListener {
             spawned_at = %display_location(event.task.spawned_at),
             stalled_for_ms = event.duration.as_secs_f64() * 1e3,
             ended = event.ended,
+            dropped_before = event.dropped_before,
             "worker {} {state} {:?} in one poll of {}{}",
             event.worker,
             event.duration,

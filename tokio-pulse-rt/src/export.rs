@@ -1,6 +1,6 @@
 //! Publishing the probes to the [`metrics`] facade.
 //!
-//! Every live runtime that has not begun shutting down (see
+//! Every live runtime whose workers have not all stopped (see
 //! [`live_snapshots`]) is read into a [`RuntimeSnapshot`] and each of its
 //! counters is set on the current recorder:
 //!
@@ -349,9 +349,11 @@ pub fn describe() {
     }
 }
 
-/// Snapshots of every live runtime that has not begun shutting down, in
-/// order of creation. Each runtime's `Arc` is held while it is read, so a
-/// runtime that shuts down meanwhile still yields a whole snapshot.
+/// Snapshots of every live runtime, in order of creation, until it has shut
+/// down and its workers have stopped: a runtime whose `Runtime::drop` waits
+/// on a worker stuck in a poll is still listed. Each runtime's `Arc` is
+/// held while it is read, so a runtime that shuts down meanwhile still
+/// yields a whole snapshot.
 ///
 /// # Examples
 ///
@@ -365,9 +367,8 @@ pub fn describe() {
 pub fn live_snapshots() -> Vec<RuntimeSnapshot> {
     runtimes()
         .into_iter()
-        .filter(|rt| !rt.is_shut_down())
         .map(|rt| rt.snapshot())
-        .filter(|snapshot| !snapshot.shut_down)
+        .filter(|snapshot| !(snapshot.shut_down && snapshot.workers_stopped))
         .collect()
 }
 
