@@ -54,9 +54,9 @@ mod worker;
 
 pub use clock::{tier, Clock, CALIBRATION};
 pub use config::{
-    parse_duration, PulseConfig, PulseSettings, DEFAULT_SLOW_POLL, DEFAULT_STALL,
-    DEFAULT_WATCHDOG_PERIOD, ENV_POLL_TIMING, ENV_SLOW_POLL, ENV_STALL, ENV_STEAL_MATRIX,
-    ENV_WATCHDOG_PERIOD, FULL_STEAL_MATRIX_MAX_WORKERS,
+    config_warnings, parse_duration, ConfigWarning, PulseConfig, PulseSettings, DEFAULT_SLOW_POLL,
+    DEFAULT_STALL, DEFAULT_WATCHDOG_PERIOD, ENV_POLL_TIMING, ENV_SLOW_POLL, ENV_STALL,
+    ENV_STEAL_MATRIX, ENV_WATCHDOG_PERIOD, FULL_STEAL_MATRIX_MAX_WORKERS,
 };
 pub use counter::Counter;
 pub use events::{set_listener, PulseListener, SlowPoll, Stall, TaskInfo};
