@@ -20,7 +20,7 @@ use std::panic::{self, AssertUnwindSafe};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use crate::events;
+use crate::{events, sync};
 
 /// Environment variable: `1`/`true`/`on` or `0`/`false`/`off`.
 pub const ENV_POLL_TIMING: &str = "TOKIO_PULSE_POLL_TIMING";
@@ -418,18 +418,31 @@ impl PulseConfig {
         // read), one from the environment does unless the environment turns
         // timing off too. Only code can turn timing off under its own
         // watchdog.
-        let poll_timing = match self.poll_timing {
-            Some(set) => set,
-            None if code_stall && stall.is_some() => true,
+        // With where the answer came from, for the warning below.
+        let (poll_timing, from_setting) = match self.poll_timing {
+            Some(set) => (set, "PulseConfig::poll_timing"),
+            None if code_stall && stall.is_some() => (true, "PulseConfig::stall_watchdog"),
             None => match from.var(
                 ENV_POLL_TIMING,
                 parse_switch,
                 "poll timing off (and with it the stall watchdog)",
             ) {
-                Var::Unset => stall.is_some(),
-                Var::Set(on) => on,
-                Var::Bad => false,
+                Var::Unset => (stall.is_some(), ENV_STALL),
+                Var::Set(on) => (on, ENV_POLL_TIMING),
+                Var::Bad => (false, ENV_POLL_TIMING),
             },
+        };
+        // Timing reads a clock, and some targets have none.
+        let poll_timing = if poll_timing && !sync::HAS_CLOCK {
+            from.warnings.push(ConfigWarning {
+                setting: from_setting,
+                value: "on".to_owned(),
+                problem: "poll timing needs a clock, and this target has none",
+                used_instead: "poll timing off",
+            });
+            false
+        } else {
+            poll_timing
         };
 
         let settings = PulseSettings {

@@ -48,6 +48,7 @@ mod events;
 mod registry;
 mod runtime;
 mod snapshot;
+mod sync;
 pub mod task_names;
 mod watchdog;
 mod worker;
