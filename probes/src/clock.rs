@@ -95,7 +95,7 @@ impl Clock {
     /// assert_eq!(clock.ticks_to_ns(1_500), 1_500);
     /// ```
     pub fn instant() -> Clock {
-        origin();
+        // Reads no clock: the origin is taken at the first `now`.
         Clock::from_rate(Source::Instant, 1, 1)
     }
 

@@ -7,11 +7,20 @@
 //!    `TOKIO_PULSE_SLOW_POLL`, `TOKIO_PULSE_STALL`,
 //!    `TOKIO_PULSE_WATCHDOG_PERIOD`), then from the defaults. What the code
 //!    set always wins.
-//! 3. A malformed variable fails the build with `InvalidInput`, naming the
-//!    variable and its value. It is never ignored.
+//! 3. Telemetry configuration never stops an application: the patched
+//!    `Builder::build` calls [`PulseConfig::resolve_or_report`], which turns
+//!    off the feature of a value it cannot use and reports it once
+//!    ([`ConfigWarning`], on stderr and to the listener). An empty variable
+//!    is the same as an unset one. [`PulseConfig::resolve`] is the strict
+//!    form, for code that wants a hard error.
 
-use std::io;
+use std::fmt;
+use std::io::{self, Write};
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
+
+use crate::{events, sync};
 
 /// Environment variable: `1`/`true`/`on` or `0`/`false`/`off`.
 pub const ENV_POLL_TIMING: &str = "TOKIO_PULSE_POLL_TIMING";
@@ -80,7 +89,8 @@ pub struct PulseSettings {
     /// published current-poll state that the watchdog and
     /// `current_poll_seconds` read.
     pub poll_timing: bool,
-    /// Polls at least this long count as slow and raise an event.
+    /// Polls at least this long count as slow and raise an event;
+    /// `Duration::MAX` (what an unusable value turns into) means never.
     pub slow_poll: Duration,
     /// Run the stall watchdog with this threshold.
     pub stall: Option<Duration>,
@@ -166,7 +176,8 @@ impl PulseConfig {
 
     /// Runs the stall watchdog: a worker inside one poll for longer than
     /// `threshold` is reported while it is still stuck. Implies poll timing
-    /// unless it was turned off explicitly.
+    /// unless the code turns it off with [`poll_timing(false)`](Self::poll_timing);
+    /// `TOKIO_PULSE_POLL_TIMING` cannot.
     ///
     /// # Examples
     ///
@@ -226,12 +237,19 @@ impl PulseConfig {
         self
     }
 
-    /// Fills unset fields from the process environment, then the defaults.
+    /// Fills unset fields from the process environment, then the defaults,
+    /// strictly: any value it cannot use is an error. Tokio's
+    /// `Builder::build` uses [`resolve_or_report`](Self::resolve_or_report)
+    /// instead, which never fails; call this for a hard error.
+    ///
+    /// A variable is read only for a setting the code left unset. An empty
+    /// value is the same as an unset one.
     ///
     /// # Errors
     ///
-    /// `InvalidInput`, naming the variable and its value, when a variable
-    /// is malformed or a duration is zero.
+    /// `InvalidInput`, naming the variable (or the `PulseConfig` setting)
+    /// and its value, when a variable is malformed or not UTF-8, or a
+    /// duration is zero.
     ///
     /// # Examples
     ///
@@ -248,6 +266,10 @@ impl PulseConfig {
 
     /// [`resolve`](Self::resolve) with an explicit environment, for tests
     /// and embedders.
+    ///
+    /// # Errors
+    ///
+    /// As [`resolve`](Self::resolve): the first value it cannot use.
     ///
     /// # Examples
     ///
@@ -266,104 +288,396 @@ impl PulseConfig {
         &self,
         env: impl Fn(&str) -> Option<std::ffi::OsString>,
     ) -> io::Result<PulseSettings> {
-        let read = |name: &str| -> io::Result<Option<String>> {
-            match env(name) {
-                None => Ok(None),
-                Some(value) => match value.into_string() {
-                    Ok(text) => Ok(Some(text)),
-                    Err(raw) => Err(invalid(name, &raw.to_string_lossy(), "it is not UTF-8")),
-                },
-            }
+        let (settings, warnings) = self.resolve_lenient_with(env);
+        match warnings.into_iter().next() {
+            None => Ok(settings),
+            Some(warning) => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                warning.invalid_value(),
+            )),
+        }
+    }
+
+    /// Fills unset fields from the process environment, then the defaults,
+    /// and never fails: what Tokio's `Builder::build` uses, because
+    /// telemetry configuration must never stop an application.
+    ///
+    /// A value it cannot use (a malformed or non-UTF-8 variable, a zero
+    /// duration set in code) turns the feature it belongs to off, and is
+    /// reported once per process per setting and value: on stderr at once,
+    /// and to the [`PulseListener`](crate::PulseListener)'s
+    /// [`config_warning`](crate::PulseListener::config_warning), also when
+    /// the listener is installed later (see [`config_warnings`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tokio_pulse_probes::PulseConfig;
+    ///
+    /// let config = PulseConfig::new().poll_timing(true).watchdog_period(Duration::ZERO);
+    /// assert!(config.resolve().is_err());
+    /// // A zero period cannot run a watchdog: it is off, and reported.
+    /// let settings = config.stall_watchdog(Duration::from_millis(5)).resolve_or_report();
+    /// assert!(settings.poll_timing);
+    /// assert_eq!(settings.stall, None);
+    /// ```
+    pub fn resolve_or_report(&self) -> PulseSettings {
+        let (settings, warnings) = self.resolve_lenient_with(|name| std::env::var_os(name));
+        for warning in warnings {
+            report(warning);
+        }
+        settings
+    }
+
+    /// The resolution both [`resolve_with`](Self::resolve_with) and
+    /// [`resolve_or_report`](Self::resolve_or_report) use: the settings,
+    /// with every value it could not use turned off, and one
+    /// [`ConfigWarning`] per such value, in the order read. Reports nothing.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tokio_pulse_probes::PulseConfig;
+    ///
+    /// let env = |name: &str| match name {
+    ///     "TOKIO_PULSE_STALL" => Some("on".into()),
+    ///     "TOKIO_PULSE_SLOW_POLL" => Some("5".into()),
+    ///     _ => None,
+    /// };
+    /// let (settings, warnings) = PulseConfig::new().resolve_lenient_with(env);
+    /// assert_eq!(settings.stall, Some(tokio_pulse_probes::DEFAULT_STALL));
+    /// assert_eq!(settings.slow_poll, std::time::Duration::MAX); // no slow-poll events
+    /// assert_eq!(warnings.len(), 1);
+    /// assert_eq!(warnings[0].setting, "TOKIO_PULSE_SLOW_POLL");
+    /// ```
+    pub fn resolve_lenient_with(
+        &self,
+        env: impl Fn(&str) -> Option<std::ffi::OsString>,
+    ) -> (PulseSettings, Vec<ConfigWarning>) {
+        const NO_SLOW_POLLS: &str = "no slow-poll events (poll timing unchanged)";
+        const NO_WATCHDOG: &str = "no stall watchdog";
+
+        let mut from = Resolver {
+            env,
+            warnings: Vec::new(),
         };
-        let poll_timing_env = match read(ENV_POLL_TIMING)? {
-            None => None,
-            Some(text) => Some(parse_bool(&text).ok_or_else(|| {
-                invalid(
-                    ENV_POLL_TIMING,
-                    &text,
-                    "expected 1, 0, true, false, on or off",
-                )
-            })?),
-        };
+
         let slow_poll = match self.slow_poll {
-            Some(set) => set,
-            None => match read(ENV_SLOW_POLL)? {
-                None => DEFAULT_SLOW_POLL,
-                Some(text) => {
-                    parse_positive(&text).map_err(|why| invalid(ENV_SLOW_POLL, &text, why))?
-                }
+            Some(set) => from
+                .positive_code("PulseConfig::slow_poll_threshold", set, NO_SLOW_POLLS)
+                .unwrap_or(Duration::MAX),
+            None => match from.var(ENV_SLOW_POLL, parse_positive, NO_SLOW_POLLS) {
+                Var::Unset => DEFAULT_SLOW_POLL,
+                Var::Set(threshold) => threshold,
+                Var::Bad => Duration::MAX,
             },
         };
-        let stall = match self.stall {
-            Some(set) => set,
-            None => match read(ENV_STALL)? {
-                None => None,
-                Some(text) if parse_bool(&text) == Some(false) => None,
-                Some(text) => {
-                    Some(parse_positive(&text).map_err(|why| invalid(ENV_STALL, &text, why))?)
-                }
+
+        // `code_stall`: the code itself asked for a watchdog.
+        let (mut stall, code_stall) = match self.stall {
+            Some(Some(set)) => {
+                let stall = from.positive_code("PulseConfig::stall_watchdog", set, NO_WATCHDOG);
+                (stall, stall.is_some())
+            }
+            Some(None) => (None, false),
+            None => match from.var(ENV_STALL, parse_stall, NO_WATCHDOG) {
+                Var::Set(stall) => (stall, false),
+                Var::Unset | Var::Bad => (None, false),
             },
         };
+
         let watchdog_period = match self.watchdog_period {
-            Some(set) => set,
-            None => match read(ENV_WATCHDOG_PERIOD)? {
-                None => DEFAULT_WATCHDOG_PERIOD,
-                Some(text) => {
-                    parse_positive(&text).map_err(|why| invalid(ENV_WATCHDOG_PERIOD, &text, why))?
-                }
+            Some(set) => from.positive_code("PulseConfig::watchdog_period", set, NO_WATCHDOG),
+            None => match from.var(ENV_WATCHDOG_PERIOD, parse_positive, NO_WATCHDOG) {
+                Var::Unset => Some(DEFAULT_WATCHDOG_PERIOD),
+                Var::Set(period) => Some(period),
+                Var::Bad => None,
             },
         };
+        let watchdog_period = watchdog_period.unwrap_or_else(|| {
+            stall = None;
+            DEFAULT_WATCHDOG_PERIOD
+        });
+
         let steal_matrix = match self.steal_matrix {
             Some(set) => Some(set),
-            None => match read(ENV_STEAL_MATRIX)? {
-                None => None,
-                Some(text) => Some(parse_bool(&text).ok_or_else(|| {
-                    invalid(
-                        ENV_STEAL_MATRIX,
-                        &text,
-                        "expected 1, 0, true, false, on or off",
-                    )
-                })?),
+            None => match from.var(
+                ENV_STEAL_MATRIX,
+                parse_switch,
+                "per-thief and per-victim steal totals, not the full matrix",
+            ) {
+                Var::Unset => None,
+                Var::Set(full) => Some(full),
+                Var::Bad => Some(false),
             },
         };
-        for (what, value) in [
-            ("slow-poll threshold", slow_poll),
-            ("watchdog period", watchdog_period),
-        ] {
-            if value.is_zero() {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidInput,
-                    format!("Tokio-Pulse {what} must be greater than zero"),
-                ));
-            }
-        }
-        if stall.is_some_and(|d| d.is_zero()) {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "Tokio-Pulse stall threshold must be greater than zero",
-            ));
-        }
-        // Code wins over environment; the watchdog needs timing, so it turns
-        // timing on unless timing was turned off explicitly.
-        let poll_timing = self
-            .poll_timing
-            .or(poll_timing_env)
-            .unwrap_or(stall.is_some());
-        Ok(PulseSettings {
+
+        // Code wins over the environment, and a watchdog needs timing: one
+        // the code asked for turns timing on (the environment is not even
+        // read), one from the environment does unless the environment turns
+        // timing off too. Only code can turn timing off under its own
+        // watchdog.
+        // With where the answer came from, for the warning below.
+        let (poll_timing, from_setting) = match self.poll_timing {
+            Some(set) => (set, "PulseConfig::poll_timing"),
+            None if code_stall && stall.is_some() => (true, "PulseConfig::stall_watchdog"),
+            None => match from.var(
+                ENV_POLL_TIMING,
+                parse_switch,
+                "poll timing off (and with it the stall watchdog)",
+            ) {
+                Var::Unset => (stall.is_some(), ENV_STALL),
+                Var::Set(on) => (on, ENV_POLL_TIMING),
+                Var::Bad => (false, ENV_POLL_TIMING),
+            },
+        };
+        // Timing reads a clock, and some targets have none.
+        let poll_timing = if poll_timing && !sync::HAS_CLOCK {
+            from.warnings.push(ConfigWarning {
+                setting: from_setting,
+                value: "on".to_owned(),
+                problem: "poll timing needs a clock, and this target has none",
+                used_instead: "poll timing off",
+            });
+            false
+        } else {
+            poll_timing
+        };
+
+        let settings = PulseSettings {
             poll_timing,
             slow_poll,
             stall: stall.filter(|_| poll_timing),
             watchdog_period,
             steal_matrix,
-        })
+        };
+        (settings, from.warnings)
     }
 }
 
-fn invalid(variable: &str, value: &str, why: &str) -> io::Error {
-    io::Error::new(
-        io::ErrorKind::InvalidInput,
-        format!("invalid value {value:?} for environment variable {variable}: {why}"),
-    )
+/// A `TOKIO_PULSE_*` variable, or a [`PulseConfig`] setting, that a runtime
+/// could not use, and what it used instead. See
+/// [`PulseConfig::resolve_or_report`].
+///
+/// # Examples
+///
+/// ```
+/// use tokio_pulse_probes::PulseConfig;
+///
+/// let env = |name: &str| (name == "TOKIO_PULSE_POLL_TIMING").then(|| "maybe".into());
+/// let (settings, warnings) = PulseConfig::new().resolve_lenient_with(env);
+/// assert!(!settings.poll_timing);
+/// let text = warnings[0].to_string();
+/// assert!(text.contains("TOKIO_PULSE_POLL_TIMING=\"maybe\""), "{text}");
+/// assert!(text.contains("poll timing off"), "{text}");
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ConfigWarning {
+    /// The environment variable (`TOKIO_PULSE_...`) or the `PulseConfig`
+    /// method (`PulseConfig::...`).
+    pub setting: &'static str,
+    /// The value as given; a non-UTF-8 value with its invalid bytes
+    /// replaced by U+FFFD.
+    pub value: String,
+    /// Why it could not be used.
+    pub problem: &'static str,
+    /// What the runtime uses instead.
+    pub used_instead: &'static str,
+}
+
+impl ConfigWarning {
+    /// The strict error's message: the setting, the value and the problem.
+    fn invalid_value(&self) -> String {
+        let what = if self.setting.starts_with("TOKIO_PULSE_") {
+            "environment variable "
+        } else {
+            ""
+        };
+        format!(
+            "invalid value {:?} for {what}{}: {}",
+            self.value, self.setting, self.problem
+        )
+    }
+}
+
+impl fmt::Display for ConfigWarning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "Tokio-Pulse: ignoring {}={:?} ({}); using {} instead",
+            self.setting, self.value, self.problem, self.used_instead
+        )
+    }
+}
+
+/// What the environment says about one setting.
+enum Var<T> {
+    /// Not set, or empty.
+    Unset,
+    Set(T),
+    /// Set to something unusable, already recorded as a warning.
+    Bad,
+}
+
+struct Resolver<E> {
+    env: E,
+    warnings: Vec<ConfigWarning>,
+}
+
+impl<E: Fn(&str) -> Option<std::ffi::OsString>> Resolver<E> {
+    /// Reads and parses `name`; `instead` says what an unusable value turns
+    /// into.
+    fn var<T>(
+        &mut self,
+        name: &'static str,
+        parse: fn(&str) -> Result<T, &'static str>,
+        instead: &'static str,
+    ) -> Var<T> {
+        let Some(raw) = (self.env)(name) else {
+            return Var::Unset;
+        };
+        let (value, problem) = match raw.to_str() {
+            Some(text) if text.trim().is_empty() => return Var::Unset,
+            Some(text) => match parse(text) {
+                Ok(value) => return Var::Set(value),
+                Err(problem) => (text.to_owned(), problem),
+            },
+            None => (raw.to_string_lossy().into_owned(), "it is not UTF-8"),
+        };
+        self.warnings.push(ConfigWarning {
+            setting: name,
+            value,
+            problem,
+            used_instead: instead,
+        });
+        Var::Bad
+    }
+
+    /// A duration set in code, `None` (and a warning) if it is zero.
+    fn positive_code(
+        &mut self,
+        setting: &'static str,
+        value: Duration,
+        instead: &'static str,
+    ) -> Option<Duration> {
+        if !value.is_zero() {
+            return Some(value);
+        }
+        self.warnings.push(ConfigWarning {
+            setting,
+            value: format!("{value:?}"),
+            problem: "the duration must be greater than zero",
+            used_instead: instead,
+        });
+        None
+    }
+}
+
+/// At most this many distinct warnings are kept (and reported) per process.
+const MAX_WARNINGS: usize = 32;
+
+struct Reported {
+    /// Each warning, and whether the listener has had it.
+    warnings: Vec<(ConfigWarning, bool)>,
+    /// Whether a warning was dropped because the list was full.
+    full: bool,
+}
+
+static REPORTED: Mutex<Reported> = Mutex::new(Reported {
+    warnings: Vec::new(),
+    full: false,
+});
+
+fn reported() -> MutexGuard<'static, Reported> {
+    REPORTED.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Reports `warning` on stderr and to the listener, unless this process
+/// already has.
+fn report(warning: ConfigWarning) {
+    let line = {
+        let mut reported = reported();
+        let seen = reported
+            .warnings
+            .iter()
+            .any(|(seen, _)| seen.setting == warning.setting && seen.value == warning.value);
+        if seen {
+            None
+        } else if reported.warnings.len() < MAX_WARNINGS {
+            let line = warning.to_string();
+            reported.warnings.push((warning, false));
+            Some(line)
+        } else if !reported.full {
+            reported.full = true;
+            Some(format!(
+                "Tokio-Pulse: more than {MAX_WARNINGS} configuration warnings; reporting no more"
+            ))
+        } else {
+            None
+        }
+    };
+    if let Some(line) = line {
+        // Never panics, unlike `eprintln!` on a failed write.
+        let _ = writeln!(io::stderr(), "{line}");
+    }
+    deliver_config_warnings();
+}
+
+/// Hands the listener, if one is installed, every reported warning it has
+/// not had yet: each exactly once, whichever thread gets here first.
+pub(crate) fn deliver_config_warnings() {
+    let Some(listener) = events::listener() else {
+        return;
+    };
+    let pending: Vec<ConfigWarning> = reported()
+        .warnings
+        .iter_mut()
+        .filter(|(_, delivered)| !*delivered)
+        .map(|(warning, delivered)| {
+            *delivered = true;
+            warning.clone()
+        })
+        .collect();
+    for warning in pending {
+        // A panicking listener must not fail a runtime build.
+        let _ = panic::catch_unwind(AssertUnwindSafe(|| listener.config_warning(&warning)));
+    }
+}
+
+/// Every configuration warning this process has reported (at most 32), in
+/// order: what [`PulseConfig::resolve_or_report`] printed on stderr and
+/// handed to the listener.
+///
+/// # Examples
+///
+/// ```
+/// // Nothing was misconfigured in this doctest.
+/// assert!(tokio_pulse_probes::config_warnings().is_empty());
+/// ```
+pub fn config_warnings() -> Vec<ConfigWarning> {
+    reported()
+        .warnings
+        .iter()
+        .map(|(warning, _)| warning.clone())
+        .collect()
+}
+
+/// `on`/`1`/`true` mean the default threshold, `off`/`0`/`false` no
+/// watchdog; anything else must be a positive duration.
+fn parse_stall(text: &str) -> Result<Option<Duration>, &'static str> {
+    match parse_bool(text) {
+        Some(true) => Ok(Some(DEFAULT_STALL)),
+        Some(false) => Ok(None),
+        None => parse_positive(text)
+            .map(Some)
+            .map_err(|_| "expected a duration such as 10ms, or on or off"),
+    }
+}
+
+fn parse_switch(text: &str) -> Result<bool, &'static str> {
+    parse_bool(text).ok_or("expected 1, 0, true, false, on or off")
 }
 
 fn parse_positive(text: &str) -> Result<Duration, &'static str> {
@@ -412,3 +726,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, &'static str> {
     };
     Duration::try_from_secs_f64(value * scale).map_err(|_| "duration out of range")
 }
+
+#[cfg(test)]
+#[path = "config_tests.rs"]
+mod tests;

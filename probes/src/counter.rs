@@ -1,17 +1,19 @@
 //! The single-writer counter every probe records into.
 
-#[cfg(loom)]
-use loom::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::fmt;
-#[cfg(not(loom))]
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+use crate::sync::{AtomicU64, Ordering::Relaxed, U64_IS_LOCKED};
 
 /// A monotonic `u64` with one writer and any number of readers.
 ///
 /// The writer adds with a `Relaxed` load followed by a `Relaxed` store. That
 /// is two plain `mov`s on x86_64 and AArch64, never a locked read-modify-write,
 /// which is what makes a probe cost well under a nanosecond on an owned cache
-/// line. The price is a contract the type system does not check for `&self`
+/// line. (On targets without 64-bit atomics, such as 32-bit powerpc, mips
+/// and armv5te, the `u64` sits behind a mutex instead: each add and each read
+/// is one uncontended lock and unlock, two atomic read-modify-writes on a
+/// 32-bit word, and a counter takes 16 bytes instead of 8.) The price is a
+/// contract the type system does not check for `&self`
 /// methods: **only one thread may call [`Counter::add`] at a time**. Two
 /// concurrent writers lose increments (they never corrupt memory). The probes
 /// uphold the contract by giving every counter exactly one owner: a worker's
@@ -72,9 +74,14 @@ impl Counter {
     /// ```
     #[inline(always)]
     pub fn add(&self, n: u64) {
-        // A load and a store, not `fetch_add`: the single writer makes the
-        // pair race-free, and it compiles to no locked instruction.
-        self.0.store(self.0.load(Relaxed).wrapping_add(n), Relaxed);
+        if U64_IS_LOCKED {
+            // A target without 64-bit atomics: one lock rather than two.
+            self.0.fetch_add(n, Relaxed);
+        } else {
+            // A load and a store, not `fetch_add`: the single writer makes
+            // the pair race-free, and it compiles to no locked instruction.
+            self.0.store(self.0.load(Relaxed).wrapping_add(n), Relaxed);
+        }
     }
 
     /// Reads the current value. Any thread may call this at any time.

@@ -124,6 +124,30 @@ pub trait PulseListener: Send + Sync + 'static {
     fn slow_poll(&self, event: &SlowPoll);
     /// A stall was detected (`ended == false`) or ended (`ended == true`).
     fn stall(&self, event: &Stall);
+    /// A runtime was built without a `TOKIO_PULSE_*` variable or a
+    /// [`PulseConfig`](crate::PulseConfig) setting it could not use (see
+    /// [`PulseConfig::resolve_or_report`](crate::PulseConfig::resolve_or_report)).
+    /// Called once per warning, on the thread building the runtime, or at
+    /// [`set_listener`] for the warnings reported before it. The default
+    /// does nothing: the warning is already on stderr.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tokio_pulse_probes::{ConfigWarning, PulseListener, SlowPoll, Stall};
+    ///
+    /// struct Log;
+    /// impl PulseListener for Log {
+    ///     fn slow_poll(&self, _: &SlowPoll) {}
+    ///     fn stall(&self, _: &Stall) {}
+    ///     fn config_warning(&self, warning: &ConfigWarning) {
+    ///         eprintln!("{warning}");
+    ///     }
+    /// }
+    /// ```
+    fn config_warning(&self, warning: &crate::ConfigWarning) {
+        let _ = warning;
+    }
 }
 
 static LISTENER: OnceLock<Box<dyn PulseListener>> = OnceLock::new();
@@ -149,7 +173,10 @@ static LISTENER: OnceLock<Box<dyn PulseListener>> = OnceLock::new();
 /// assert!(first.is_ok() && second.is_err());
 /// ```
 pub fn set_listener(listener: Box<dyn PulseListener>) -> Result<(), Box<dyn PulseListener>> {
-    LISTENER.set(listener)
+    LISTENER.set(listener)?;
+    // Configuration warnings of runtimes built before the listener.
+    crate::config::deliver_config_warnings();
+    Ok(())
 }
 
 pub(crate) fn listener() -> Option<&'static dyn PulseListener> {

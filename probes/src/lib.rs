@@ -48,15 +48,16 @@ mod events;
 mod registry;
 mod runtime;
 mod snapshot;
+mod sync;
 pub mod task_names;
 mod watchdog;
 mod worker;
 
 pub use clock::{tier, Clock, CALIBRATION};
 pub use config::{
-    parse_duration, PulseConfig, PulseSettings, DEFAULT_SLOW_POLL, DEFAULT_STALL,
-    DEFAULT_WATCHDOG_PERIOD, ENV_POLL_TIMING, ENV_SLOW_POLL, ENV_STALL, ENV_STEAL_MATRIX,
-    ENV_WATCHDOG_PERIOD, FULL_STEAL_MATRIX_MAX_WORKERS,
+    config_warnings, parse_duration, ConfigWarning, PulseConfig, PulseSettings, DEFAULT_SLOW_POLL,
+    DEFAULT_STALL, DEFAULT_WATCHDOG_PERIOD, ENV_POLL_TIMING, ENV_SLOW_POLL, ENV_STALL,
+    ENV_STEAL_MATRIX, ENV_WATCHDOG_PERIOD, FULL_STEAL_MATRIX_MAX_WORKERS,
 };
 pub use counter::Counter;
 pub use events::{set_listener, PulseListener, SlowPoll, Stall, TaskInfo, EVENTS_PER_SECOND};

@@ -1,14 +1,11 @@
 //! One runtime's probes: its identity, its workers and its remote counters.
 
-#[cfg(loom)]
-use loom::sync::atomic::AtomicBool;
-#[cfg(not(loom))]
-use std::sync::atomic::AtomicBool;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::Instant;
 
 use crossbeam_utils::CachePadded;
+
+use crate::sync::{self, AtomicBool, Ordering::Relaxed, StaticAtomicU64};
 
 use crate::{
     registry, watchdog, Clock, Counter, PulseSettings, RuntimeSnapshot, ScheduleKind, WorkerProbes,
@@ -177,7 +174,7 @@ pub trait RuntimeGauges: Send + Sync {
 pub struct RuntimeProbes {
     id: u64,
     name: Arc<str>,
-    created: Instant,
+    created: Option<Instant>,
     workers: Box<[Arc<CachePadded<WorkerProbes>>]>,
     remote: CachePadded<RemoteProbes>,
     /// The runtime's gauges. A `Weak`, so that the probes never keep the
@@ -326,7 +323,7 @@ impl RuntimeProbes {
         settings: &PulseSettings,
         clock: Clock,
     ) -> (Arc<RuntimeProbes>, Vec<WorkerRecorder>) {
-        static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+        static NEXT_ID: StaticAtomicU64 = StaticAtomicU64::new(1);
         // Once per runtime build, never on a hot path.
         let id = NEXT_ID.fetch_add(1, Relaxed);
         let name: Arc<str> = match name {
@@ -349,7 +346,7 @@ impl RuntimeProbes {
         let probes = Arc::new(RuntimeProbes {
             id,
             name,
-            created: Instant::now(),
+            created: sync::now_if_clock(),
             workers: slots,
             remote: CachePadded::default(),
             gauges: OnceLock::new(),
@@ -475,15 +472,22 @@ impl RuntimeProbes {
         &self.lifecycle
     }
 
-    /// When these probes were created, i.e. when the runtime was built.
+    /// When these probes were created, i.e. when the runtime was built:
+    /// `None` on a target whose std has no clock (wasm32-unknown-unknown,
+    /// where `Instant::now()` panics, so the probes never call it; there
+    /// snapshots have a zero `uptime`).
+    ///
+    /// This is the only clock read of a runtime that does not time polls:
+    /// one `Instant::now()` at build, for `uptime` and the rates of
+    /// [`RuntimeSnapshot`]. The poll clock is read only with poll timing on.
     ///
     /// # Examples
     ///
     /// ```
     /// let (rt, _) = tokio_pulse_probes::RuntimeProbes::new(None, 1);
-    /// assert!(rt.created() <= std::time::Instant::now());
+    /// assert!(rt.created().unwrap() <= std::time::Instant::now());
     /// ```
-    pub fn created(&self) -> Instant {
+    pub fn created(&self) -> Option<Instant> {
         self.created
     }
 

@@ -393,7 +393,7 @@ impl RuntimeSnapshot {
         RuntimeSnapshot {
             id: probes.id(),
             name: probes.name().into(),
-            uptime: probes.created().elapsed(),
+            uptime: probes.created().map_or(Duration::ZERO, |at| at.elapsed()),
             workers: probes
                 .workers()
                 .map(|worker| WorkerSnapshot::read(worker, gauges, timing))

@@ -14,12 +14,8 @@
 //! 4. Readers go through [`RuntimeProbes::workers`](crate::RuntimeProbes::workers)
 //!    or a [`snapshot`](crate::RuntimeProbes::snapshot), from any thread, live.
 
-#[cfg(loom)]
-use loom::sync::atomic::{fence, AtomicPtr, AtomicU64, Ordering};
 use std::panic::Location;
 use std::ptr;
-#[cfg(not(loom))]
-use std::sync::atomic::{fence, AtomicPtr, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -28,6 +24,7 @@ use crossbeam_utils::CachePadded;
 use crate::clock::{self, tier::TIERS};
 use crate::events::{self, Delivery, EventLimiter, SlowPoll, TaskInfo};
 use crate::runtime::Lifecycle;
+use crate::sync::{self, fence, AtomicPtr, AtomicU64, Ordering};
 use crate::{Clock, Counter, PulseSettings};
 
 /// Why a task was made runnable. Tokio passes it to each schedule probe so
@@ -312,15 +309,7 @@ impl TimingProbes {
         // race with this load; other threads only load it, atomically, and
         // loads do not race with loads. The location is a valid, aligned
         // `u64` for the life of `self`.
-        #[cfg(not(loom))]
-        unsafe {
-            *self.mark.as_ptr()
-        }
-        // SAFETY: as above; loom checks that no store races with it.
-        #[cfg(loom)]
-        unsafe {
-            self.mark.unsync_load()
-        }
+        unsafe { sync::unsync_load(&self.mark) }
     }
 
     /// The slot a recorder left pending, without a bounds check.

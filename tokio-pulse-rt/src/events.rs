@@ -14,13 +14,18 @@
 //! | slow poll | `tokio_pulse::slow_poll` | WARN | `runtime`, `worker`, `task.id`, `task.name`, `spawned_at`, `duration_us`, `dropped_before` |
 //! | stall, ongoing | `tokio_pulse::stall` | WARN | `runtime`, `worker`, `task.id`, `task.name`, `spawned_at`, `stalled_for_ms`, `dropped_before` |
 //! | stall, ended | `tokio_pulse::stall` | WARN | same, plus `ended = true` and the final `stalled_for_ms` |
+//! | unusable `TOKIO_PULSE_*` value or setting | `tokio_pulse::config` | WARN | `setting`, `value`, `problem`, `used_instead` |
+//!
+//! A configuration warning is emitted once per process per setting and
+//! value, also for runtimes built before [`install`] (`#[tokio::main]`
+//! builds its runtime before `main`'s body runs).
 //!
 //! `spawned_at` is the `file:line:col` of the `tokio::spawn` call.
 //! `task.name` is there only for a task spawned with a name, which Tokio
 //! allows only under `--cfg tokio_unstable` with its `tracing` feature
 //! (`tokio::task::Builder::new().name(..)`).
 
-use tokio_pulse_probes::{PulseListener, SlowPoll, Stall};
+use tokio_pulse_probes::{ConfigWarning, PulseListener, SlowPoll, Stall};
 
 /// The listener that turns probe events into `tracing` events.
 ///
@@ -71,6 +76,17 @@ impl PulseListener for TracingListener {
             event.duration,
             event.task,
             display_name(event.task_name.as_deref())
+        );
+    }
+
+    fn config_warning(&self, warning: &ConfigWarning) {
+        tracing::warn!(
+            target: "tokio_pulse::config",
+            setting = warning.setting,
+            value = %warning.value,
+            problem = warning.problem,
+            used_instead = warning.used_instead,
+            "{warning}"
         );
     }
 }

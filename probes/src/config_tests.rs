@@ -1,0 +1,122 @@
+//! The resolution rules of `TOKIO_PULSE_*` variables, through the strict
+//! `resolve_with` (an explicit environment, so no process state).
+
+use std::cell::RefCell;
+use std::ffi::OsString;
+use std::time::Duration;
+
+use super::*;
+
+/// An environment of `vars` that records every name read.
+fn env<'a>(
+    vars: &'a [(&'a str, &'a str)],
+    read: &'a RefCell<Vec<String>>,
+) -> impl Fn(&str) -> Option<OsString> + 'a {
+    move |name| {
+        read.borrow_mut().push(name.to_owned());
+        vars.iter()
+            .find(|(var, _)| *var == name)
+            .map(|(_, value)| value.into())
+    }
+}
+
+fn strict(config: &PulseConfig, vars: &[(&str, &str)]) -> std::io::Result<PulseSettings> {
+    let read = RefCell::default();
+    config.resolve_with(env(vars, &read))
+}
+
+#[test]
+fn empty_values_are_unset() {
+    for var in [
+        ENV_POLL_TIMING,
+        ENV_SLOW_POLL,
+        ENV_STALL,
+        ENV_WATCHDOG_PERIOD,
+        ENV_STEAL_MATRIX,
+    ] {
+        for empty in ["", " "] {
+            let settings = strict(&PulseConfig::new(), &[(var, empty)]);
+            assert_eq!(
+                settings.unwrap(),
+                PulseSettings::default(),
+                "{var}={empty:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn stall_switches_mean_the_default_threshold() {
+    for on in ["1", "on", "true", "TRUE"] {
+        let settings = strict(&PulseConfig::new(), &[(ENV_STALL, on)]).unwrap();
+        assert_eq!(settings.stall, Some(DEFAULT_STALL), "{on}");
+        assert!(settings.poll_timing);
+    }
+    for off in ["0", "off", "false"] {
+        let settings = strict(&PulseConfig::new(), &[(ENV_STALL, off)]).unwrap();
+        assert_eq!(settings.stall, None, "{off}");
+    }
+}
+
+#[test]
+fn code_settings_are_never_read_from_the_environment() {
+    let config = PulseConfig::new()
+        .poll_timing(true)
+        .slow_poll_threshold(Duration::from_millis(3))
+        .stall_watchdog(Duration::from_millis(20))
+        .watchdog_period(Duration::from_millis(2))
+        .full_steal_matrix(true);
+    let vars = [
+        (ENV_POLL_TIMING, "maybe"),
+        (ENV_SLOW_POLL, "fast"),
+        (ENV_STALL, "soon"),
+        (ENV_WATCHDOG_PERIOD, "often"),
+        (ENV_STEAL_MATRIX, "some"),
+    ];
+    let read = RefCell::default();
+    let settings = config.resolve_with(env(&vars, &read)).unwrap();
+    assert!(read.borrow().is_empty(), "read {:?}", read.borrow());
+    assert_eq!(settings.slow_poll, Duration::from_millis(3));
+    assert_eq!(settings.stall, Some(Duration::from_millis(20)));
+}
+
+#[test]
+fn the_environment_never_cancels_a_watchdog_the_code_asked_for() {
+    let config = PulseConfig::new().stall_watchdog(Duration::from_millis(20));
+    for off in ["0", "off", "false"] {
+        let settings = strict(&config, &[(ENV_POLL_TIMING, off)]).unwrap();
+        assert!(settings.poll_timing, "{off}");
+        assert_eq!(settings.stall, Some(Duration::from_millis(20)), "{off}");
+    }
+    // Code can, and so can the environment for its own watchdog.
+    let off = config.clone().poll_timing(false);
+    assert_eq!(strict(&off, &[]).unwrap().stall, None);
+    let env_only = strict(
+        &PulseConfig::new(),
+        &[(ENV_STALL, "20ms"), (ENV_POLL_TIMING, "0")],
+    );
+    assert_eq!(env_only.unwrap().stall, None);
+}
+
+#[test]
+fn the_strict_form_rejects_what_the_lenient_one_reports() {
+    let cases = [
+        (ENV_POLL_TIMING, "maybe"),
+        (ENV_SLOW_POLL, "2"),
+        (ENV_SLOW_POLL, "0ms"),
+        (ENV_STALL, "-5ms"),
+        (ENV_WATCHDOG_PERIOD, "1h"),
+        (ENV_STEAL_MATRIX, "full"),
+    ];
+    for (var, value) in cases {
+        let err = strict(&PulseConfig::new(), &[(var, value)]).unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+        let message = err.to_string();
+        assert!(
+            message.contains(var) && message.contains(value),
+            "{message}"
+        );
+    }
+    let zero = PulseConfig::new().slow_poll_threshold(Duration::ZERO);
+    assert!(strict(&zero, &[]).is_err());
+}
