@@ -51,7 +51,10 @@ fn render(c: &mut Criterion) {
     for poll_timing in [false, true] {
         let runtime = rt(poll_timing);
         warm(&runtime);
-        let renderer = tokio_pulse_rt::prometheus().build();
+        let renderer = tokio_pulse_rt::prometheus()
+            .with_global_recorder(false)
+            .build()
+            .unwrap();
         let text = renderer.render();
         eprintln!(
             "poll_timing={poll_timing}: {} bytes, {} samples per scrape",

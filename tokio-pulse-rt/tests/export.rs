@@ -276,8 +276,9 @@ fn every_snapshot_field_is_published_exactly() {
         }
     }
     // Nothing else: 5 runtime-wide series, 13 per worker, the off-diagonal
-    // steal matrix twice, the gauges the runtime could read, and 2 per
-    // worker that times its polls.
+    // steal matrix twice (3 workers: full), the 4 steal totals per worker,
+    // the gauges the runtime could read, and 2 per worker that times its
+    // polls.
     let n = snapshot.workers.len();
     let gauges = usize::from(snapshot.global_queue_depth.is_some())
         + usize::from(snapshot.alive_tasks.is_some())
@@ -291,7 +292,7 @@ fn every_snapshot_field_is_published_exactly() {
             .iter()
             .filter(|w| w.poll_time.is_some())
             .count();
-    let expected = 5 + n * (7 + 6) + 2 * n * (n - 1) + gauges;
+    let expected = 5 + n * (7 + 6) + 2 * n * (n - 1) + 4 * n + gauges;
     assert_eq!(p.of(id).count(), expected);
     drop(rt);
 }

@@ -162,7 +162,10 @@ fn serves_metrics_that_promtool_accepts() {
 #[test]
 fn counters_do_not_decrease_between_scrapes() {
     let rt = multi_thread("prom-monotonic", 2);
-    let renderer = tokio_pulse_rt::prometheus().build();
+    let renderer = tokio_pulse_rt::prometheus()
+        .with_global_recorder(false)
+        .build()
+        .unwrap();
     busy(&rt);
     let first = samples(&renderer.render());
     busy(&rt);
@@ -194,7 +197,10 @@ fn counters_do_not_decrease_between_scrapes() {
 fn a_runtime_that_shuts_down_leaves_the_next_scrape() {
     let stays = multi_thread("prom-stays", 1);
     let goes = multi_thread("prom-goes", 2);
-    let renderer = tokio_pulse_rt::prometheus().build();
+    let renderer = tokio_pulse_rt::prometheus()
+        .with_global_recorder(false)
+        .build()
+        .unwrap();
     let before = renderer.render();
     assert!(before.contains("runtime=\"prom-goes\""));
     assert!(before.contains("runtime=\"prom-stays\""));
@@ -334,7 +340,10 @@ fn poll_timing_renders_a_real_histogram() {
             .await
             .unwrap();
     });
-    let renderer = tokio_pulse_rt::prometheus().build();
+    let renderer = tokio_pulse_rt::prometheus()
+        .with_global_recorder(false)
+        .build()
+        .unwrap();
     // A worker records a poll's time just after the poll, which may be after
     // the awaiting thread has moved on: render until no worker is inside a
     // poll and the poll timing is the same before and after a scrape, so
