@@ -17,7 +17,7 @@
 //! 1. For Prometheus, [`prometheus()`](crate::prometheus()) reads at scrape
 //!    time: each `/metrics` request snapshots every runtime and writes the
 //!    same families, through the same mapping, straight to text (see
-//!    [`crate::prometheus`] for why not through a recorder), so a scrape is
+//!    [`crate::prometheus`](mod@crate::prometheus) for why not through a recorder), so a scrape is
 //!    never staler than the probes themselves.
 //! 2. For any other recorder, [`publisher()`] starts a thread that publishes
 //!    to the global recorder on an interval (default 1 s).
@@ -45,7 +45,7 @@
 //!   workers). Published only where
 //!   [`PulseSettings::full_steal_matrix`](crate::PulseSettings::full_steal_matrix)
 //!   says so: by default up to 16 workers
-//!   ([`FULL_STEAL_MATRIX_MAX_WORKERS`](tokio_pulse_probes::FULL_STEAL_MATRIX_MAX_WORKERS)),
+//!   ([`FULL_STEAL_MATRIX_MAX_WORKERS`]),
 //!   otherwise when `PulseConfig::full_steal_matrix(true)` or
 //!   `TOKIO_PULSE_STEAL_MATRIX=1` asks for it.
 //! - the totals, always: `tokio_pulse_thief_*_total{worker}` (what `worker`
@@ -139,7 +139,7 @@
 //! poll-duration histogram (`tokio_pulse_poll_duration_seconds`) and
 //! `tokio_pulse_busy_seconds_total` (a float) are not facade families: the
 //! Prometheus renderer writes them from the probes' buckets (see
-//! [`crate::prometheus`]).
+//! [`crate::prometheus`](mod@crate::prometheus)).
 //!
 //! # Examples
 //!

@@ -20,8 +20,11 @@ fn runtime(name: &str) -> Runtime {
         .expect("build runtime")
 }
 
-/// Every series in the recorder: (name, labels) → value.
-fn series(snapshotter: &Snapshotter) -> BTreeMap<(String, Vec<(String, String)>), f64> {
+/// Series by (name, labels), with their values.
+type Series = BTreeMap<(String, Vec<(String, String)>), f64>;
+
+/// Every series in the recorder.
+fn series(snapshotter: &Snapshotter) -> Series {
     snapshotter
         .snapshot()
         .into_vec()
@@ -42,7 +45,7 @@ fn series(snapshotter: &Snapshotter) -> BTreeMap<(String, Vec<(String, String)>)
         .collect()
 }
 
-fn runtime_ids(series: &BTreeMap<(String, Vec<(String, String)>), f64>) -> HashSet<String> {
+fn runtime_ids(series: &Series) -> HashSet<String> {
     series
         .keys()
         .flat_map(|(_, labels)| labels.iter())
