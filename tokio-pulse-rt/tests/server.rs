@@ -338,3 +338,19 @@ fn a_dropped_server_keeps_serving_and_a_stopped_one_frees_its_port() {
     assert_eq!(err.kind(), ErrorKind::ConnectionRefused, "{err}");
     drop(rt);
 }
+
+/// The one test in this binary that installs the global recorder:
+/// `build()` honours `with_global_recorder` (default on), so the
+/// application's metrics come out of the renderer, as they would out of
+/// `install()`.
+#[test]
+fn build_installs_the_global_recorder_it_is_asked_for() {
+    let renderer = tokio_pulse_rt::prometheus()
+        .build()
+        .expect("build with the global recorder");
+    metrics::counter!("app_built_total").increment(2);
+    let text = renderer.render();
+    assert!(text.contains("app_built_total 2\n"), "{text}");
+    let again = tokio_pulse_rt::prometheus().build().unwrap_err();
+    assert!(matches!(again, ExportError::RecorderInstalled), "{again:?}");
+}

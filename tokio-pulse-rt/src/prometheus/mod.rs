@@ -270,7 +270,10 @@ impl Builder {
     /// A [`Renderer`], with no server: for serving `/metrics` from an HTTP
     /// server of one's own. It installs the global recorder unless
     /// [turned off](Builder::with_global_recorder), and exports the
-    /// runtimes the [limits](Builder::max_runtimes) admit.
+    /// runtimes the [limits](Builder::max_runtimes) admit. With the global
+    /// recorder, each [`Renderer::render`] also drains the recorder's
+    /// histograms (which `install()` does every 5 s on its own): render at
+    /// least that often.
     ///
     /// # Errors
     ///
