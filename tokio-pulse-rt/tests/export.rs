@@ -613,3 +613,29 @@ fn a_128_worker_runtime_publishes_totals_unless_the_matrix_is_asked_for() {
     assert_eq!(facade, base + 32_512);
     assert_eq!(scraped, base + 32_512);
 }
+
+/// What the README says of `metrics-exporter-prometheus`: with an idle
+/// timeout, a runtime that is gone leaves the recorder's scrape once it has
+/// not been published for that long, and a live one stays.
+#[test]
+fn a_prometheus_recorder_with_an_idle_timeout_forgets_a_gone_runtime() {
+    use metrics_exporter_prometheus::PrometheusBuilder;
+    use metrics_util::MetricKindMask;
+
+    let recorder = PrometheusBuilder::new()
+        .idle_timeout(MetricKindMask::ALL, Some(Duration::from_millis(300)))
+        .build_recorder();
+    let handle = recorder.handle();
+    let stays = multi_thread("export-idle-stays", 1);
+    let goes = multi_thread("export-idle-goes", 1);
+    metrics::with_local_recorder(&recorder, export::publish);
+    let text = handle.render();
+    assert!(text.contains("runtime=\"export-idle-goes\""), "{text}");
+    drop(goes);
+    std::thread::sleep(Duration::from_millis(500));
+    metrics::with_local_recorder(&recorder, export::publish);
+    let text = handle.render();
+    assert!(!text.contains("runtime=\"export-idle-goes\""), "{text}");
+    assert!(text.contains("runtime=\"export-idle-stays\""), "{text}");
+    drop(stays);
+}
