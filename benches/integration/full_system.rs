@@ -58,7 +58,10 @@ fn scrape(c: &mut Criterion) {
                     .expect("warm-up task panicked");
             }
         });
-        let renderer = tokio_pulse_rt::prometheus().build();
+        let renderer = tokio_pulse_rt::prometheus()
+            .with_global_recorder(false)
+            .build()
+            .expect("renderer");
         group.bench_function(format!("scrape/{workers}_workers"), |b| {
             b.iter(|| black_box(renderer.render()))
         });

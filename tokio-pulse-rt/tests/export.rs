@@ -276,8 +276,9 @@ fn every_snapshot_field_is_published_exactly() {
         }
     }
     // Nothing else: 5 runtime-wide series, 13 per worker, the off-diagonal
-    // steal matrix twice, the gauges the runtime could read, and 2 per
-    // worker that times its polls.
+    // steal matrix twice (3 workers: full), the 4 steal totals per worker,
+    // the gauges the runtime could read, and 2 per worker that times its
+    // polls.
     let n = snapshot.workers.len();
     let gauges = usize::from(snapshot.global_queue_depth.is_some())
         + usize::from(snapshot.alive_tasks.is_some())
@@ -291,7 +292,7 @@ fn every_snapshot_field_is_published_exactly() {
             .iter()
             .filter(|w| w.poll_time.is_some())
             .count();
-    let expected = 5 + n * (7 + 6) + 2 * n * (n - 1) + gauges;
+    let expected = 5 + n * (7 + 6) + 2 * n * (n - 1) + 4 * n + gauges;
     assert_eq!(p.of(id).count(), expected);
     drop(rt);
 }
@@ -519,4 +520,122 @@ fn a_zero_interval_is_an_error() {
         .spawn()
         .unwrap_err();
     assert!(err.to_string().contains("interval"), "{err}");
+}
+
+/// The steal totals are the sums of the matrix, by thief and by victim.
+#[test]
+fn steal_totals_sum_the_matrix() {
+    let rt = multi_thread("export-steal-totals", 3);
+    for _ in 0..5 {
+        known_workload(&rt);
+    }
+    let snapshot = rt.handle().pulse().snapshot();
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    publish_to(&recorder, &snapshot);
+    let p = Published::read(&snapshotter);
+    let id = snapshot.id;
+    for w in 0..3 {
+        let me = w.to_string();
+        let worker = [("worker", me.as_str())];
+        let victim = [("victim", me.as_str())];
+        let pairs = [
+            (
+                export::THIEF_STEAL_OPERATIONS,
+                export::STEAL_OPERATIONS,
+                &worker,
+            ),
+            (export::THIEF_STOLEN_TASKS, export::STOLEN_TASKS, &worker),
+            (
+                export::VICTIM_STEAL_OPERATIONS,
+                export::STEAL_OPERATIONS,
+                &victim,
+            ),
+            (export::VICTIM_STOLEN_TASKS, export::STOLEN_TASKS, &victim),
+        ];
+        for (total, matrix, by) in pairs {
+            assert_eq!(
+                p.get(id, total, &[("worker", me.as_str())]),
+                Some(p.sum(id, matrix, by)),
+                "{total} of worker {w}"
+            );
+        }
+    }
+    drop(rt);
+}
+
+/// The number of series a 128-worker runtime publishes: the steal totals
+/// by default, the full thief × victim matrix only when asked for, and the
+/// snapshot keeps the matrix either way.
+#[test]
+fn a_128_worker_runtime_publishes_totals_unless_the_matrix_is_asked_for() {
+    const N: usize = 128;
+    let count = |config: PulseConfig| -> (usize, usize, usize) {
+        let rt = Builder::new_multi_thread()
+            .worker_threads(N)
+            .name("export-128")
+            .pulse(config)
+            .build()
+            .expect("build runtime");
+        let snapshot = rt.handle().pulse().snapshot();
+        assert!(snapshot.workers.iter().all(|w| w.steals_from.len() == N));
+        let recorder = DebuggingRecorder::new();
+        let snapshotter = recorder.snapshotter();
+        publish_to(&recorder, &snapshot);
+        let p = Published::read(&snapshotter);
+        let facade = p.of(snapshot.id).count();
+        let matrix = p
+            .of(snapshot.id)
+            .filter(|(_, labels, _)| labels.contains_key("victim"))
+            .count();
+        // The scrape writes the same series.
+        let mut text = String::new();
+        tokio_pulse_rt::prometheus::render_families(&mut text, std::slice::from_ref(&snapshot));
+        let scraped = text
+            .lines()
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .count();
+        drop(rt);
+        (facade, matrix, scraped)
+    };
+    // 5 runtime-wide, 13 counters and 1 queue depth per worker, 2
+    // runtime gauges, 4 steal totals per worker.
+    let base = 5 + 13 * N + N + 2 + 4 * N;
+    let (facade, matrix, scraped) = count(PulseConfig::new());
+    assert_eq!(matrix, 0);
+    assert_eq!(facade, base);
+    assert_eq!(scraped, base);
+    assert_eq!(base, 2311);
+
+    let (facade, matrix, scraped) = count(PulseConfig::new().full_steal_matrix(true));
+    assert_eq!(matrix, 2 * N * (N - 1));
+    assert_eq!(matrix, 32_512);
+    assert_eq!(facade, base + 32_512);
+    assert_eq!(scraped, base + 32_512);
+}
+
+/// What the README says of `metrics-exporter-prometheus`: with an idle
+/// timeout, a runtime that is gone leaves the recorder's scrape once it has
+/// not been published for that long, and a live one stays.
+#[test]
+fn a_prometheus_recorder_with_an_idle_timeout_forgets_a_gone_runtime() {
+    use metrics_exporter_prometheus::PrometheusBuilder;
+    use metrics_util::MetricKindMask;
+
+    let recorder = PrometheusBuilder::new()
+        .idle_timeout(MetricKindMask::ALL, Some(Duration::from_millis(300)))
+        .build_recorder();
+    let handle = recorder.handle();
+    let stays = multi_thread("export-idle-stays", 1);
+    let goes = multi_thread("export-idle-goes", 1);
+    metrics::with_local_recorder(&recorder, export::publish);
+    let text = handle.render();
+    assert!(text.contains("runtime=\"export-idle-goes\""), "{text}");
+    drop(goes);
+    std::thread::sleep(Duration::from_millis(500));
+    metrics::with_local_recorder(&recorder, export::publish);
+    let text = handle.render();
+    assert!(!text.contains("runtime=\"export-idle-goes\""), "{text}");
+    assert!(text.contains("runtime=\"export-idle-stays\""), "{text}");
+    drop(stays);
 }

@@ -162,7 +162,10 @@ fn serves_metrics_that_promtool_accepts() {
 #[test]
 fn counters_do_not_decrease_between_scrapes() {
     let rt = multi_thread("prom-monotonic", 2);
-    let renderer = tokio_pulse_rt::prometheus().build();
+    let renderer = tokio_pulse_rt::prometheus()
+        .with_global_recorder(false)
+        .build()
+        .unwrap();
     busy(&rt);
     let first = samples(&renderer.render());
     busy(&rt);
@@ -194,7 +197,10 @@ fn counters_do_not_decrease_between_scrapes() {
 fn a_runtime_that_shuts_down_leaves_the_next_scrape() {
     let stays = multi_thread("prom-stays", 1);
     let goes = multi_thread("prom-goes", 2);
-    let renderer = tokio_pulse_rt::prometheus().build();
+    let renderer = tokio_pulse_rt::prometheus()
+        .with_global_recorder(false)
+        .build()
+        .unwrap();
     let before = renderer.render();
     assert!(before.contains("runtime=\"prom-goes\""));
     assert!(before.contains("runtime=\"prom-stays\""));
@@ -237,20 +243,73 @@ fn a_bad_address_is_a_clear_error() {
     }
 }
 
-/// The one test in this binary that installs the global recorder.
+/// Asserts that every family in `text` has one `# TYPE` line, that its
+/// samples come together right after it, and that no series appears twice.
+fn assert_each_family_once(text: &str) {
+    let mut typed: HashMap<String, usize> = HashMap::new();
+    let mut series: HashMap<String, usize> = HashMap::new();
+    let mut current: Option<String> = None;
+    let mut finished: Vec<String> = Vec::new();
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let name = rest.split_whitespace().next().expect("a family name");
+            *typed.entry(name.to_string()).or_default() += 1;
+            if let Some(previous) = current.replace(name.to_string()) {
+                finished.push(previous);
+            }
+        } else if !line.is_empty() && !line.starts_with('#') {
+            let key = line.rsplit_once(' ').expect("a sample line").0;
+            *series.entry(key.to_string()).or_default() += 1;
+            let name = key.split('{').next().unwrap();
+            let family = current
+                .as_deref()
+                .unwrap_or_else(|| panic!("{line}: no # TYPE before it"));
+            let base = ["_bucket", "_sum", "_count"]
+                .iter()
+                .find_map(|suffix| name.strip_suffix(suffix))
+                .filter(|base| *base == family)
+                .unwrap_or(name);
+            assert_eq!(base, family, "{line}: a sample away from its family");
+            assert!(!finished.iter().any(|f| f == family), "{family} split");
+        }
+    }
+    let twice: Vec<_> = typed.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "families typed more than once: {twice:?}");
+    let twice: Vec<_> = series.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "series given more than once: {twice:?}");
+}
+
+/// The one test in this binary that installs the global recorder: the
+/// application's metrics come through it, and an interval publisher
+/// running next to `install()` cannot make a family appear twice.
 #[test]
 fn the_global_recorder_carries_the_application_metrics() {
     let rt = multi_thread("prom-global", 1);
+    busy(&rt);
     let server = tokio_pulse_rt::prometheus()
         .listen("127.0.0.1:0")
         .install()
         .expect("install with the global recorder");
     metrics::describe_counter!("app_requests_total", "Requests the application served.");
     metrics::counter!("app_requests_total", "route" => "/").increment(3);
+    // A publisher feeding the same global recorder: it publishes at once,
+    // then every 10 ms.
+    let publisher = tokio_pulse_rt::export::publisher()
+        .interval(Duration::from_millis(10))
+        .spawn()
+        .expect("start the publisher");
+    std::thread::sleep(Duration::from_millis(1500));
     let (status, body) = get(server.local_addr(), "/metrics");
     assert_eq!(status, 200);
     assert_eq!(samples(&body)["app_requests_total{route=\"/\"}"], 3.0);
     assert!(body.contains("runtime=\"prom-global\""));
+    assert_each_family_once(&body);
+    assert_eq!(
+        body.matches("# TYPE tokio_pulse_polls_total counter")
+            .count(),
+        1,
+        "{body}"
+    );
     promtool_check(&body);
 
     let again = tokio_pulse_rt::prometheus()
@@ -258,6 +317,7 @@ fn the_global_recorder_carries_the_application_metrics() {
         .install()
         .unwrap_err();
     assert!(matches!(again, ExportError::RecorderInstalled), "{again:?}");
+    publisher.stop();
     server.stop();
     drop(rt);
 }
@@ -334,7 +394,10 @@ fn poll_timing_renders_a_real_histogram() {
             .await
             .unwrap();
     });
-    let renderer = tokio_pulse_rt::prometheus().build();
+    let renderer = tokio_pulse_rt::prometheus()
+        .with_global_recorder(false)
+        .build()
+        .unwrap();
     // A worker records a poll's time just after the poll, which may be after
     // the awaiting thread has moved on: render until no worker is inside a
     // poll and the poll timing is the same before and after a scrape, so
@@ -485,4 +548,28 @@ fn the_text_and_the_facade_agree() {
     assert!(text.contains("tokio_pulse_poll_duration_seconds_count{"));
     promtool_check(&text);
     drop(rt);
+}
+
+/// The cardinality the README states: 7 + 18·N samples per runtime,
+/// 2·N·(N−1) more with the full steal matrix, 21·N more with poll timing.
+#[test]
+fn samples_per_runtime_are_as_documented() {
+    const N: usize = 4;
+    let count = |timing: bool| -> usize {
+        let rt = Builder::new_multi_thread()
+            .worker_threads(N)
+            .name("prom-count")
+            .pulse(PulseConfig::new().poll_timing(timing))
+            .build()
+            .expect("build runtime");
+        let mut text = String::new();
+        prometheus::render_families(&mut text, &[rt.handle().pulse().snapshot()]);
+        drop(rt);
+        text.lines()
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .count()
+    };
+    let plain = 7 + 18 * N + 2 * N * (N - 1);
+    assert_eq!(count(false), plain);
+    assert_eq!(count(true), plain + 21 * N);
 }
