@@ -399,8 +399,14 @@ fn current_thread_count_is_polls_after_shutdown() {
 #[cfg(tokio_unstable)]
 #[test]
 fn current_thread_block_on_ended_by_a_task_panic_counts_that_poll() {
+    // A high slow-poll threshold keeps the panicking poll (which prints its
+    // message) off the slow path, which would count its tier at once.
     let rt = Builder::new_current_thread()
-        .pulse(PulseConfig::new().poll_timing(true))
+        .pulse(
+            PulseConfig::new()
+                .poll_timing(true)
+                .slow_poll_threshold(Duration::from_secs(10)),
+        )
         .unhandled_panic(tokio::runtime::UnhandledPanic::ShutdownRuntime)
         .build()
         .unwrap();
