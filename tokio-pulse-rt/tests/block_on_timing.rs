@@ -431,7 +431,11 @@ fn multi_thread_block_on_is_charged_to_no_worker() {
     let capture = capture();
     let rt = Builder::new_multi_thread()
         .worker_threads(1)
-        .pulse(PulseConfig::new().poll_timing(true))
+        .pulse(
+            PulseConfig::new()
+                .poll_timing(true)
+                .slow_poll_threshold(Duration::from_millis(15)),
+        )
         .build()
         .unwrap();
     let probes = rt.handle().pulse();
