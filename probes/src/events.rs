@@ -21,12 +21,39 @@ use std::time::Duration;
 pub struct TaskInfo {
     /// Tokio's task id (`tokio::task::Id`), as a number.
     pub id: u64,
-    /// Where the task was spawned (`file:line:col` of the `spawn` call).
+    /// Where the task was spawned (`file:line:col` of the `spawn` call); for
+    /// the `block_on` pseudo-task, the `block_on` call.
     pub spawned_at: Option<&'static Location<'static>>,
+}
+
+impl TaskInfo {
+    /// Whether this is the `block_on` pseudo-task
+    /// ([`BLOCK_ON_TASK_ID`](crate::BLOCK_ON_TASK_ID)): the future passed to
+    /// a current-thread runtime's `block_on`, which
+    /// [`spawned_at`](Self::spawned_at) then locates by its `block_on` call.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tokio_pulse_probes::{TaskInfo, BLOCK_ON_TASK_ID};
+    ///
+    /// let body = TaskInfo { id: BLOCK_ON_TASK_ID, spawned_at: Some(std::panic::Location::caller()) };
+    /// assert!(body.is_block_on());
+    /// assert!(body.to_string().starts_with("the block_on future at "));
+    /// ```
+    pub fn is_block_on(&self) -> bool {
+        self.id == crate::BLOCK_ON_TASK_ID
+    }
 }
 
 impl fmt::Display for TaskInfo {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.is_block_on() {
+            return match self.spawned_at {
+                Some(at) => write!(f, "the block_on future at {at}"),
+                None => f.write_str("the block_on future"),
+            };
+        }
         match self.spawned_at {
             Some(at) => write!(f, "task {} spawned at {}", self.id, at),
             None => write!(f, "task {}", self.id),

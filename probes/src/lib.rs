@@ -64,4 +64,7 @@ pub use events::{set_listener, PulseListener, SlowPoll, Stall, TaskInfo, EVENTS_
 pub use registry::runtimes;
 pub use runtime::{RemoteKind, RemoteProbes, RuntimeGauges, RuntimeProbes};
 pub use snapshot::{PollTimeSnapshot, RuntimeSnapshot, StealSnapshot, WorkerSnapshot};
-pub use worker::{CurrentPoll, ScheduleKind, StealCell, WorkerProbes, WorkerRecorder, YieldReason};
+pub use worker::{
+    CurrentPoll, ScheduleKind, StealCell, WorkerProbes, WorkerRecorder, YieldReason,
+    BLOCK_ON_TASK_ID,
+};

@@ -26,14 +26,18 @@ pub struct PollTimeSnapshot {
     /// Polls per duration tier; see [`tier`](crate::tier) for the bounds.
     /// A poll is counted when the worker's next poll ends, or when its batch
     /// ends (before the worker steals, parks or runs maintenance), so the
-    /// tiers trail by at most one poll per worker.
+    /// tiers trail by at most one poll per worker. Every poll counted in
+    /// [`WorkerSnapshot::polls`] is timed: between batches the tiers add up
+    /// to it. A current-thread runtime's `block_on` future is not a task and
+    /// is in neither (see [`BLOCK_ON_TASK_ID`](crate::BLOCK_ON_TASK_ID)).
     pub tiers: [u64; TIERS],
     /// The sum of all poll durations. Each poll's duration runs from the end
     /// of the one before it in its batch (or the batch's start), so it
     /// includes the scheduler's work of picking it. Added once per batch
     /// (at the latest every 61 scheduler ticks, when the worker runs
     /// maintenance) and at the end of every slow poll or stall, so it can
-    /// trail [`tiers`](Self::tiers) by one batch.
+    /// trail [`tiers`](Self::tiers) by one batch. Task polls only: the
+    /// polls of a current-thread runtime's `block_on` future are not in it.
     pub poll_time: Duration,
     /// Time spent processing tasks, from the start of each batch of polls
     /// (after a park or maintenance) to the end of its last poll: what
@@ -47,13 +51,16 @@ pub struct PollTimeSnapshot {
     /// metrics (a busy ratio is `rate(busy) / 1 s`), though it adds no
     /// information to `poll_time`; an exporter may send either one.
     pub busy_time: Duration,
-    /// Polls that took at least the slow-poll threshold.
+    /// Polls that took at least the slow-poll threshold, the polls of a
+    /// current-thread runtime's `block_on` future included (their events
+    /// name the pseudo-task `block_on`), so this can exceed the slow tiers.
     pub slow_polls: u64,
     /// Slow-poll events the per-worker rate limit did not send (the polls
     /// are still in [`slow_polls`](Self::slow_polls)).
     pub slow_poll_events_dropped: u64,
     /// Stalls the watchdog detected on this worker, whether or not their
-    /// events went out.
+    /// events went out, stuck `block_on` bodies of a current-thread runtime
+    /// included.
     pub stalls: u64,
     /// Stalls of [`stalls`](Self::stalls) whose events the per-worker rate
     /// limit did not send: neither the start nor the end event of such a

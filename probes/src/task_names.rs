@@ -119,11 +119,23 @@ fn forget_slow(shard: &Shard, id: u64) {
 
 /// Task `id`'s name: of a live named task, or of the last named task that
 /// completed on this thread. `None` for unnamed tasks and tasks long gone.
+/// The `block_on` pseudo-task, [`BLOCK_ON_TASK_ID`](crate::BLOCK_ON_TASK_ID),
+/// is named `"block_on"`.
 ///
 /// # Examples
 ///
-/// See the [module](self) documentation.
+/// ```
+/// use tokio_pulse_probes::{task_names, BLOCK_ON_TASK_ID};
+///
+/// assert_eq!(task_names::name_of(BLOCK_ON_TASK_ID).as_deref(), Some("block_on"));
+/// ```
+///
+/// See also the [module](self) documentation.
 pub fn name_of(id: u64) -> Option<Arc<str>> {
+    if id == crate::BLOCK_ON_TASK_ID {
+        static BLOCK_ON: LazyLock<Arc<str>> = LazyLock::new(|| Arc::from("block_on"));
+        return Some(BLOCK_ON.clone());
+    }
     let shard = shard(id);
     if shard.live.load(Ordering::Relaxed) != 0 {
         if let Some(name) = shard.names().get(&id) {

@@ -27,6 +27,25 @@ use crate::runtime::Lifecycle;
 use crate::sync::{self, fence, AtomicPtr, AtomicU64, Ordering};
 use crate::{Clock, Counter, PulseSettings};
 
+/// The task id under which a current-thread runtime publishes the polls of
+/// its `block_on` future, a pseudo-task: slow-poll and stall events name it
+/// with [`task_name`](crate::SlowPoll::task_name) `"block_on"` and, as its
+/// [`spawned_at`](crate::TaskInfo::spawned_at), the `block_on` call.
+///
+/// Tokio numbers its tasks from 1 upwards and `0` means "between polls", so
+/// `u64::MAX` could only be a real task's id after 2^64 - 1 spawns in one
+/// process.
+///
+/// # Examples
+///
+/// ```
+/// use tokio_pulse_probes::{TaskInfo, BLOCK_ON_TASK_ID};
+///
+/// let body = TaskInfo { id: BLOCK_ON_TASK_ID, spawned_at: None };
+/// assert!(body.is_block_on());
+/// ```
+pub const BLOCK_ON_TASK_ID: u64 = u64::MAX;
+
 /// Why a task was made runnable. Tokio passes it to each schedule probe so
 /// that one counter array separates spawns from wakes without a branch.
 ///
@@ -665,6 +684,25 @@ impl Timing {
     #[cold]
     #[inline(never)]
     fn long_poll(&mut self, probes: &WorkerProbes, now: u64, tsc_read: bool) {
+        self.end_cold(probes, now, tsc_read, tsc_read, Kind::Task);
+    }
+
+    /// Ends the published poll at `now` (see [`long_poll`](Self::long_poll)
+    /// for `tsc_read`; `nudge` moves the mark past the start even if the
+    /// clock did not). A task poll is counted in its tier and in the
+    /// poll-time sum; a poll of the `block_on` future is in neither (it is
+    /// not a task poll, and `polls` does not count it), but it is published,
+    /// timed, and counted and reported like any poll when slow or stalled.
+    #[cold]
+    #[inline(never)]
+    fn end_cold(
+        &mut self,
+        probes: &WorkerProbes,
+        now: u64,
+        tsc_read: bool,
+        nudge: bool,
+        kind: Kind,
+    ) {
         let timing = &probes.timing;
         let start = timing.own_mark();
         let reading = if tsc_read && !self.clock.is_tsc() {
@@ -677,7 +715,7 @@ impl Timing {
         // ends the poll one tick after its start (a harness's time is taken
         // as given).
         let ticks = reading.saturating_sub(start);
-        let end = reading.max(start + u64::from(tsc_read));
+        let end = reading.max(start + u64::from(nudge));
         let task = TaskInfo {
             id: timing.task_id.load(Ordering::Relaxed),
             spawned_at: location_ref(timing.location.load(Ordering::Relaxed)),
@@ -685,12 +723,22 @@ impl Timing {
         if ticks >= self.stall_ticks {
             timing.last_stall.record(start, ticks);
         }
+        if kind == Kind::BlockOn {
+            // Sum the task polls before this one, up to its start.
+            self.flush(timing);
+        }
         timing.task_id.store(0, Ordering::Relaxed);
         // Also tells the watchdog, once it sees this mark, that the record
         // above is there.
         timing.mark.store(end, Ordering::Release);
-        self.flush(timing);
-        timing.slots[self.clock.slot(ticks)].add(1);
+        match kind {
+            Kind::Task => {
+                self.flush(timing);
+                timing.slots[self.clock.slot(ticks)].add(1);
+            }
+            // Outside the poll-time sum, like a park.
+            Kind::BlockOn => self.summed_to = end,
+        }
         if ticks < self.slow_ticks {
             return;
         }
@@ -715,6 +763,38 @@ impl Timing {
             timing.slow_listener_panics.add(1);
         }
     }
+
+    /// Ends a poll that is still published when the worker's core is taken
+    /// up again at `now` (a clock reading): a task poll whose core a
+    /// `block_in_place` handed to another thread, which the task's thread
+    /// can no longer end, or a poll of the `block_on` future that unwound.
+    /// It held the worker until now, so it is timed up to now. Returns the
+    /// poll's start mark, if one was open.
+    fn end_open(&mut self, probes: &WorkerProbes, now: u64) -> Option<u64> {
+        let timing = &probes.timing;
+        let id = timing.task_id.load(Ordering::Relaxed);
+        if id == 0 {
+            return None;
+        }
+        let start = timing.own_mark();
+        let kind = if id == BLOCK_ON_TASK_ID {
+            Kind::BlockOn
+        } else {
+            Kind::Task
+        };
+        self.end_cold(probes, now, false, true, kind);
+        Some(start)
+    }
+}
+
+/// What a published poll is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    /// A task's poll: counted in `polls`, its tier and the poll-time sum.
+    Task,
+    /// A poll of the future passed to a current-thread `block_on`
+    /// ([`BLOCK_ON_TASK_ID`]): timed and published, but no task poll.
+    BlockOn,
 }
 
 fn duration_ns(duration: Duration) -> u64 {
@@ -908,10 +988,114 @@ impl WorkerRecorder {
         }
     }
 
+    /// A current-thread runtime is about to poll the future passed to
+    /// `block_on`, called at `caller`. With poll timing on, the poll is
+    /// published as the pseudo-task [`BLOCK_ON_TASK_ID`] (for the watchdog
+    /// and `current_poll_seconds`), so that its time is charged to neither
+    /// the next task nor nobody. It is not a task poll: it is not counted in
+    /// [`polls`](WorkerProbes::polls), nor in the poll-duration tiers or the
+    /// poll-time sum (so these stay the task polls' own), but a slow poll or
+    /// stall of it is counted and reported like any other, naming
+    /// `block_on` and `caller`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::panic::Location;
+    /// use tokio_pulse_probes::{PulseConfig, RuntimeProbes, BLOCK_ON_TASK_ID};
+    ///
+    /// let settings = PulseConfig::new().poll_timing(true).resolve().unwrap();
+    /// let (rt, mut recorders) = RuntimeProbes::with_settings(None, 1, &settings);
+    /// recorders[0].busy_started_at(100);
+    /// recorders[0].block_on_poll_started(Location::caller());
+    /// let poll = rt.worker(0).unwrap().current_poll().unwrap();
+    /// assert_eq!((poll.started, poll.task.id), (100, BLOCK_ON_TASK_ID));
+    /// recorders[0].block_on_poll_ended_at(200);
+    /// assert_eq!(rt.worker(0).unwrap().current_poll(), None);
+    /// assert_eq!(rt.snapshot().workers[0].polls, 0);
+    /// ```
+    #[inline]
+    pub fn block_on_poll_started(&mut self, caller: &'static Location<'static>) {
+        if let Some(timing) = &mut self.timing {
+            let probes = &self.probes.timing;
+            // The task polls so far are counted and summed now; the sum then
+            // skips this poll.
+            timing.flush(probes);
+            publish_start(
+                probes,
+                TaskInfo {
+                    id: BLOCK_ON_TASK_ID,
+                    spawned_at: Some(caller),
+                },
+            );
+        }
+    }
+
+    /// The poll of the `block_on` future started last has returned; see
+    /// [`block_on_poll_started`](Self::block_on_poll_started). With poll
+    /// timing on, reads the clock once: this ends the `block_on` poll and
+    /// starts the next poll.
+    ///
+    /// # Examples
+    ///
+    /// See [`block_on_poll_started`](Self::block_on_poll_started).
+    #[inline]
+    pub fn block_on_poll_ended(&mut self) {
+        if let Some(timing) = &mut self.timing {
+            timing.end_cold(&self.probes, clock::tsc_now(), true, true, Kind::BlockOn);
+        }
+    }
+
+    /// [`block_on_poll_ended`](Self::block_on_poll_ended) at an explicit
+    /// clock reading, for harnesses; see [`poll_ended_at`](Self::poll_ended_at).
+    ///
+    /// # Examples
+    ///
+    /// See [`block_on_poll_started`](Self::block_on_poll_started).
+    pub fn block_on_poll_ended_at(&mut self, now: u64) {
+        if let Some(timing) = &mut self.timing {
+            timing.end_cold(&self.probes, now, false, false, Kind::BlockOn);
+        }
+    }
+
+    /// A current-thread runtime's `block_on` gives the core back, returning
+    /// or unwinding. With poll timing on, counts the last task poll's tier
+    /// (so that the tiers add up to [`polls`](WorkerProbes::polls) between
+    /// `block_on` calls) and ends a poll of the `block_on` future that a
+    /// panic left open, so that it does not look stuck.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tokio_pulse_probes::{PulseConfig, RuntimeProbes, TaskInfo};
+    ///
+    /// let settings = PulseConfig::new().poll_timing(true).resolve().unwrap();
+    /// let (rt, mut recorders) = RuntimeProbes::with_settings(None, 1, &settings);
+    /// recorders[0].busy_started();
+    /// recorders[0].poll_started(|| TaskInfo { id: 1, spawned_at: None });
+    /// recorders[0].poll_ended();
+    /// recorders[0].block_on_exited();
+    /// let snap = rt.snapshot();
+    /// assert_eq!(snap.workers[0].poll_time.as_ref().unwrap().polls(), 1);
+    /// ```
+    #[inline]
+    pub fn block_on_exited(&mut self) {
+        if let Some(timing) = &mut self.timing {
+            if self.probes.timing.task_id.load(Ordering::Relaxed) == BLOCK_ON_TASK_ID {
+                let now = timing.clock.now();
+                timing.end_open(&self.probes, now);
+            }
+            timing.flush(&self.probes.timing);
+        }
+    }
+
     /// The worker starts a batch of polls: after a park, after maintenance,
     /// or when a thread picks up the worker's core. With poll timing on,
     /// this reads the clock, so that the next poll is not charged for the
-    /// time before it, and closes a poll left open by a core hand-off.
+    /// time before it, and ends a poll left open by a core hand-off (a
+    /// `block_in_place`, whose thread gives the core away mid-poll and never
+    /// ends the poll): that poll held the worker until this reading, and is
+    /// timed and counted up to it, so that every poll counted is timed.
     ///
     /// # Examples
     ///
@@ -935,15 +1119,18 @@ impl WorkerRecorder {
     /// See [`poll_ended_at`](Self::poll_ended_at).
     pub fn busy_started_at(&mut self, now: u64) {
         if let Some(timing) = &mut self.timing {
+            // A poll still open was handed over with the core (a
+            // `block_in_place`): it is timed, and counted, up to now.
+            let open_since = timing.end_open(&self.probes, now);
             let probes = &self.probes.timing;
             timing.flush(probes);
             // The next poll starts here, so this must be later than every
             // start published so far, an open poll's included. The time
-            // since the last mark (a park, or a poll left open) is in no sum.
-            let open = probes.task_id.load(Ordering::Relaxed) != 0;
-            let now = now.max(probes.own_mark() + u64::from(open));
+            // since the last mark (a park) is in no sum.
+            let now = now
+                .max(probes.own_mark())
+                .max(open_since.map_or(0, |start| start + 1));
             timing.summed_to = now;
-            probes.task_id.store(0, Ordering::Relaxed);
             probes.mark.store(now, Ordering::Release);
         }
     }

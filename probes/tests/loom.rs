@@ -20,7 +20,9 @@
 //! 4. A reader of the poll state each timed poll publishes (for the stall
 //!    watchdog and `current_poll_seconds`) sees each poll whole: its start
 //!    and its task's id and spawn location from the same poll, never a mix,
-//!    even when the same task is polled again after another.
+//!    even when the same task is polled again after another, and across a
+//!    poll ended by the thread that takes a handed-over core up and a poll
+//!    of the `block_on` pseudo-task.
 //!
 //! Readers run on spawned threads and the writes happen on the model's main
 //! thread: loom 0.7's exploration misses the interleavings of a load on the
@@ -270,4 +272,61 @@ fn a_published_poll_is_read_whole() {
     });
     // Between polls, and inside each of the three.
     assert_eq!(SEEN.distinct(), [0, 1010, 2021, 3010]);
+}
+
+#[test]
+fn a_handed_over_poll_and_a_block_on_poll_are_read_whole() {
+    use std::panic::Location;
+    use tokio_pulse_probes::{Clock, CurrentPoll, PulseConfig, TaskInfo, BLOCK_ON_TASK_ID};
+
+    static SEEN: Seen = Seen::new();
+    let a = Location::caller();
+    let b = std::panic::Location::caller();
+    assert_ne!(a, b);
+    // Task 1 at `a` from 10, left open by a core hand-off; the thread that
+    // takes the core up at 20 ends it, and polls the block_on pseudo-task,
+    // called at `b`, from 20 to 30.
+    let code = move |poll: &CurrentPoll| {
+        let at = poll.task.spawned_at.expect("a location");
+        let which = if std::ptr::eq(at, a) { 0 } else { 1 };
+        let id = if poll.task.id == BLOCK_ON_TASK_ID {
+            9
+        } else {
+            poll.task.id
+        };
+        poll.started * 100 + id * 10 + which
+    };
+    model(move || {
+        let settings = PulseConfig::new().poll_timing(true).resolve().unwrap();
+        let (rt, mut recorders) =
+            RuntimeProbes::with_clock(Some("loom"), 1, &settings, Clock::instant());
+        let mut recorder = recorders.pop().unwrap();
+        let reader = {
+            let rt = rt.clone();
+            thread::spawn(move || match rt.worker(0).unwrap().current_poll() {
+                Some(poll) => {
+                    let valid = (poll.started, poll.task.id, poll.task.spawned_at)
+                        == (10, 1, Some(a))
+                        || (poll.started, poll.task.id, poll.task.spawned_at)
+                            == (20, BLOCK_ON_TASK_ID, Some(b));
+                    assert!(valid, "a mixed read: {poll:?}");
+                    SEEN.push(code(&poll));
+                }
+                None => SEEN.push(0),
+            })
+        };
+        recorder.busy_started_at(10);
+        recorder.poll_started(|| TaskInfo {
+            id: 1,
+            spawned_at: Some(a),
+        });
+        recorder.busy_started_at(20);
+        recorder.block_on_poll_started(b);
+        recorder.block_on_poll_ended_at(30);
+        reader.join().unwrap();
+        assert_eq!(rt.worker(0).unwrap().current_poll(), None);
+        let timing = rt.snapshot().workers[0].poll_time.clone().unwrap();
+        assert_eq!(timing.polls(), 1, "the handed-over poll is counted");
+    });
+    assert_eq!(SEEN.distinct(), [0, 1010, 2091]);
 }

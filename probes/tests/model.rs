@@ -273,3 +273,103 @@ fn tiers_trail_by_at_most_one_poll_and_a_batch_end_counts_it() {
     let sum = timing.poll_time.as_nanos() as i128;
     assert!((sum - 15_000).abs() <= 10, "{sum} ns for five 3 µs polls");
 }
+
+#[test]
+fn a_block_on_poll_is_timed_and_published_but_is_no_task_poll() {
+    use tokio_pulse_probes::{Clock, PulseConfig, TaskInfo, BLOCK_ON_TASK_ID};
+
+    let settings = PulseConfig::new().poll_timing(true).resolve().unwrap();
+    // `Clock::instant`: one tick is one nanosecond.
+    let (rt, mut recorders) = RuntimeProbes::with_clock(None, 1, &settings, Clock::instant());
+    let recorder = &mut recorders[0];
+    let at = std::panic::Location::caller();
+    let task = |id| TaskInfo {
+        id,
+        spawned_at: None,
+    };
+    recorder.busy_started_at(1_000);
+    recorder.poll_started(|| task(1));
+    recorder.poll_ended_at(4_000); // 3 µs
+    recorder.block_on_poll_started(at);
+    let current = rt.worker(0).unwrap().current_poll().unwrap();
+    assert_eq!(current.started, 4_000);
+    assert_eq!(current.task.id, BLOCK_ON_TASK_ID);
+    assert_eq!(current.task.spawned_at, Some(at));
+    recorder.block_on_poll_ended_at(5_004_000); // 5 ms: slow
+    recorder.poll_started(|| task(2));
+    assert_eq!(
+        rt.worker(0).unwrap().current_poll().unwrap().started,
+        5_004_000,
+        "the next task poll starts where the block_on poll ended"
+    );
+    recorder.poll_ended_at(5_006_000); // 2 µs
+    recorder.busy_ended();
+    let snap = rt.snapshot();
+    let timing = snap.workers[0].poll_time.as_ref().unwrap();
+    assert_eq!(
+        snap.workers[0].polls, 2,
+        "the block_on poll is no task poll"
+    );
+    assert_eq!(timing.polls(), 2);
+    assert_eq!(timing.tiers[2], 2, "{timing:?}");
+    assert_eq!(timing.poll_time.as_nanos(), 5_000, "only the task polls");
+    assert_eq!(timing.slow_polls, 1, "the block_on poll was slow");
+    assert_eq!(timing.current_poll, None);
+}
+
+#[test]
+fn a_poll_handed_over_with_the_core_is_timed_when_the_core_is_taken_up() {
+    use tokio_pulse_probes::{Clock, PulseConfig, TaskInfo};
+
+    let settings = PulseConfig::new().poll_timing(true).resolve().unwrap();
+    let (rt, mut recorders) = RuntimeProbes::with_clock(None, 1, &settings, Clock::instant());
+    let recorder = &mut recorders[0];
+    recorder.busy_started_at(1_000);
+    recorder.poll_started(|| TaskInfo {
+        id: 7,
+        spawned_at: None,
+    });
+    // `block_in_place`: the task's thread gives the core away mid-poll and
+    // never ends the poll; the thread that takes the core up starts a batch.
+    recorder.busy_started_at(8_000);
+    let snap = rt.snapshot();
+    let timing = snap.workers[0].poll_time.as_ref().unwrap();
+    assert_eq!(timing.current_poll, None);
+    assert_eq!(snap.workers[0].polls, 1);
+    assert_eq!(timing.polls(), 1, "the handed-over poll is counted");
+    assert_eq!(timing.tiers[3], 1, "7 µs: {timing:?}");
+    assert_eq!(timing.poll_time.as_nanos(), 7_000);
+    // The next poll starts after the handed-over one.
+    recorder.poll_started(|| TaskInfo {
+        id: 8,
+        spawned_at: None,
+    });
+    assert!(rt.worker(0).unwrap().current_poll().unwrap().started >= 8_000);
+}
+
+#[test]
+fn block_on_exited_closes_a_block_on_poll_that_unwound() {
+    use tokio_pulse_probes::{PulseConfig, TaskInfo};
+
+    let settings = PulseConfig::new().poll_timing(true).resolve().unwrap();
+    let (rt, mut recorders) = RuntimeProbes::with_settings(None, 1, &settings);
+    let recorder = &mut recorders[0];
+    recorder.busy_started();
+    recorder.poll_started(|| TaskInfo {
+        id: 3,
+        spawned_at: None,
+    });
+    recorder.poll_ended();
+    recorder.block_on_poll_started(std::panic::Location::caller());
+    let started = rt.worker(0).unwrap().current_poll().unwrap().started;
+    // The block_on future panicked: no block_on_poll_ended.
+    recorder.block_on_exited();
+    let snap = rt.snapshot();
+    let timing = snap.workers[0].poll_time.as_ref().unwrap();
+    assert_eq!(timing.current_poll, None);
+    assert_eq!((snap.workers[0].polls, timing.polls()), (1, 1));
+    // The next block_on's poll is a new poll, with a later mark.
+    recorder.busy_started();
+    recorder.block_on_poll_started(std::panic::Location::caller());
+    assert!(rt.worker(0).unwrap().current_poll().unwrap().started > started);
+}
