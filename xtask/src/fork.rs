@@ -52,9 +52,10 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context, Result};
 
+use crate::fs::{copy_tree, remove_dir_if_exists};
 use crate::git::Git;
 use crate::patchset::{describe, normalize_date, Patch, PatchSet};
-use crate::pristine::{self, remove_dir_if_exists, MARKER};
+use crate::pristine::{self, MARKER};
 use crate::{Paths, TOKIO_VERSION};
 
 /// Tag of the base commit in `vendor/tokio`.
@@ -205,7 +206,7 @@ pub fn materialize(paths: &Paths, pristine_dir: &Path) -> Result<()> {
     remove_dir_if_exists(&vendor)?;
 
     let git = Git::new(&vendor);
-    let base = copy_tree(pristine_dir, &vendor).and_then(|()| commit_base(&git));
+    let base = copy_tree(pristine_dir, &vendor, &[MARKER]).and_then(|()| commit_base(&git));
     if let Err(e) = base {
         let _ = fs::remove_dir_all(&vendor);
         return Err(e.context(format!(
@@ -594,30 +595,4 @@ fn indent<S: AsRef<str>>(lines: &[S]) -> String {
         .iter()
         .map(|l| format!("  {}\n", l.as_ref()))
         .collect()
-}
-
-/// Copies the directory tree `from` into `to` (created), preserving file
-/// permissions and skipping the pristine marker at the top.
-fn copy_tree(from: &Path, to: &Path) -> Result<()> {
-    fs::create_dir_all(to).with_context(|| format!("creating {}", to.display()))?;
-    let entries = fs::read_dir(from).with_context(|| format!("listing {}", from.display()))?;
-    for entry in entries {
-        let entry = entry.with_context(|| format!("listing {}", from.display()))?;
-        if entry.file_name() == MARKER {
-            continue;
-        }
-        let (src, dst) = (entry.path(), to.join(entry.file_name()));
-        let kind = entry
-            .file_type()
-            .with_context(|| format!("reading {}", src.display()))?;
-        if kind.is_dir() {
-            copy_tree(&src, &dst)?;
-        } else if kind.is_file() {
-            fs::copy(&src, &dst)
-                .with_context(|| format!("copying {} to {}", src.display(), dst.display()))?;
-        } else {
-            bail!("{} is neither a file nor a directory", src.display());
-        }
-    }
-    Ok(())
 }

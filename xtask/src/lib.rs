@@ -15,8 +15,11 @@
 //! 4. `check-targets` ([`cross`]) checks that the fork compiles for targets
 //!    without 64-bit atomics and for wasm32 (also a step of `test`).
 
+pub mod bench;
+pub mod cargo;
 pub mod cross;
 pub mod fork;
+pub mod fs;
 pub mod git;
 pub mod overhead;
 pub mod patchset;

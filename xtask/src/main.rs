@@ -60,7 +60,7 @@ enum Command {
     /// Measure what the probes cost against stock Tokio (wall time, callgrind Ir, memory).
     Overhead(xtask::overhead::Args),
     /// Run the criterion suite; save or compare baselines; the seed-targets table.
-    Bench(xtask::overhead::bench::Args),
+    Bench(xtask::bench::Args),
     /// Ensure the fork, then run the demo example in release mode.
     Demo {
         /// Arguments for the demo (after `--`).
@@ -86,7 +86,7 @@ fn main() -> ExitCode {
         Command::CheckTargets => tasks::check_targets(&paths),
         Command::UpstreamTests(opts) => upstream::run(&paths, &opts),
         Command::Overhead(args) => xtask::overhead::run(&paths, &args),
-        Command::Bench(args) => xtask::overhead::bench::run(&paths, &args),
+        Command::Bench(args) => xtask::bench::run(&paths, &args),
         Command::Demo { args } => tasks::demo(&paths, &args),
         Command::Swap { undo: false, path } => xtask::swap::swap(&paths, &path),
         Command::Swap { undo: true, path } => xtask::swap::undo(&paths, &path),

@@ -29,7 +29,6 @@
 //! included (its HEAD and dirtiness are recorded); it is materialized only
 //! when missing.
 
-pub mod bench;
 pub mod measure;
 pub mod report;
 pub mod variant;

@@ -55,8 +55,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{anyhow, bail, Context, Result};
 use toml_edit::{DocumentMut, InlineTable, Item, Table, Value};
 
+use crate::cargo::cargo_cmd;
 use crate::fork::ensure_fork;
-use crate::pristine::cargo_cmd;
 use crate::process;
 use crate::{Paths, TOKIO_VERSION};
 
@@ -975,7 +975,7 @@ pub fn third_party(paths: &Paths) -> Result<()> {
     let app = std::env::temp_dir()
         .join("tokio-pulse-swap-test")
         .join("app");
-    crate::pristine::remove_dir_if_exists(&app)?;
+    crate::fs::remove_dir_if_exists(&app)?;
     copy_dir(&source, &app)?;
     fs::create_dir_all(app.join("examples"))?;
     fs::write(app.join("examples").join("pulse_probe.rs"), PROBE_PROGRAM)?;
@@ -1067,7 +1067,7 @@ pub fn third_party(paths: &Paths) -> Result<()> {
     println!(
         "swap-test: passed; after --undo, Cargo.toml and Cargo.lock are byte-identical to the originals"
     );
-    crate::pristine::remove_dir_if_exists(&app)?;
+    crate::fs::remove_dir_if_exists(&app)?;
     Ok(())
 }
 

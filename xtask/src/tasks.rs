@@ -43,11 +43,10 @@ use std::time::Instant;
 
 use anyhow::Result;
 
+use crate::cargo::{cargo_cmd, rustflags};
 use crate::fork::{check_patches, ensure_fork};
-use crate::pristine::cargo_cmd;
 use crate::process::stream;
 use crate::tools::{ensure_prometheus, read_skip_log, Installer, SKIP_LOG_ENV};
-use crate::upstream::rustflags;
 use crate::Paths;
 
 /// Something that did not run, and what would make it run: shown as

@@ -41,16 +41,16 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::fs;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
 
+use crate::cargo::{cargo_cmd, inline, rustflags, strings, ScratchManifest};
 use crate::fork::ensure_fork;
-use crate::pristine::{self, cargo_cmd};
-use crate::process::display;
+use crate::pristine;
+use crate::process::{self, display, run_with_deadline};
 use crate::Paths;
 
 /// Cargo features the suite is built with (Tokio's `[[test]]`s need `full`;
@@ -414,7 +414,7 @@ pub fn run_loom(paths: &Paths, mode: &str, wrapper: &Path) -> Result<()> {
     if std::env::var_os("LOOM_MAX_PREEMPTIONS").is_none() {
         cmd.env("LOOM_MAX_PREEMPTIONS", "1");
     }
-    crate::process::stream(cmd)
+    process::stream(cmd)
 }
 
 /// Step 2: the wrapper workspace; returns its directory.
@@ -422,19 +422,18 @@ fn write_wrapper(paths: &Paths, mode: &str, crate_dir: &Path) -> Result<PathBuf>
     let upstream = paths.scratch().join("upstream");
     let dir = upstream.join(mode);
     fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let manifest = "# Written by `cargo xtask upstream-tests`: a workspace around Tokio, as\n\
-                    # Tokio's own repository has, so that its dev-dependencies use this Tokio.\n\
-                    [workspace]\n\
-                    resolver = \"2\"\n\
-                    members = [\"tokio\"]\n\
-                    \n\
-                    [patch.crates-io]\n\
-                    tokio = { path = \"tokio\" }\n";
-    let manifest_path = dir.join("Cargo.toml");
-    if fs::read_to_string(&manifest_path).ok().as_deref() != Some(manifest) {
-        fs::write(&manifest_path, manifest)
-            .with_context(|| format!("writing {}", manifest_path.display()))?;
-    }
+    ScratchManifest::workspace(
+        "Written by `cargo xtask upstream-tests`: a workspace around Tokio, as Tokio's own \
+         repository has, so that its dev-dependencies use this Tokio.",
+    )
+    .set("workspace", "resolver", "2")
+    .set("workspace", "members", strings(&["tokio"]))
+    .set(
+        "patch.crates-io",
+        "tokio",
+        inline([("path", "tokio".into())]),
+    )
+    .write(&dir)?;
     // Seed the lock file from the checked-in one, so that the
     // dev-dependencies resolve to the versions this was last run with.
     let lock = dir.join("Cargo.lock");
@@ -555,17 +554,8 @@ fn build(
     Ok(executables)
 }
 
-/// `$RUSTFLAGS` (if any) plus `extra`.
-pub fn rustflags(extra: &str) -> String {
-    match std::env::var("RUSTFLAGS") {
-        Ok(flags) if !flags.trim().is_empty() => format!("{flags} {extra}"),
-        _ => extra.to_owned(),
-    }
-}
-
 /// Step 6: runs one test executable under the time limit.
 fn run_binary(name: &str, exe: &Path, crate_dir: &Path, skips: &[&str]) -> Result<BinaryRun> {
-    let start = Instant::now();
     let mut cmd = Command::new(exe);
     if !skips.is_empty() {
         cmd.arg("--exact");
@@ -575,56 +565,30 @@ fn run_binary(name: &str, exe: &Path, crate_dir: &Path, skips: &[&str]) -> Resul
     }
     cmd.current_dir(crate_dir)
         .env("CARGO_MANIFEST_DIR", crate_dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let shown = display(&cmd);
-    let mut child = cmd
-        .spawn()
-        .with_context(|| format!("could not start `{shown}`"))?;
-    let readers = [
-        child.stdout.take().map(drain),
-        child.stderr.take().map(drain),
-    ];
-    let mut broken = None;
-    let status = loop {
-        if let Some(status) = child.try_wait()? {
-            break Some(status);
+    let done = run_with_deadline(cmd, BINARY_TIME_LIMIT)?;
+    let tests = parse_libtest(&done.stdout);
+    let broken = match done.status {
+        None => Some(format!("killed after the {BINARY_TIME_LIMIT:?} limit")),
+        Some(status) if !status.success() && !tests.iter().any(|(_, o)| *o == Outcome::Failed) => {
+            Some(format!("exited {status} with no failed test"))
         }
-        if start.elapsed() > BINARY_TIME_LIMIT {
-            let _ = child.kill();
-            let _ = child.wait();
-            broken = Some(format!("killed after the {BINARY_TIME_LIMIT:?} limit"));
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(20));
+        Some(_) => None,
     };
-    let [stdout, stderr] = readers.map(|r| r.and_then(|h| h.join().ok()).unwrap_or_default());
-    let tests = parse_libtest(&stdout);
-    if let Some(status) = status {
-        if !status.success() && !tests.iter().any(|(_, o)| *o == Outcome::Failed) {
-            broken = Some(format!("exited {status} with no failed test"));
-        }
-    }
     let run = BinaryRun {
         name: name.to_owned(),
         tests,
         broken,
-        elapsed: start.elapsed(),
+        elapsed: done.elapsed,
     };
     if run.failed() {
-        eprintln!("---- output of {shown}\n{stdout}{stderr}---- end of output of {name}");
+        eprintln!(
+            "---- output of {shown}\n{}{}---- end of output of {name}",
+            done.stdout, done.stderr
+        );
     }
     Ok(run)
-}
-
-/// Collects a pipe on a thread, so a chatty child never blocks on it.
-fn drain<R: Read + Send + 'static>(mut pipe: R) -> std::thread::JoinHandle<String> {
-    std::thread::spawn(move || {
-        let mut bytes = Vec::new();
-        let _ = pipe.read_to_end(&mut bytes);
-        String::from_utf8_lossy(&bytes).into_owned()
-    })
 }
 
 fn report_binary(run: &BinaryRun) {
