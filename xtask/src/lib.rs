@@ -26,6 +26,7 @@ pub mod patchset;
 pub mod pristine;
 pub mod process;
 pub mod swap;
+pub mod swap_test;
 pub mod tasks;
 pub mod tools;
 pub mod upstream;

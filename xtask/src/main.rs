@@ -90,7 +90,7 @@ fn main() -> ExitCode {
         Command::Demo { args } => tasks::demo(&paths, &args),
         Command::Swap { undo: false, path } => xtask::swap::swap(&paths, &path),
         Command::Swap { undo: true, path } => xtask::swap::undo(&paths, &path),
-        Command::SwapTest => xtask::swap::third_party(&paths),
+        Command::SwapTest => xtask::swap_test::run(&paths),
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
