@@ -17,7 +17,7 @@
 //! is not a workspace member, and `vendor/tokio` must stay free of build
 //! files: a new `Cargo.lock` there would count as uncommitted work.)
 //!
-//! `cargo xtask test` runs the same steps.
+//! `cargo xtask test` runs the same steps ([`steps`]).
 
 use std::fs;
 use std::path::Path;
@@ -26,8 +26,9 @@ use std::process::Command;
 use anyhow::{Context, Result};
 
 use crate::cargo::{cargo_cmd, inline, path_str, strings, ScratchManifest};
+use crate::fork::ensure_fork;
 use crate::process::{self, stream};
-use crate::tasks::{Outcome, Skip, Step};
+use crate::steps::{run_steps, Outcome, Skip, Step};
 use crate::Paths;
 
 /// A target that `vendor/tokio` must compile for.
@@ -156,6 +157,14 @@ pub fn check_target(paths: &Paths, target: &CheckTarget) -> Result<Outcome> {
         )
     })?;
     Ok(Outcome::passed())
+}
+
+/// `cargo xtask check-targets`: ensure the fork, then the steps of
+/// this module.
+pub fn check_targets(paths: &Paths) -> Result<()> {
+    let mut steps = vec![Step::fatal("fork", || ensure_fork(paths, false))];
+    steps.extend(self::steps(paths));
+    run_steps("xtask check-targets", steps)
 }
 
 /// One step per target in [`CHECK_TARGETS`].

@@ -121,7 +121,7 @@ pub fn sync(paths: &Paths, force: bool, pristine: impl FnOnce() -> Result<PathBu
     }
     let git = Git::new(&vendor);
     require_repo(&git, "--force")?;
-    let dirty = uncommitted(&git)?;
+    let dirty = git.uncommitted()?;
     if !dirty.is_empty() {
         bail!(
             "{} has uncommitted changes:\n{}\
@@ -363,7 +363,7 @@ pub fn write_patches(paths: &Paths, force: bool) -> Result<()> {
     }
     let git = Git::new(&vendor);
     require_repo(&git, "")?;
-    let dirty = uncommitted(&git)?;
+    let dirty = git.uncommitted()?;
     let exported = export(&git, &paths.scratch())?;
     let current = PatchSet::read_dir(&paths.patches());
     let differences = match &current {
@@ -444,7 +444,7 @@ pub fn check_patches(paths: &Paths) -> Result<()> {
     let git = Git::new(&vendor);
     require_repo(&git, "")?;
     let mut problems = String::new();
-    let dirty = uncommitted(&git)?;
+    let dirty = git.uncommitted()?;
     if !dirty.is_empty() {
         let _ = write!(
             problems,
@@ -570,23 +570,6 @@ pub fn kept_work(git: &Git) -> Result<Vec<String>> {
             .map(|path| format!("linked worktree at {path}")),
     );
     Ok(kept)
-}
-
-/// Uncommitted changes in the work tree, as `git status --porcelain` lines
-/// (untracked `target/` ignored), plus a line for an `am`/rebase in progress.
-pub fn uncommitted(git: &Git) -> Result<Vec<String>> {
-    let status = git.run_user(["status", "--porcelain"])?;
-    let mut lines: Vec<String> = status
-        .lines()
-        .filter(|l| *l != "?? target/")
-        .map(str::to_owned)
-        .collect();
-    for op in ["rebase-apply", "rebase-merge"] {
-        if git.dir().join(".git").join(op).exists() {
-            lines.push(format!("(a `git am` or rebase is in progress: .git/{op})"));
-        }
-    }
-    Ok(lines)
 }
 
 /// Indents each line by two spaces, newline-terminated.

@@ -83,7 +83,7 @@ fn main() -> ExitCode {
             force,
         } => fork::write_patches(&paths, force),
         Command::Test { miri, args } => tasks::test(&paths, miri, &args),
-        Command::CheckTargets => tasks::check_targets(&paths),
+        Command::CheckTargets => xtask::cross::check_targets(&paths),
         Command::UpstreamTests(opts) => upstream::run(&paths, &opts),
         Command::Overhead(args) => xtask::overhead::run(&paths, &args),
         Command::Bench(args) => xtask::bench::run(&paths, &args),
@@ -94,7 +94,7 @@ fn main() -> ExitCode {
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(err) if err.is::<tasks::Reported>() => ExitCode::FAILURE,
+        Err(err) if err.is::<xtask::steps::Reported>() => ExitCode::FAILURE,
         Err(err) => {
             eprintln!("error: {err}");
             for cause in err.chain().skip(1) {
