@@ -3,6 +3,16 @@
 use super::manifest::tests::APP;
 use super::*;
 
+/// A temporary directory that is the checkout (`paths`) and holds a project
+/// `app/` with `manifest`; the directory lives as long as the returned guard.
+fn app_in_checkout(manifest: &str) -> (tempfile::TempDir, Paths, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let paths = Paths::new(tmp.path());
+    let app = tmp.path().join("app");
+    project(&app, manifest);
+    (tmp, paths, app)
+}
+
 fn project(dir: &Path, manifest: &str) {
     fs::create_dir_all(dir.join("src")).unwrap();
     fs::write(dir.join("Cargo.toml"), manifest).unwrap();
@@ -51,10 +61,7 @@ fn swap_and_undo_on_disk_restore_manifest_and_lock_exactly() {
 
 #[test]
 fn undo_removes_a_lock_that_the_swap_build_created_and_keeps_later_edits() {
-    let tmp = tempfile::tempdir().unwrap();
-    let paths = Paths::new(tmp.path());
-    let app = tmp.path().join("app");
-    project(&app, APP);
+    let (_tmp, paths, app) = app_in_checkout(APP);
     swap_manifest(&paths, &app).unwrap();
     fs::write(app.join("Cargo.lock"), "# written by a build\n").unwrap();
     let manifest = app.join("Cargo.toml");
@@ -85,10 +92,7 @@ fn undo_removes_a_lock_that_the_swap_build_created_and_keeps_later_edits() {
 #[test]
 fn undo_after_an_edit_keeps_the_lock_and_a_second_undo_and_a_new_swap_work() {
     // The path: swap, edit, undo (backup kept), swap, undo, undo.
-    let tmp = tempfile::tempdir().unwrap();
-    let paths = Paths::new(tmp.path());
-    let app = tmp.path().join("app");
-    project(&app, APP);
+    let (_tmp, paths, app) = app_in_checkout(APP);
     let (manifest, lock) = (app.join("Cargo.toml"), app.join("Cargo.lock"));
     fs::write(&lock, "# the user's lock\n").unwrap();
 
@@ -153,10 +157,7 @@ fn swap_files(dir: &Path) -> Vec<String> {
 
 #[test]
 fn an_interrupted_swap_is_finished_by_swap_or_cleaned_up_by_undo() {
-    let tmp = tempfile::tempdir().unwrap();
-    let paths = Paths::new(tmp.path());
-    let app = tmp.path().join("app");
-    project(&app, APP);
+    let (_tmp, paths, app) = app_in_checkout(APP);
     let (manifest, lock) = (app.join("Cargo.toml"), app.join("Cargo.lock"));
     fs::write(&lock, "# the user's lock\n").unwrap();
 
@@ -203,10 +204,7 @@ fn an_interrupted_swap_is_finished_by_swap_or_cleaned_up_by_undo() {
 
 #[test]
 fn an_interrupted_undo_is_finished_by_undo() {
-    let tmp = tempfile::tempdir().unwrap();
-    let paths = Paths::new(tmp.path());
-    let app = tmp.path().join("app");
-    project(&app, APP);
+    let (_tmp, paths, app) = app_in_checkout(APP);
     let (manifest, lock) = (app.join("Cargo.toml"), app.join("Cargo.lock"));
     swap_manifest(&paths, &app).unwrap();
     fs::write(&lock, "# fork lock\n").unwrap();
@@ -235,10 +233,7 @@ fn an_interrupted_undo_is_finished_by_undo() {
 
 #[test]
 fn swap_twice_undo_twice_and_a_half_undone_manifest() {
-    let tmp = tempfile::tempdir().unwrap();
-    let paths = Paths::new(tmp.path());
-    let app = tmp.path().join("app");
-    project(&app, APP);
+    let (_tmp, paths, app) = app_in_checkout(APP);
     let manifest = app.join("Cargo.toml");
     swap_manifest(&paths, &app).unwrap();
     let swapped = fs::read_to_string(&manifest).unwrap();
@@ -292,10 +287,7 @@ fn targets_for(paths: &Paths) -> Targets {
 
 #[test]
 fn undo_without_a_backup_removes_only_the_entries_and_never_the_lock() {
-    let tmp = tempfile::tempdir().unwrap();
-    let paths = Paths::new(tmp.path());
-    let app = tmp.path().join("app");
-    project(&app, APP);
+    let (_tmp, paths, app) = app_in_checkout(APP);
     swap_manifest(&paths, &app).unwrap();
     fs::write(app.join("Cargo.lock"), "# fork lock\n").unwrap();
     for f in ["Cargo.toml.pulse-backup", "Cargo.lock.pulse-none"] {
@@ -313,10 +305,7 @@ fn undo_without_a_backup_removes_only_the_entries_and_never_the_lock() {
 
 #[test]
 fn an_unreadable_manifest_stops_undo_before_anything_changes() {
-    let tmp = tempfile::tempdir().unwrap();
-    let paths = Paths::new(tmp.path());
-    let app = tmp.path().join("app");
-    project(&app, APP);
+    let (_tmp, paths, app) = app_in_checkout(APP);
     fs::write(app.join("Cargo.lock"), "# the user's lock\n").unwrap();
     swap_manifest(&paths, &app).unwrap();
     fs::write(app.join("Cargo.lock"), "# fork lock\n").unwrap();
@@ -337,10 +326,7 @@ fn an_unreadable_manifest_stops_undo_before_anything_changes() {
 #[test]
 fn a_symlinked_manifest_stays_a_symlink_and_keeps_its_mode() {
     use std::os::unix::fs::{symlink, PermissionsExt};
-    let tmp = tempfile::tempdir().unwrap();
-    let paths = Paths::new(tmp.path());
-    let app = tmp.path().join("app");
-    project(&app, APP);
+    let (tmp, paths, app) = app_in_checkout(APP);
     let shared = tmp.path().join("shared.toml");
     fs::rename(app.join("Cargo.toml"), &shared).unwrap();
     fs::set_permissions(&shared, fs::Permissions::from_mode(0o640)).unwrap();
