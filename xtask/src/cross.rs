@@ -17,16 +17,18 @@
 //! is not a workspace member, and `vendor/tokio` must stay free of build
 //! files: a new `Cargo.lock` there would count as uncommitted work.)
 //!
-//! `cargo xtask test` runs the same steps.
+//! `cargo xtask test` runs the same steps ([`steps`]).
 
 use std::fs;
+use std::path::Path;
 use std::process::Command;
 
 use anyhow::{Context, Result};
 
-use crate::pristine::cargo_cmd;
+use crate::cargo::{cargo_cmd, inline, path_str, strings, ScratchManifest};
+use crate::fork::ensure_fork;
 use crate::process::{self, stream};
-use crate::tasks::{Outcome, Skip, Step};
+use crate::steps::{run_steps, Outcome, Skip, Step};
 use crate::Paths;
 
 /// A target that `vendor/tokio` must compile for.
@@ -62,19 +64,29 @@ pub const CHECK_TARGETS: [CheckTarget; 2] = [
 /// ```
 /// use xtask::cross::{check_manifest, CHECK_TARGETS};
 ///
-/// let text = check_manifest(&CHECK_TARGETS[1], "/src/pulse/vendor/tokio");
+/// let text = check_manifest(&CHECK_TARGETS[1], "/src/pulse/vendor/tokio".as_ref())
+///     .unwrap()
+///     .render();
 /// assert!(text.contains(r#"features = ["rt", "sync", "macros", "time"]"#));
 /// ```
-pub fn check_manifest(target: &CheckTarget, vendor_tokio: &str) -> String {
-    let features: Vec<String> = target.features.iter().map(|f| format!("{f:?}")).collect();
-    format!(
-        "# Written by `cargo xtask check-targets`: checks the fork for {triple}.\n\
-         [package]\nname = \"pulse-check-target\"\nversion = \"0.0.0\"\nedition = \"2021\"\n\
-         publish = false\n\n[workspace]\n\n[dependencies]\n\
-         tokio = {{ path = {vendor_tokio:?}, default-features = false, features = [{}] }}\n",
-        features.join(", "),
-        triple = target.triple,
+pub fn check_manifest(target: &CheckTarget, vendor_tokio: &Path) -> Result<ScratchManifest> {
+    Ok(ScratchManifest::package(
+        "pulse-check-target",
+        &format!(
+            "Written by `cargo xtask check-targets`: checks the fork for {}.",
+            target.triple
+        ),
     )
+    .set(
+        "dependencies",
+        "tokio",
+        inline([
+            ("path", path_str(vendor_tokio)?.into()),
+            ("default-features", false.into()),
+            ("features", strings(target.features)),
+        ]),
+    )
+    .empty_lib())
 }
 
 /// The installed targets of the active toolchain, or why they are unknown.
@@ -128,15 +140,7 @@ pub fn check_target(paths: &Paths, target: &CheckTarget) -> Result<Outcome> {
     }
     let cross = paths.target.join("cross");
     let dir = cross.join(target.triple);
-    fs::create_dir_all(dir.join("src")).with_context(|| format!("creating {}", dir.display()))?;
-    let vendor_tokio = paths.vendor_tokio();
-    let vendor_tokio = vendor_tokio
-        .to_str()
-        .with_context(|| format!("{} is not valid UTF-8", vendor_tokio.display()))?;
-    fs::write(dir.join("Cargo.toml"), check_manifest(target, vendor_tokio))
-        .with_context(|| format!("writing {}", dir.join("Cargo.toml").display()))?;
-    fs::write(dir.join("src").join("lib.rs"), "")
-        .with_context(|| format!("writing {}", dir.join("src/lib.rs").display()))?;
+    check_manifest(target, &paths.vendor_tokio())?.write(&dir)?;
     let lock = paths.root.join("Cargo.lock");
     if lock.exists() {
         fs::copy(&lock, dir.join("Cargo.lock"))
@@ -153,6 +157,14 @@ pub fn check_target(paths: &Paths, target: &CheckTarget) -> Result<Outcome> {
         )
     })?;
     Ok(Outcome::passed())
+}
+
+/// `cargo xtask check-targets`: ensure the fork, then the steps of
+/// this module.
+pub fn check_targets(paths: &Paths) -> Result<()> {
+    let mut steps = vec![Step::fatal("fork", || ensure_fork(paths, false))];
+    steps.extend(self::steps(paths));
+    run_steps("xtask check-targets", steps)
 }
 
 /// One step per target in [`CHECK_TARGETS`].
@@ -203,7 +215,9 @@ mod tests {
 
     #[test]
     fn the_manifest_enables_the_target_features_only() {
-        let text = check_manifest(&CHECK_TARGETS[0], "/p/vendor/tokio");
+        let text = check_manifest(&CHECK_TARGETS[0], "/p/vendor/tokio".as_ref())
+            .unwrap()
+            .render();
         let doc: toml_edit::DocumentMut = text.parse().unwrap();
         let tokio = &doc["dependencies"]["tokio"];
         assert_eq!(tokio["path"].as_str(), Some("/p/vendor/tokio"));

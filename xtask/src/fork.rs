@@ -52,9 +52,10 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context, Result};
 
+use crate::fs::{copy_tree, remove_dir_if_exists};
 use crate::git::Git;
 use crate::patchset::{describe, normalize_date, Patch, PatchSet};
-use crate::pristine::{self, remove_dir_if_exists, MARKER};
+use crate::pristine::{self, MARKER};
 use crate::{Paths, TOKIO_VERSION};
 
 /// Tag of the base commit in `vendor/tokio`.
@@ -120,7 +121,7 @@ pub fn sync(paths: &Paths, force: bool, pristine: impl FnOnce() -> Result<PathBu
     }
     let git = Git::new(&vendor);
     require_repo(&git, "--force")?;
-    let dirty = uncommitted(&git)?;
+    let dirty = git.uncommitted()?;
     if !dirty.is_empty() {
         bail!(
             "{} has uncommitted changes:\n{}\
@@ -205,7 +206,7 @@ pub fn materialize(paths: &Paths, pristine_dir: &Path) -> Result<()> {
     remove_dir_if_exists(&vendor)?;
 
     let git = Git::new(&vendor);
-    let base = copy_tree(pristine_dir, &vendor).and_then(|()| commit_base(&git));
+    let base = copy_tree(pristine_dir, &vendor, &[MARKER]).and_then(|()| commit_base(&git));
     if let Err(e) = base {
         let _ = fs::remove_dir_all(&vendor);
         return Err(e.context(format!(
@@ -362,7 +363,7 @@ pub fn write_patches(paths: &Paths, force: bool) -> Result<()> {
     }
     let git = Git::new(&vendor);
     require_repo(&git, "")?;
-    let dirty = uncommitted(&git)?;
+    let dirty = git.uncommitted()?;
     let exported = export(&git, &paths.scratch())?;
     let current = PatchSet::read_dir(&paths.patches());
     let differences = match &current {
@@ -443,7 +444,7 @@ pub fn check_patches(paths: &Paths) -> Result<()> {
     let git = Git::new(&vendor);
     require_repo(&git, "")?;
     let mut problems = String::new();
-    let dirty = uncommitted(&git)?;
+    let dirty = git.uncommitted()?;
     if !dirty.is_empty() {
         let _ = write!(
             problems,
@@ -571,53 +572,10 @@ pub fn kept_work(git: &Git) -> Result<Vec<String>> {
     Ok(kept)
 }
 
-/// Uncommitted changes in the work tree, as `git status --porcelain` lines
-/// (untracked `target/` ignored), plus a line for an `am`/rebase in progress.
-pub fn uncommitted(git: &Git) -> Result<Vec<String>> {
-    let status = git.run_user(["status", "--porcelain"])?;
-    let mut lines: Vec<String> = status
-        .lines()
-        .filter(|l| *l != "?? target/")
-        .map(str::to_owned)
-        .collect();
-    for op in ["rebase-apply", "rebase-merge"] {
-        if git.dir().join(".git").join(op).exists() {
-            lines.push(format!("(a `git am` or rebase is in progress: .git/{op})"));
-        }
-    }
-    Ok(lines)
-}
-
 /// Indents each line by two spaces, newline-terminated.
 fn indent<S: AsRef<str>>(lines: &[S]) -> String {
     lines
         .iter()
         .map(|l| format!("  {}\n", l.as_ref()))
         .collect()
-}
-
-/// Copies the directory tree `from` into `to` (created), preserving file
-/// permissions and skipping the pristine marker at the top.
-fn copy_tree(from: &Path, to: &Path) -> Result<()> {
-    fs::create_dir_all(to).with_context(|| format!("creating {}", to.display()))?;
-    let entries = fs::read_dir(from).with_context(|| format!("listing {}", from.display()))?;
-    for entry in entries {
-        let entry = entry.with_context(|| format!("listing {}", from.display()))?;
-        if entry.file_name() == MARKER {
-            continue;
-        }
-        let (src, dst) = (entry.path(), to.join(entry.file_name()));
-        let kind = entry
-            .file_type()
-            .with_context(|| format!("reading {}", src.display()))?;
-        if kind.is_dir() {
-            copy_tree(&src, &dst)?;
-        } else if kind.is_file() {
-            fs::copy(&src, &dst)
-                .with_context(|| format!("copying {} to {}", src.display(), dst.display()))?;
-        } else {
-            bail!("{} is neither a file nor a directory", src.display());
-        }
-    }
-    Ok(())
 }

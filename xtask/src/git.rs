@@ -135,4 +135,22 @@ impl Git {
     {
         output(self.user_cmd(args))
     }
+
+    /// Uncommitted changes in the work tree, as `git status --porcelain`
+    /// lines (an untracked `target/` ignored), plus a line for an
+    /// `am`/rebase in progress.
+    pub fn uncommitted(&self) -> Result<Vec<String>> {
+        let status = self.run_user(["status", "--porcelain"])?;
+        let mut lines: Vec<String> = status
+            .lines()
+            .filter(|l| *l != "?? target/")
+            .map(str::to_owned)
+            .collect();
+        for op in ["rebase-apply", "rebase-merge"] {
+            if self.dir.join(".git").join(op).exists() {
+                lines.push(format!("(a `git am` or rebase is in progress: .git/{op})"));
+            }
+        }
+        Ok(lines)
+    }
 }

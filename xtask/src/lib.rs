@@ -14,16 +14,34 @@
 //! 3. `test` and `demo` ([`tasks`]) make sure the fork is current, then run.
 //! 4. `check-targets` ([`cross`]) checks that the fork compiles for targets
 //!    without 64-bit atomics and for wasm32 (also a step of `test`).
+//! 5. `upstream-tests` ([`upstream`]) runs Tokio's own test suite on the fork.
+//! 6. `swap` ([`swap`]) wires a cargo project to the fork; `swap-test`
+//!    ([`swap_test`]) does so to a published Tokio app and checks it.
+//! 7. `overhead` ([`overhead`]) and `bench` ([`bench`](mod@bench)) measure the probes.
+//!
+//! Each command's module imports only the shared drawers, never another
+//! command's helpers: [`cargo`] (the cargo command, `RUSTFLAGS`, scratch
+//! manifests, fetching a crate), [`process`] (running programs, with a
+//! deadline), [`fs`], [`git`], [`steps`] (the steps and summary line of a
+//! composite command), [`tools`] (outside tools that tests need),
+//! [`patchset`] and [`pristine`]. A command may run another command whole:
+//! most begin with [`fork::ensure_fork`], `test` runs `check-targets`'
+//! steps, and `swap-test` runs `swap` and `swap --undo`.
 
+pub mod bench;
+pub mod cargo;
 pub mod cross;
 pub mod dashboards;
 pub mod fork;
+pub mod fs;
 pub mod git;
 pub mod overhead;
 pub mod patchset;
 pub mod pristine;
 pub mod process;
+pub mod steps;
 pub mod swap;
+pub mod swap_test;
 pub mod tasks;
 pub mod tools;
 pub mod upstream;

@@ -60,7 +60,7 @@ enum Command {
     /// Measure what the probes cost against stock Tokio (wall time, callgrind Ir, memory).
     Overhead(xtask::overhead::Args),
     /// Run the criterion suite; save or compare baselines; the seed-targets table.
-    Bench(xtask::overhead::bench::Args),
+    Bench(xtask::bench::Args),
     /// Ensure the fork, then run the demo example in release mode.
     Demo {
         /// Arguments for the demo (after `--`).
@@ -83,18 +83,18 @@ fn main() -> ExitCode {
             force,
         } => fork::write_patches(&paths, force),
         Command::Test { miri, args } => tasks::test(&paths, miri, &args),
-        Command::CheckTargets => tasks::check_targets(&paths),
+        Command::CheckTargets => xtask::cross::check_targets(&paths),
         Command::UpstreamTests(opts) => upstream::run(&paths, &opts),
         Command::Overhead(args) => xtask::overhead::run(&paths, &args),
-        Command::Bench(args) => xtask::overhead::bench::run(&paths, &args),
+        Command::Bench(args) => xtask::bench::run(&paths, &args),
         Command::Demo { args } => tasks::demo(&paths, &args),
         Command::Swap { undo: false, path } => xtask::swap::swap(&paths, &path),
         Command::Swap { undo: true, path } => xtask::swap::undo(&paths, &path),
-        Command::SwapTest => xtask::swap::third_party(&paths),
+        Command::SwapTest => xtask::swap_test::run(&paths),
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(err) if err.is::<tasks::Reported>() => ExitCode::FAILURE,
+        Err(err) if err.is::<xtask::steps::Reported>() => ExitCode::FAILURE,
         Err(err) => {
             eprintln!("error: {err}");
             for cause in err.chain().skip(1) {

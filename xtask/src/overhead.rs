@@ -29,7 +29,6 @@
 //! included (its HEAD and dirtiness are recorded); it is materialized only
 //! when missing.
 
-pub mod bench;
 pub mod measure;
 pub mod report;
 pub mod variant;
@@ -301,7 +300,7 @@ fn fork_revision(paths: &Paths) -> String {
         .run(["rev-parse", "--short", "HEAD"])
         .map(|s| s.trim().to_string())
         .unwrap_or_else(|_| "unknown".to_string());
-    match fork::uncommitted(&git) {
+    match git.uncommitted() {
         Ok(dirty) if !dirty.is_empty() => format!("{head}-dirty"),
         _ => head,
     }

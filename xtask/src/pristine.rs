@@ -3,11 +3,11 @@
 //! The machine may reach only the package registry, so cargo itself fetches
 //! the crate. Protocol of [`ensure`]:
 //!
-//! 1. Write a throwaway package `pulse-fetch` in `target/pulse/fetch/` whose
-//!    only dependency is `tokio = "=1.54.1"` (no default features). It has an
-//!    empty `[workspace]` table so cargo does not take it for a member of the
-//!    root workspace.
-//! 2. `cargo fetch` there. Cargo downloads the `.crate` into
+//! 1. [`fetch_crate`] writes a throwaway package `pulse-fetch` in
+//!    `target/pulse/fetch/` whose only dependency is `tokio = "=1.54.1"` (no
+//!    default features). It has an empty `[workspace]` table so cargo does
+//!    not take it for a member of the root workspace.
+//! 2. It runs `cargo fetch` there. Cargo downloads the `.crate` into
 //!    `$CARGO_HOME/registry/cache/<index>/`, checks it against the registry's
 //!    checksum, and unpacks it into `$CARGO_HOME/registry/src/<index>/`.
 //! 3. `cargo metadata` there gives tokio's `manifest_path`, i.e. the unpacked
@@ -23,12 +23,12 @@
 
 use std::fs;
 use std::path::{Component, Path, PathBuf};
-use std::process::Command;
 
 use anyhow::{anyhow, bail, Context, Result};
 
+use crate::cargo::fetch_crate;
+use crate::fs::remove_dir_if_exists;
 use crate::patchset::sha256_file;
-use crate::process;
 use crate::{Paths, TOKIO_VERSION};
 
 /// Marker file in the pristine directory; it holds the `.crate`'s checksum.
@@ -46,27 +46,14 @@ pub struct Pristine {
 /// Makes sure `vendor/tokio-1.54.1/` holds the verified pristine crate (see
 /// the module docs for the steps).
 pub fn ensure(paths: &Paths) -> Result<Pristine> {
-    let fetch_dir = paths.target.join("pulse").join("fetch");
-    write_fetch_manifest(&fetch_dir)?;
+    let fetched = fetch_crate(&paths.scratch().join("fetch"), "tokio", TOKIO_VERSION)
+        .context("cargo could not fetch the pristine tokio crate")?;
+    let crate_file = crate_file_for(&fetched.dir.join("Cargo.toml"))?;
 
-    eprintln!("xtask: fetching tokio {TOKIO_VERSION} with cargo");
-    let mut fetch = cargo_cmd();
-    fetch.arg("fetch").current_dir(&fetch_dir);
-    process::stream(fetch).context("cargo could not fetch the pristine tokio crate")?;
-
-    let mut metadata = cargo_cmd();
-    metadata
-        .args(["metadata", "--format-version", "1"])
-        .current_dir(&fetch_dir);
-    let metadata = process::output(metadata)?;
-    let manifest = tokio_manifest_path(&metadata)?;
-    let crate_file = crate_file_for(&manifest)?;
-
-    let lock_path = fetch_dir.join("Cargo.lock");
-    let lock = fs::read_to_string(&lock_path)
-        .with_context(|| format!("reading {}", lock_path.display()))?;
+    let lock = fs::read_to_string(&fetched.lock)
+        .with_context(|| format!("reading {}", fetched.lock.display()))?;
     let checksum = lock_checksum(&lock, "tokio", TOKIO_VERSION)
-        .with_context(|| format!("in {}", lock_path.display()))?;
+        .with_context(|| format!("in {}", fetched.lock.display()))?;
 
     let actual = sha256_file(&crate_file)?;
     if actual != checksum {
@@ -84,61 +71,6 @@ pub fn ensure(paths: &Paths) -> Result<Pristine> {
     }
     unpack_crate(&crate_file, &dir, &checksum)?;
     Ok(Pristine { dir, checksum })
-}
-
-/// `$CARGO` if cargo set it (we run under `cargo run`), else `cargo`.
-pub fn cargo_cmd() -> Command {
-    Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
-}
-
-/// Writes the throwaway manifest and an empty `src/lib.rs` into `dir`.
-fn write_fetch_manifest(dir: &Path) -> Result<()> {
-    let src = dir.join("src");
-    fs::create_dir_all(&src).with_context(|| format!("creating {}", src.display()))?;
-    let manifest = format!(
-        "# Written by `cargo xtask fork` to fetch the pristine Tokio crate. Not part of the build.\n\
-         [package]\n\
-         name = \"pulse-fetch\"\n\
-         version = \"0.0.0\"\n\
-         edition = \"2021\"\n\
-         publish = false\n\
-         \n\
-         [workspace]\n\
-         \n\
-         [dependencies]\n\
-         tokio = {{ version = \"={TOKIO_VERSION}\", default-features = false }}\n"
-    );
-    let files = [
-        (dir.join("Cargo.toml"), manifest),
-        (src.join("lib.rs"), String::new()),
-    ];
-    for (path, text) in files {
-        if fs::read_to_string(&path).is_ok_and(|old| old == text) {
-            continue;
-        }
-        fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
-    }
-    Ok(())
-}
-
-/// Finds tokio's `manifest_path` in `cargo metadata` JSON output.
-pub fn tokio_manifest_path(metadata_json: &str) -> Result<PathBuf> {
-    let value: serde_json::Value =
-        serde_json::from_str(metadata_json).context("`cargo metadata` printed invalid JSON")?;
-    let packages = value
-        .get("packages")
-        .and_then(|p| p.as_array())
-        .ok_or_else(|| anyhow!("`cargo metadata` output has no `packages` array"))?;
-    packages
-        .iter()
-        .find(|p| {
-            p.get("name").and_then(|n| n.as_str()) == Some("tokio")
-                && p.get("version").and_then(|v| v.as_str()) == Some(TOKIO_VERSION)
-        })
-        .and_then(|p| p.get("manifest_path"))
-        .and_then(|m| m.as_str())
-        .map(PathBuf::from)
-        .ok_or_else(|| anyhow!("`cargo metadata` does not list tokio {TOKIO_VERSION}"))
 }
 
 /// From `.../registry/src/<index>/tokio-1.54.1/Cargo.toml` derives
@@ -299,15 +231,6 @@ pub fn extract(crate_file: &Path, dest: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Removes a directory tree; a missing one is fine.
-pub fn remove_dir_if_exists(dir: &Path) -> Result<()> {
-    match fs::remove_dir_all(dir) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(e).with_context(|| format!("removing {}", dir.display())),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -370,18 +293,5 @@ dependencies = [
             registry.join("cache/idx-123/tokio-1.54.1.crate")
         );
         assert!(crate_file_for(Path::new("/work/vendor/tokio/Cargo.toml")).is_err());
-    }
-
-    #[test]
-    fn finds_manifest_in_metadata() {
-        let json = r#"{"packages":[
-            {"name":"tokio","version":"1.0.0","manifest_path":"/a/Cargo.toml"},
-            {"name":"tokio","version":"1.54.1","manifest_path":"/b/Cargo.toml"}]}"#;
-        assert_eq!(
-            tokio_manifest_path(json).unwrap(),
-            PathBuf::from("/b/Cargo.toml")
-        );
-        assert!(tokio_manifest_path(r#"{"packages":[]}"#).is_err());
-        assert!(tokio_manifest_path("not json").is_err());
     }
 }

@@ -19,7 +19,7 @@ use std::process::Command;
 use anyhow::{Context, Result};
 
 use crate::process;
-use crate::tasks::Skip;
+use crate::steps::Skip;
 
 /// The environment variable naming the file a skipping test appends to.
 pub const SKIP_LOG_ENV: &str = "TOKIO_PULSE_SKIP_LOG";

@@ -179,6 +179,19 @@ pub fn table(results: &Results) -> String {
     out
 }
 
+/// The verdict column: `ok` if `median` is within `limit`, `MISSED` if even
+/// the most favourable pairing of rounds (`best`) is over it, else `noise`
+/// (not resolved on a noisy machine).
+fn verdict(median: f64, best: f64, limit: f64) -> &'static str {
+    if median <= limit {
+        "ok    "
+    } else if best > limit {
+        "MISSED"
+    } else {
+        "noise "
+    }
+}
+
 /// One line per budget check: `ok` or `MISSED`, with the figures; `noise`
 /// when the median misses but the most favourable repetition (callgrind) or
 /// round (wall time) passes.
@@ -204,13 +217,7 @@ pub fn verdicts(results: &Results) -> Vec<String> {
                 (Some((fork_min, _)), Some((_, stock_max))) => fork_min / stock_max,
                 _ => r,
             };
-            let verdict = if r <= limit {
-                "ok    "
-            } else if best > limit {
-                "MISSED"
-            } else {
-                "noise "
-            };
+            let verdict = verdict(r, best, limit);
             lines.push(format!(
                 "{verdict} fork Ir {name}: {:+.2} % (limit {:+.0} %)",
                 (r - 1.0) * 100.0,
@@ -252,13 +259,7 @@ pub fn verdicts(results: &Results) -> Vec<String> {
                 // Over the limit in the median but not in the most
                 // favourable pairing of rounds is not resolved by wall time
                 // on a noisy machine.
-                let verdict = if added <= limit {
-                    "ok    "
-                } else if best > limit {
-                    "MISSED"
-                } else {
-                    "noise "
-                };
+                let verdict = verdict(added, best, limit);
                 lines.push(format!(
                     "{verdict} fork+timing wall {name}: {:+.1} % over the fork (best {:+.1} %) vs upstream-hist {:+.1} % over stock (limit: 1/5 of it)",
                     added * 100.0,

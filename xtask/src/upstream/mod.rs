@@ -5,7 +5,7 @@
 //! Protocol of [`run`]:
 //!
 //! 1. Make sure the crate is there: the fork through
-//!    [`ensure_fork`](crate::fork::ensure_fork), the pristine crate through
+//!    [`ensure_fork`], the pristine crate through
 //!    [`pristine::ensure`].
 //! 2. Write a wrapper workspace, `target/pulse/upstream/<mode>/`, whose only
 //!    member `tokio` is a symlink to the crate, and which has
@@ -38,20 +38,24 @@
 //! `--loom` runs Tokio's loom model checks of the multi-thread scheduler
 //! instead, through the same wrapper ([`run_loom`]).
 
+pub mod exclusions;
+pub mod results;
+
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::fs;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
 
+use crate::cargo::{cargo_cmd, inline, rustflags, strings, ScratchManifest};
 use crate::fork::ensure_fork;
-use crate::pristine::{self, cargo_cmd};
-use crate::process::display;
+use crate::pristine;
+use crate::process::{self, display, run_with_deadline};
 use crate::Paths;
+use exclusions::Exclusions;
+use results::{compare, parse_libtest, render_results, report_binary, BinaryRun, Outcome};
 
 /// Cargo features the suite is built with (Tokio's `[[test]]`s need `full`;
 /// `test-util` for paused time; `taskdump` because the fork touches the
@@ -96,165 +100,6 @@ impl Options {
         } else {
             "fork"
         }
-    }
-}
-
-/// One entry of `upstream-tests/excluded.toml`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Exclusion {
-    /// The binary (`rt_metrics`, or `lib`).
-    pub binary: String,
-    /// One test in it (`path::to::test`), or `None` for the whole binary.
-    pub test: Option<String>,
-    /// Why it cannot run here.
-    pub reason: String,
-}
-
-/// The checked-in exclusion list.
-#[derive(Debug, Clone, Default)]
-pub struct Exclusions(pub Vec<Exclusion>);
-
-impl Exclusions {
-    /// Parses the exclusion file. Format:
-    ///
-    /// ```toml
-    /// [[exclude]]
-    /// test = "binary"             # or "binary::path::to::test"
-    /// reason = "why it cannot pass on this machine"
-    /// ```
-    ///
-    /// `origin` names the file in error messages.
-    pub fn parse(text: &str, origin: &str) -> Result<Self> {
-        let doc: toml_edit::DocumentMut = text
-            .parse()
-            .with_context(|| format!("{origin} is not valid TOML"))?;
-        let mut list = Vec::new();
-        let Some(item) = doc.get("exclude") else {
-            return Ok(Self(list));
-        };
-        let tables = item.as_array_of_tables().ok_or_else(|| {
-            anyhow!("{origin}: `exclude` must be an array of tables ([[exclude]])")
-        })?;
-        for (i, table) in tables.iter().enumerate() {
-            let field = |key: &str| -> Result<String> {
-                let value = table
-                    .get(key)
-                    .and_then(|v| v.as_str())
-                    .map(str::trim)
-                    .filter(|v| !v.is_empty());
-                value.map(str::to_owned).ok_or_else(|| {
-                    anyhow!("{origin}: entry {} needs a non-empty string `{key}`", i + 1)
-                })
-            };
-            let name = field("test")?;
-            let reason = field("reason")?;
-            if let Some(key) = table
-                .iter()
-                .map(|(k, _)| k)
-                .find(|k| *k != "test" && *k != "reason")
-            {
-                bail!(
-                    "{origin}: entry {} (`{name}`) has an unknown key `{key}`",
-                    i + 1
-                );
-            }
-            let (binary, test) = match name.split_once("::") {
-                Some((binary, test)) => (binary.to_owned(), Some(test.to_owned())),
-                None => (name.clone(), None),
-            };
-            list.push(Exclusion {
-                binary,
-                test,
-                reason,
-            });
-        }
-        Ok(Self(list))
-    }
-
-    fn whole_binary(&self, binary: &str) -> bool {
-        self.0
-            .iter()
-            .any(|e| e.binary == binary && e.test.is_none())
-    }
-
-    fn tests_in(&self, binary: &str) -> Vec<&str> {
-        self.0
-            .iter()
-            .filter(|e| e.binary == binary)
-            .filter_map(|e| e.test.as_deref())
-            .collect()
-    }
-}
-
-/// The outcome of one test.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    /// It passed.
-    Ok,
-    /// It failed (or its binary crashed or timed out after it started).
-    Failed,
-    /// `#[ignore]`d upstream.
-    Ignored,
-}
-
-impl Outcome {
-    fn as_str(self) -> &'static str {
-        match self {
-            Outcome::Ok => "ok",
-            Outcome::Failed => "FAILED",
-            Outcome::Ignored => "ignored",
-        }
-    }
-}
-
-/// Reads libtest's per-test lines (`test <name> ... ok`) from its output.
-///
-/// # Examples
-///
-/// ```
-/// use xtask::upstream::{parse_libtest, Outcome};
-///
-/// let out = "running 2 tests\ntest a::b ... ok\ntest c ... ignored, slow\n";
-/// let got = parse_libtest(out);
-/// assert_eq!(got, vec![("a::b".to_string(), Outcome::Ok), ("c".to_string(), Outcome::Ignored)]);
-/// ```
-pub fn parse_libtest(stdout: &str) -> Vec<(String, Outcome)> {
-    let mut results = Vec::new();
-    for line in stdout.lines() {
-        let Some(rest) = line.strip_prefix("test ") else {
-            continue;
-        };
-        let Some((name, outcome)) = rest.split_once(" ... ") else {
-            continue;
-        };
-        let outcome = match outcome.trim() {
-            "ok" => Outcome::Ok,
-            "FAILED" => Outcome::Failed,
-            o if o.starts_with("ignored") => Outcome::Ignored,
-            _ => continue,
-        };
-        results.push((name.to_owned(), outcome));
-    }
-    results
-}
-
-/// One test binary's run.
-#[derive(Debug)]
-struct BinaryRun {
-    name: String,
-    tests: Vec<(String, Outcome)>,
-    /// Why the binary itself failed beyond its tests (crash, time limit).
-    broken: Option<String>,
-    elapsed: Duration,
-}
-
-impl BinaryRun {
-    fn count(&self, outcome: Outcome) -> usize {
-        self.tests.iter().filter(|(_, o)| *o == outcome).count()
-    }
-
-    fn failed(&self) -> bool {
-        self.broken.is_some() || self.count(Outcome::Failed) > 0
     }
 }
 
@@ -414,7 +259,7 @@ pub fn run_loom(paths: &Paths, mode: &str, wrapper: &Path) -> Result<()> {
     if std::env::var_os("LOOM_MAX_PREEMPTIONS").is_none() {
         cmd.env("LOOM_MAX_PREEMPTIONS", "1");
     }
-    crate::process::stream(cmd)
+    process::stream(cmd)
 }
 
 /// Step 2: the wrapper workspace; returns its directory.
@@ -422,19 +267,18 @@ fn write_wrapper(paths: &Paths, mode: &str, crate_dir: &Path) -> Result<PathBuf>
     let upstream = paths.scratch().join("upstream");
     let dir = upstream.join(mode);
     fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let manifest = "# Written by `cargo xtask upstream-tests`: a workspace around Tokio, as\n\
-                    # Tokio's own repository has, so that its dev-dependencies use this Tokio.\n\
-                    [workspace]\n\
-                    resolver = \"2\"\n\
-                    members = [\"tokio\"]\n\
-                    \n\
-                    [patch.crates-io]\n\
-                    tokio = { path = \"tokio\" }\n";
-    let manifest_path = dir.join("Cargo.toml");
-    if fs::read_to_string(&manifest_path).ok().as_deref() != Some(manifest) {
-        fs::write(&manifest_path, manifest)
-            .with_context(|| format!("writing {}", manifest_path.display()))?;
-    }
+    ScratchManifest::workspace(
+        "Written by `cargo xtask upstream-tests`: a workspace around Tokio, as Tokio's own \
+         repository has, so that its dev-dependencies use this Tokio.",
+    )
+    .set("workspace", "resolver", "2")
+    .set("workspace", "members", strings(&["tokio"]))
+    .set(
+        "patch.crates-io",
+        "tokio",
+        inline([("path", "tokio".into())]),
+    )
+    .write(&dir)?;
     // Seed the lock file from the checked-in one, so that the
     // dev-dependencies resolve to the versions this was last run with.
     let lock = dir.join("Cargo.lock");
@@ -555,17 +399,8 @@ fn build(
     Ok(executables)
 }
 
-/// `$RUSTFLAGS` (if any) plus `extra`.
-pub fn rustflags(extra: &str) -> String {
-    match std::env::var("RUSTFLAGS") {
-        Ok(flags) if !flags.trim().is_empty() => format!("{flags} {extra}"),
-        _ => extra.to_owned(),
-    }
-}
-
 /// Step 6: runs one test executable under the time limit.
 fn run_binary(name: &str, exe: &Path, crate_dir: &Path, skips: &[&str]) -> Result<BinaryRun> {
-    let start = Instant::now();
     let mut cmd = Command::new(exe);
     if !skips.is_empty() {
         cmd.arg("--exact");
@@ -575,196 +410,28 @@ fn run_binary(name: &str, exe: &Path, crate_dir: &Path, skips: &[&str]) -> Resul
     }
     cmd.current_dir(crate_dir)
         .env("CARGO_MANIFEST_DIR", crate_dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let shown = display(&cmd);
-    let mut child = cmd
-        .spawn()
-        .with_context(|| format!("could not start `{shown}`"))?;
-    let readers = [
-        child.stdout.take().map(drain),
-        child.stderr.take().map(drain),
-    ];
-    let mut broken = None;
-    let status = loop {
-        if let Some(status) = child.try_wait()? {
-            break Some(status);
+    let done = run_with_deadline(cmd, BINARY_TIME_LIMIT)?;
+    let tests = parse_libtest(&done.stdout);
+    let broken = match done.status {
+        None => Some(format!("killed after the {BINARY_TIME_LIMIT:?} limit")),
+        Some(status) if !status.success() && !tests.iter().any(|(_, o)| *o == Outcome::Failed) => {
+            Some(format!("exited {status} with no failed test"))
         }
-        if start.elapsed() > BINARY_TIME_LIMIT {
-            let _ = child.kill();
-            let _ = child.wait();
-            broken = Some(format!("killed after the {BINARY_TIME_LIMIT:?} limit"));
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(20));
+        Some(_) => None,
     };
-    let [stdout, stderr] = readers.map(|r| r.and_then(|h| h.join().ok()).unwrap_or_default());
-    let tests = parse_libtest(&stdout);
-    if let Some(status) = status {
-        if !status.success() && !tests.iter().any(|(_, o)| *o == Outcome::Failed) {
-            broken = Some(format!("exited {status} with no failed test"));
-        }
-    }
     let run = BinaryRun {
         name: name.to_owned(),
         tests,
         broken,
-        elapsed: start.elapsed(),
+        elapsed: done.elapsed,
     };
     if run.failed() {
-        eprintln!("---- output of {shown}\n{stdout}{stderr}---- end of output of {name}");
+        eprintln!(
+            "---- output of {shown}\n{}{}---- end of output of {name}",
+            done.stdout, done.stderr
+        );
     }
     Ok(run)
-}
-
-/// Collects a pipe on a thread, so a chatty child never blocks on it.
-fn drain<R: Read + Send + 'static>(mut pipe: R) -> std::thread::JoinHandle<String> {
-    std::thread::spawn(move || {
-        let mut bytes = Vec::new();
-        let _ = pipe.read_to_end(&mut bytes);
-        String::from_utf8_lossy(&bytes).into_owned()
-    })
-}
-
-fn report_binary(run: &BinaryRun) {
-    let mut line = format!(
-        "  {:<40} {:>4} passed, {} failed, {} ignored ({:.1?})",
-        run.name,
-        run.count(Outcome::Ok),
-        run.count(Outcome::Failed),
-        run.count(Outcome::Ignored),
-        run.elapsed
-    );
-    if let Some(why) = &run.broken {
-        let _ = write!(line, " BROKEN: {why}");
-    }
-    eprintln!("{line}");
-}
-
-/// Step 7: one `binary::test outcome` line per test, sorted.
-fn render_results(runs: &[BinaryRun]) -> String {
-    let mut lines: Vec<String> = runs
-        .iter()
-        .flat_map(|r| {
-            let mut lines: Vec<String> = r
-                .tests
-                .iter()
-                .map(|(t, o)| format!("{}::{t} {}", r.name, o.as_str()))
-                .collect();
-            if let Some(why) = &r.broken {
-                lines.push(format!("{} BROKEN ({why})", r.name));
-            }
-            lines
-        })
-        .collect();
-    lines.sort();
-    lines.join("\n") + "\n"
-}
-
-/// The tests present in both result files whose outcomes differ.
-///
-/// # Examples
-///
-/// ```
-/// let fork = "a::x ok\na::y FAILED\n";
-/// let pristine = "a::x ok\na::y ok\n";
-/// let d = xtask::upstream::compare(fork, pristine, "fork", "pristine");
-/// assert_eq!(d, vec!["a::y: fork FAILED, pristine ok".to_string()]);
-/// ```
-pub fn compare(mine: &str, theirs: &str, my_name: &str, their_name: &str) -> Vec<String> {
-    let parse = |text: &str| -> BTreeMap<String, String> {
-        text.lines()
-            .filter_map(|l| l.rsplit_once(' '))
-            .map(|(t, o)| (t.to_owned(), o.to_owned()))
-            .collect()
-    };
-    let (mine, theirs) = (parse(mine), parse(theirs));
-    mine.iter()
-        .filter_map(|(test, outcome)| {
-            let other = theirs.get(test)?;
-            (other != outcome).then(|| format!("{test}: {my_name} {outcome}, {their_name} {other}"))
-        })
-        .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn exclusions_parse_binaries_and_single_tests() {
-        let text = r#"
-[[exclude]]
-test = "signal_ctrl_c"
-reason = "sends SIGINT to the process group"
-
-[[exclude]]
-test = "rt_common::threaded::slow"
-reason = "timing"
-"#;
-        let ex = Exclusions::parse(text, "x.toml").unwrap();
-        assert!(ex.whole_binary("signal_ctrl_c"));
-        assert!(!ex.whole_binary("rt_common"));
-        assert_eq!(ex.tests_in("rt_common"), vec!["threaded::slow"]);
-    }
-
-    #[test]
-    fn the_checked_in_exclusions_parse_and_each_has_a_reason() {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../upstream-tests/excluded.toml");
-        let text = fs::read_to_string(&path).unwrap();
-        let ex = Exclusions::parse(&text, "excluded.toml").unwrap();
-        assert!(ex.0.iter().all(|e| e.reason.len() > 20), "{ex:?}");
-    }
-
-    #[test]
-    fn exclusions_need_a_reason() {
-        let err = Exclusions::parse("[[exclude]]\ntest = \"a\"\n", "x.toml").unwrap_err();
-        assert!(err.to_string().contains("`reason`"), "{err}");
-        let err =
-            Exclusions::parse("[[exclude]]\ntest = \"a\"\nreason = \" \"\n", "x.toml").unwrap_err();
-        assert!(err.to_string().contains("entry 1"), "{err}");
-    }
-
-    #[test]
-    fn exclusions_reject_unknown_keys_and_bad_toml() {
-        let err = Exclusions::parse(
-            "[[exclude]]\ntest = \"a\"\nreason = \"r\"\nwhy = 1\n",
-            "x.toml",
-        )
-        .unwrap_err();
-        assert!(err.to_string().contains("`why`"), "{err}");
-        assert!(Exclusions::parse("[[exclude]\n", "x.toml").is_err());
-        assert!(Exclusions::parse("exclude = 3\n", "x.toml").is_err());
-    }
-
-    #[test]
-    fn libtest_lines_are_read_and_noise_is_not() {
-        let out = "\nrunning 3 tests\ntest a ... ok\ntest b ... FAILED\n\
-                   test c ... ignored\ntest result: FAILED. 1 passed; 1 failed\n\
-                   test d has been running for over 60 seconds\n";
-        let got = parse_libtest(out);
-        assert_eq!(
-            got,
-            vec![
-                ("a".to_owned(), Outcome::Ok),
-                ("b".to_owned(), Outcome::Failed),
-                ("c".to_owned(), Outcome::Ignored)
-            ]
-        );
-    }
-
-    #[test]
-    fn results_render_sorted_with_broken_binaries() {
-        let runs = vec![BinaryRun {
-            name: "z".into(),
-            tests: vec![("b".into(), Outcome::Ok), ("a".into(), Outcome::Ignored)],
-            broken: Some("killed".into()),
-            elapsed: Duration::ZERO,
-        }];
-        assert_eq!(
-            render_results(&runs),
-            "z BROKEN (killed)\nz::a ignored\nz::b ok\n"
-        );
-    }
 }
