@@ -15,7 +15,7 @@ use std::process::{Command, Stdio};
 use anyhow::{bail, Context, Result};
 
 use crate::process::stream;
-use crate::tasks::{Outcome, Skip};
+use crate::steps::{Outcome, Skip};
 use crate::Paths;
 
 /// The rules file, relative to the repository root.
