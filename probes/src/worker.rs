@@ -567,6 +567,17 @@ pub struct WorkerRecorder {
     /// recorder lives in the worker's core, and one fewer pointer to follow
     /// is a load saved on every timed poll.
     timing: Option<Timing>,
+    /// Batches started ([`busy_started`](Self::busy_started)). With the poll
+    /// counts it makes [`poll_key`](Self::poll_key), which two polls of a
+    /// current-thread `block_on` future (not a task, so not in the poll
+    /// counts) with no task poll between them also tell apart: the scheduler
+    /// starts a batch between them.
+    batches: u64,
+    /// The [`poll_key`](Self::poll_key) of the last poll counted as a budget
+    /// yield, so that a poll refused budget by several operations (a
+    /// `select!` over several channels) counts once. Nothing per poll: it
+    /// is read and written only when an operation is refused budget.
+    budget_yield_key: u64,
 }
 
 /// The recorder's private poll-timing state.
@@ -739,6 +750,9 @@ impl WorkerRecorder {
             probes,
             victim: 0,
             timing: None,
+            batches: 0,
+            // No poll has this key: the first refusal always counts.
+            budget_yield_key: u64::MAX,
         }
     }
 
@@ -931,9 +945,10 @@ impl WorkerRecorder {
     /// ```
     #[inline]
     pub fn busy_started(&mut self) {
+        self.batches = self.batches.wrapping_add(1);
         if let Some(timing) = &self.timing {
             let now = timing.clock.now();
-            self.busy_started_at(now);
+            self.restart_clock_at(now);
         }
     }
 
@@ -943,6 +958,13 @@ impl WorkerRecorder {
     ///
     /// See [`poll_ended_at`](Self::poll_ended_at).
     pub fn busy_started_at(&mut self, now: u64) {
+        self.batches = self.batches.wrapping_add(1);
+        self.restart_clock_at(now);
+    }
+
+    /// Makes `now` the next poll's start, with poll timing on: counts what
+    /// is pending and closes a poll left open, as a batch start does.
+    fn restart_clock_at(&mut self, now: u64) {
         if let Some(timing) = &mut self.timing {
             let probes = &self.probes.timing;
             timing.flush(probes);
@@ -1006,18 +1028,53 @@ impl WorkerRecorder {
 
     /// A running task deferred its wake-up for `reason`.
     ///
+    /// [`YieldNow`](YieldReason::YieldNow) counts every call.
+    /// [`Budget`](YieldReason::Budget) counts once per poll: Tokio calls this
+    /// for every operation refused budget, and once the budget is spent a
+    /// `select!` over `n` channels is refused `n` times in the one poll that
+    /// yields. A poll is told from the next by the poll counts and the
+    /// batches started (see [`busy_started`](Self::busy_started)), so this
+    /// adds nothing to a poll that is not refused budget.
+    ///
     /// # Examples
     ///
     /// ```
-    /// use tokio_pulse_probes::YieldReason;
+    /// use tokio_pulse_probes::{TaskInfo, YieldReason};
     ///
     /// let (rt, mut recorders) = tokio_pulse_probes::RuntimeProbes::new(None, 1);
+    /// let task = || TaskInfo { id: 1, spawned_at: None };
+    /// recorders[0].poll_started(task);
     /// recorders[0].yielded(YieldReason::Budget);
-    /// assert_eq!(rt.worker(0).unwrap().yields(YieldReason::Budget), 1);
+    /// recorders[0].yielded(YieldReason::Budget); // the same poll
+    /// recorders[0].poll_ended();
+    /// recorders[0].poll_started(task);
+    /// recorders[0].yielded(YieldReason::Budget);
+    /// recorders[0].poll_ended();
+    /// assert_eq!(rt.worker(0).unwrap().yields(YieldReason::Budget), 2);
     /// ```
     #[inline(always)]
     pub fn yielded(&mut self, reason: YieldReason) {
+        if reason == YieldReason::Budget {
+            let key = self.poll_key();
+            if key == self.budget_yield_key {
+                return;
+            }
+            self.budget_yield_key = key;
+        }
         self.probes.yields[reason as usize].add(1);
+    }
+
+    /// A number that differs from one poll to the next on this worker: the
+    /// polls counted so far plus the batches started. Both only grow, and the
+    /// scheduler counts a poll or starts a batch between any two polls, task
+    /// or `block_on` future.
+    #[inline]
+    fn poll_key(&self) -> u64 {
+        let polls = &self.probes.polls;
+        polls[0]
+            .get()
+            .wrapping_add(polls[1].get())
+            .wrapping_add(self.batches)
     }
 
     /// LIFO chaining hit its cap and the slot was disabled for this tick.
