@@ -952,6 +952,37 @@ impl WorkerRecorder {
         }
     }
 
+    /// The worker did scheduler work after the last poll ended or its batch
+    /// started, and is about to poll: it woke a sibling worker (a futex or
+    /// `eventfd` syscall), or waited for the other workers to take a task
+    /// dump. With poll timing on, this reads the clock, like
+    /// [`busy_started`](Self::busy_started), so that the next poll is not
+    /// charged for that work; the work is in no poll and in no busy time.
+    /// Tokio calls it only on those paths, never once per poll.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tokio_pulse_probes::{PulseConfig, RuntimeProbes, TaskInfo};
+    ///
+    /// let settings = PulseConfig::new().poll_timing(true).resolve().unwrap();
+    /// let (rt, mut recorders) = RuntimeProbes::with_settings(None, 1, &settings);
+    /// recorders[0].busy_started_at(0);
+    /// // ... a wait for the other workers, at clock readings after 0 ...
+    /// recorders[0].scheduler_work_done();
+    /// recorders[0].poll_started(|| TaskInfo { id: 1, spawned_at: None });
+    /// // The poll starts at the clock reading taken after the wait.
+    /// let started = rt.worker(0).unwrap().current_poll().unwrap().started;
+    /// assert!(started > 0);
+    /// ```
+    #[inline]
+    pub fn scheduler_work_done(&mut self) {
+        if let Some(timing) = &self.timing {
+            let now = timing.clock.now();
+            self.restart_clock_at(now);
+        }
+    }
+
     /// [`busy_started`](Self::busy_started) at an explicit clock reading.
     ///
     /// # Examples
