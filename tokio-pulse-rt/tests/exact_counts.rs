@@ -331,7 +331,11 @@ fn a_block_on_future_is_one_budget_yield_per_poll_on_current_thread() {
             // A current-thread `block_on` future runs on the worker (it
             // holds the core), with no task polled between its polls; a
             // multi-thread `block_on` runs on no worker: nothing is counted.
-            let expected = if flavor == "current_thread" { polls - 1 } else { 0 };
+            let expected = if flavor == "current_thread" {
+                polls - 1
+            } else {
+                0
+            };
             assert_eq!(sum(&change, |w| w.yields_budget), expected, "{at}");
             assert_eq!(change.polls(), 0, "{at}");
         }

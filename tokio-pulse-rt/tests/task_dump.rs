@@ -61,7 +61,10 @@ fn settle(probes: &RuntimeProbes) -> RuntimeSnapshot {
         if !polling && snap.alive_tasks == Some(0) {
             return snap;
         }
-        assert!(Instant::now() < deadline, "runtime did not settle: {snap:?}");
+        assert!(
+            Instant::now() < deadline,
+            "runtime did not settle: {snap:?}"
+        );
         std::thread::sleep(Duration::from_millis(1));
     }
 }
