@@ -575,7 +575,7 @@ pub struct WorkerRecorder {
     batches: u64,
     /// The [`poll_key`](Self::poll_key) of the last poll counted as a budget
     /// yield, so that a poll refused budget by several operations (a
-    /// `select!` over several channels) counts once. Nothing per poll: it
+    /// `futures::select!` over several channels) counts once. Nothing per poll: it
     /// is read and written only when an operation is refused budget.
     budget_yield_key: u64,
 }
@@ -1062,10 +1062,14 @@ impl WorkerRecorder {
     /// [`YieldNow`](YieldReason::YieldNow) counts every call.
     /// [`Budget`](YieldReason::Budget) counts once per poll: Tokio calls this
     /// for every operation refused budget, and once the budget is spent a
-    /// `select!` over `n` channels is refused `n` times in the one poll that
-    /// yields. A poll is told from the next by the poll counts and the
-    /// batches started (see [`busy_started`](Self::busy_started)), so this
-    /// adds nothing to a poll that is not refused budget.
+    /// task waiting on `n` channels with a combinator that has no budget
+    /// check of its own (`futures::select!`, `tokio::join!`, a hand-written
+    /// `poll_fn`) is refused `n` times in the one poll that yields. A poll
+    /// is told from the next by the poll counts and the batches started (see
+    /// [`busy_started`](Self::busy_started)), so this adds nothing to a poll
+    /// that is not refused budget. Polls that Tokio's workers do not see
+    /// (the tasks of a `LocalSet`, the futures of a `FuturesUnordered`) are
+    /// inside one worker poll and count as one.
     ///
     /// # Examples
     ///
