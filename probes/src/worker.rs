@@ -588,6 +588,17 @@ pub struct WorkerRecorder {
     /// Counts this recorder among its runtime's live workers until it is
     /// dropped (`None` for a detached recorder).
     lifecycle: Option<Arc<Lifecycle>>,
+    /// Batches started ([`busy_started`](Self::busy_started)). With the poll
+    /// counts it makes [`poll_key`](Self::poll_key), which two polls of a
+    /// current-thread `block_on` future (not a task, so not in the poll
+    /// counts) with no task poll between them also tell apart: the scheduler
+    /// starts a batch between them.
+    batches: u64,
+    /// The [`poll_key`](Self::poll_key) of the last poll counted as a budget
+    /// yield, so that a poll refused budget by several operations (a
+    /// `futures::select!` over several channels) counts once. Nothing per poll: it
+    /// is read and written only when an operation is refused budget.
+    budget_yield_key: u64,
 }
 
 /// The worker is gone once its recorder is: Tokio drops a worker's core, and
@@ -808,6 +819,9 @@ impl WorkerRecorder {
             victim: 0,
             timing: None,
             lifecycle: None,
+            batches: 0,
+            // No poll has this key: the first refusal always counts.
+            budget_yield_key: u64::MAX,
         }
     }
 
@@ -1106,9 +1120,41 @@ impl WorkerRecorder {
     /// ```
     #[inline]
     pub fn busy_started(&mut self) {
+        self.batches = self.batches.wrapping_add(1);
         if let Some(timing) = &self.timing {
             let now = timing.clock.now();
-            self.busy_started_at(now);
+            self.restart_clock_at(now);
+        }
+    }
+
+    /// The worker did scheduler work after the last poll ended or its batch
+    /// started, and is about to poll: it woke a sibling worker (a futex or
+    /// `eventfd` syscall), or waited for the other workers to take a task
+    /// dump. With poll timing on, this reads the clock, like
+    /// [`busy_started`](Self::busy_started), so that the next poll is not
+    /// charged for that work; the work is in no poll and in no busy time.
+    /// Tokio calls it only on those paths, never once per poll.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tokio_pulse_probes::{PulseConfig, RuntimeProbes, TaskInfo};
+    ///
+    /// let settings = PulseConfig::new().poll_timing(true).resolve().unwrap();
+    /// let (rt, mut recorders) = RuntimeProbes::with_settings(None, 1, &settings);
+    /// recorders[0].busy_started_at(0);
+    /// // ... a wait for the other workers, at clock readings after 0 ...
+    /// recorders[0].scheduler_work_done();
+    /// recorders[0].poll_started(|| TaskInfo { id: 1, spawned_at: None });
+    /// // The poll starts at the clock reading taken after the wait.
+    /// let started = rt.worker(0).unwrap().current_poll().unwrap().started;
+    /// assert!(started > 0);
+    /// ```
+    #[inline]
+    pub fn scheduler_work_done(&mut self) {
+        if let Some(timing) = &self.timing {
+            let now = timing.clock.now();
+            self.restart_clock_at(now);
         }
     }
 
@@ -1118,6 +1164,13 @@ impl WorkerRecorder {
     ///
     /// See [`poll_ended_at`](Self::poll_ended_at).
     pub fn busy_started_at(&mut self, now: u64) {
+        self.batches = self.batches.wrapping_add(1);
+        self.restart_clock_at(now);
+    }
+
+    /// Makes `now` the next poll's start, with poll timing on: counts what
+    /// is pending and closes a poll left open, as a batch start does.
+    fn restart_clock_at(&mut self, now: u64) {
         if let Some(timing) = &mut self.timing {
             // A poll still open was handed over with the core (a
             // `block_in_place`): it is timed, and counted, up to now.
@@ -1184,18 +1237,57 @@ impl WorkerRecorder {
 
     /// A running task deferred its wake-up for `reason`.
     ///
+    /// [`YieldNow`](YieldReason::YieldNow) counts every call.
+    /// [`Budget`](YieldReason::Budget) counts once per poll: Tokio calls this
+    /// for every operation refused budget, and once the budget is spent a
+    /// task waiting on `n` channels with a combinator that has no budget
+    /// check of its own (`futures::select!`, `tokio::join!`, a hand-written
+    /// `poll_fn`) is refused `n` times in the one poll that yields. A poll
+    /// is told from the next by the poll counts and the batches started (see
+    /// [`busy_started`](Self::busy_started)), so this adds nothing to a poll
+    /// that is not refused budget. Polls that Tokio's workers do not see
+    /// (the tasks of a `LocalSet`, the futures of a `FuturesUnordered`) are
+    /// inside one worker poll and count as one.
+    ///
     /// # Examples
     ///
     /// ```
-    /// use tokio_pulse_probes::YieldReason;
+    /// use tokio_pulse_probes::{TaskInfo, YieldReason};
     ///
     /// let (rt, mut recorders) = tokio_pulse_probes::RuntimeProbes::new(None, 1);
+    /// let task = || TaskInfo { id: 1, spawned_at: None };
+    /// recorders[0].poll_started(task);
     /// recorders[0].yielded(YieldReason::Budget);
-    /// assert_eq!(rt.worker(0).unwrap().yields(YieldReason::Budget), 1);
+    /// recorders[0].yielded(YieldReason::Budget); // the same poll
+    /// recorders[0].poll_ended();
+    /// recorders[0].poll_started(task);
+    /// recorders[0].yielded(YieldReason::Budget);
+    /// recorders[0].poll_ended();
+    /// assert_eq!(rt.worker(0).unwrap().yields(YieldReason::Budget), 2);
     /// ```
     #[inline(always)]
     pub fn yielded(&mut self, reason: YieldReason) {
+        if reason == YieldReason::Budget {
+            let key = self.poll_key();
+            if key == self.budget_yield_key {
+                return;
+            }
+            self.budget_yield_key = key;
+        }
         self.probes.yields[reason as usize].add(1);
+    }
+
+    /// A number that differs from one poll to the next on this worker: the
+    /// polls counted so far plus the batches started. Both only grow, and the
+    /// scheduler counts a poll or starts a batch between any two polls, task
+    /// or `block_on` future.
+    #[inline]
+    fn poll_key(&self) -> u64 {
+        let polls = &self.probes.polls;
+        polls[0]
+            .get()
+            .wrapping_add(polls[1].get())
+            .wrapping_add(self.batches)
     }
 
     /// LIFO chaining hit its cap and the slot was disabled for this tick.

@@ -45,17 +45,26 @@
 //!
 //! Tokio increments `budget_forced_yield_count` in `coop::poll_proceed` when
 //! a decrement takes the budget *to zero*, on whichever thread has the
-//! runtime's handle. We count in `context::defer` when a task *is refused*
-//! budget on a worker holding its core and yields. These are one event each
-//! when a task keeps using a coop resource until it is refused, which is the
-//! budget workload here. They differ (and the difference is pinned by
+//! runtime's handle: once per poll that spends its budget (the budget is
+//! reset per poll), unless `RestoreOnPending` gives a unit back (below). We
+//! count in `context::defer` the first time in a poll that an operation *is
+//! refused* budget on a worker holding its core, which makes the task
+//! yield; more refusals in the same poll (a task waiting on several
+//! channels with a combinator that has no budget check of its own) are the
+//! same yield. These are one event each per poll when a task keeps using
+//! coop resources until it is refused, which is what the two budget
+//! workloads here do (one receives from one channel, one from two channels
+//! at once). They differ (and the difference is pinned by
 //! [`budget_definitions_differ_where_documented`]) when:
 //!
 //! - the budget reaches zero on the last operation before the task completes
 //!   or waits on something without coop: Tokio +1, probes +0;
 //! - the operation that reaches zero returns `Pending`: `RestoreOnPending`
-//!   gives the unit back, yet Tokio has already counted;
-//! - the budget runs out in `block_on` (not a worker): Tokio +1, probes +0.
+//!   gives the unit back, yet Tokio has already counted (and counts again
+//!   if a later operation in the same poll reaches zero);
+//! - the budget runs out in a multi-thread `block_on` (not a worker): Tokio
+//!   +1, probes +0. (A current-thread `block_on` future holds the core, and
+//!   its refusals are counted like a task's.)
 //!
 //! So the workloads below wait for their tasks without coop (a `std` channel,
 //! `unconstrained`, or a hand-written signal) except where they mean to
@@ -424,6 +433,68 @@ fn workloads(rt: &Runtime) {
         .map(|w| w.yields_budget)
         .sum();
     assert!(yields > 0, "draining 1000 messages never ran out of budget");
+
+    // Budget, two channels: a task drains two full channels at once with a
+    // select that has no budget check of its own (as `futures::select!`), so
+    // once the budget is spent both receives are refused in the poll that
+    // yields. Still one forced yield per poll to both sides. 2 × 1000
+    // messages and the two closing `None`s are 2002 decrements, not a
+    // multiple of the budget: the last poll does not reach zero.
+    let before = snap;
+    run(rt, async {
+        let drain = tokio::spawn(select_over_two_full_channels(1000));
+        join_all(vec![drain]).await;
+    });
+    let snap = assert_agree(rt, "coop budget exhaustion, select over two channels");
+    let yields: u64 = snap
+        .delta(&before)
+        .workers
+        .iter()
+        .map(|w| w.yields_budget)
+        .sum();
+    assert!(yields >= 2000 / 128, "only {yields} budget yields");
+}
+
+/// Fills two bounded channels of `capacity` and receives everything from
+/// both, one message per select, with a select written with `poll_fn` that
+/// polls each open channel in turn.
+async fn select_over_two_full_channels(capacity: usize) {
+    let mut channels: [_; 2] = std::array::from_fn(|_| {
+        let (tx, rx) = tokio::sync::mpsc::channel(capacity);
+        for i in 0..capacity {
+            tx.try_send(i).expect("room left in the channel");
+        }
+        rx
+    });
+    let mut open = [true, true];
+    let mut received = 0;
+    poll_fn(|cx| loop {
+        let mut pending = false;
+        let mut got = false;
+        for (rx, open) in channels.iter_mut().zip(&mut open) {
+            if !*open {
+                continue;
+            }
+            match rx.poll_recv(cx) {
+                Poll::Ready(Some(_)) => {
+                    received += 1;
+                    got = true;
+                    break;
+                }
+                Poll::Ready(None) => *open = false,
+                Poll::Pending => pending = true,
+            }
+        }
+        if got {
+            continue;
+        }
+        if pending {
+            return Poll::Pending;
+        }
+        return Poll::Ready(());
+    })
+    .await;
+    assert_eq!(received, 2 * capacity);
 }
 
 #[test]
@@ -442,9 +513,10 @@ fn probes_agree_with_tokio_metrics_on_four_workers() {
 }
 
 /// Pins the documented difference in budget accounting: Tokio counts the
-/// operation that takes the budget to zero, we count the refusal that makes
-/// a task yield. A task that spends exactly its budget and then completes is
-/// one forced yield to Tokio and none to us.
+/// operation that takes the budget to zero, we count the poll in which an
+/// operation is refused, which makes the task yield. A task that spends
+/// exactly its budget and then completes is one forced yield to Tokio and
+/// none to us.
 #[test]
 fn budget_definitions_differ_where_documented() {
     const BUDGET: u32 = 128;

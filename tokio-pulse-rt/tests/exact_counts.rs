@@ -1,7 +1,7 @@
 //! Known workloads on the real, patched runtime give known deltas, read
 //! through the public API (`Handle::pulse()` and snapshots).
 
-use std::future::poll_fn;
+use std::future::{poll_fn, Future};
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::Arc;
 use std::task::Poll;
@@ -187,6 +187,158 @@ fn coop_budget_exhaustion_is_counted() {
         let expected = CALLS / BUDGET;
         assert_eq!(sum(&change, |w| w.yields_budget), expected, "{flavor}");
         assert_eq!(change.polls(), expected + 1, "{flavor}");
+    }
+}
+
+/// Two bounded channels of `capacity`, each filled until it is full, their
+/// senders dropped.
+fn full_channels(capacity: usize) -> [tokio::sync::mpsc::Receiver<usize>; 2] {
+    std::array::from_fn(|_| {
+        let (tx, rx) = tokio::sync::mpsc::channel(capacity);
+        for i in 0..capacity {
+            tx.try_send(i).expect("room left in the channel");
+        }
+        assert!(tx.try_send(capacity).is_err(), "the channel is full");
+        rx
+    })
+}
+
+/// How a task waits on both channels at once.
+#[derive(Clone, Copy, Debug)]
+enum Combinator {
+    /// `tokio::select!`, which checks the budget itself before it polls a
+    /// branch, and so yields once with one refusal.
+    TokioSelect,
+    /// A select written with `poll_fn`, as `futures::select!` and most
+    /// hand-written combinators are: no budget check of its own, so once
+    /// the budget is spent both `recv`s are refused in the poll that yields.
+    PollFnSelect,
+    /// `tokio::join!` of one drain per channel: both refused too.
+    TokioJoin,
+}
+
+const COMBINATORS: [Combinator; 3] = [
+    Combinator::TokioSelect,
+    Combinator::PollFnSelect,
+    Combinator::TokioJoin,
+];
+
+/// Receives everything from both channels, one message per select (or per
+/// branch of the join), and returns how many it received; counts its own
+/// polls into `polls`. Every message is ready, so nothing but the budget
+/// makes it yield: every poll but the last ends in a budget yield.
+fn drain(
+    combinator: Combinator,
+    channels: [tokio::sync::mpsc::Receiver<usize>; 2],
+    polls: Arc<AtomicUsize>,
+) -> impl Future<Output = usize> {
+    let [mut a, mut b] = channels;
+    let mut drain: std::pin::Pin<Box<dyn Future<Output = usize> + Send>> = match combinator {
+        Combinator::TokioSelect => Box::pin(async move {
+            let mut received = 0;
+            loop {
+                tokio::select! {
+                    biased;
+                    Some(_) = a.recv() => received += 1,
+                    Some(_) = b.recv() => received += 1,
+                    else => break received,
+                }
+            }
+        }),
+        Combinator::PollFnSelect => {
+            let (mut received, mut open) = (0, [true, true]);
+            Box::pin(poll_fn(move |cx| loop {
+                let mut pending = false;
+                let mut got = false;
+                for (rx, open) in [&mut a, &mut b].into_iter().zip(&mut open) {
+                    if !*open {
+                        continue;
+                    }
+                    match rx.poll_recv(cx) {
+                        Poll::Ready(Some(_)) => {
+                            received += 1;
+                            got = true;
+                            break;
+                        }
+                        Poll::Ready(None) => *open = false,
+                        Poll::Pending => pending = true,
+                    }
+                }
+                if got {
+                    continue;
+                }
+                if pending {
+                    return Poll::Pending;
+                }
+                return Poll::Ready(received);
+            }))
+        }
+        Combinator::TokioJoin => Box::pin(async move {
+            let one = |mut rx: tokio::sync::mpsc::Receiver<usize>| async move {
+                let mut received = 0;
+                while rx.recv().await.is_some() {
+                    received += 1;
+                }
+                received
+            };
+            let (x, y) = tokio::join!(one(a), one(b));
+            x + y
+        }),
+    };
+    poll_fn(move |cx| {
+        polls.fetch_add(1, SeqCst);
+        drain.as_mut().poll(cx)
+    })
+}
+
+#[test]
+fn waiting_on_two_full_channels_is_one_budget_yield_per_poll() {
+    const CAPACITY: usize = 1000;
+    for combinator in COMBINATORS {
+        for (flavor, rt) in flavors() {
+            let probes = rt.handle().pulse();
+            let polls = Arc::new(AtomicUsize::new(0));
+            let before = probes.snapshot();
+            let task = drain(combinator, full_channels(CAPACITY), polls.clone());
+            let received = rt.block_on(async { tokio::spawn(task).await.unwrap() });
+            let change = probes.snapshot().delta(&before);
+            let at = format!("{combinator:?} on {flavor}");
+            assert_eq!(received, 2 * CAPACITY, "{at}");
+            // Every poll but the last ran out of budget and yielded: once
+            // each, though both channels were refused.
+            let polls = polls.load(SeqCst) as u64;
+            assert!(polls > 10, "{at}: {polls} polls never ran out of budget");
+            assert_eq!(sum(&change, |w| w.yields_budget), polls - 1, "{at}");
+            assert_eq!(sum(&change, |w| w.yields_yield_now), 0, "{at}");
+        }
+    }
+}
+
+#[test]
+fn a_block_on_future_is_one_budget_yield_per_poll_on_current_thread() {
+    const CAPACITY: usize = 1000;
+    for combinator in COMBINATORS {
+        for (flavor, rt) in flavors() {
+            let probes = rt.handle().pulse();
+            let polls = Arc::new(AtomicUsize::new(0));
+            let before = probes.snapshot();
+            let received = rt.block_on(drain(combinator, full_channels(CAPACITY), polls.clone()));
+            let change = probes.snapshot().delta(&before);
+            let at = format!("{combinator:?} on {flavor}");
+            assert_eq!(received, 2 * CAPACITY, "{at}");
+            let polls = polls.load(SeqCst) as u64;
+            assert!(polls > 10, "{at}: {polls} polls never ran out of budget");
+            // A current-thread `block_on` future runs on the worker (it
+            // holds the core), with no task polled between its polls; a
+            // multi-thread `block_on` runs on no worker: nothing is counted.
+            let expected = if flavor == "current_thread" {
+                polls - 1
+            } else {
+                0
+            };
+            assert_eq!(sum(&change, |w| w.yields_budget), expected, "{at}");
+            assert_eq!(change.polls(), 0, "{at}");
+        }
     }
 }
 

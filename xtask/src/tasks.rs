@@ -16,7 +16,9 @@
 //!    (`tokio-pulse-rt/tests/differential.rs`), which needs Tokio's own
 //!    metrics to compare the probes with, and the task-name test
 //!    (`tokio-pulse-rt/tests/task_names.rs`), which needs
-//!    `tokio::task::Builder`. Built with `--cfg tokio_unstable` in its own
+//!    `tokio::task::Builder`, and the task-dump test
+//!    (`tokio-pulse-rt/tests/task_dump.rs`), which needs `Handle::dump()`
+//!    (the `taskdump` feature, on Linux). Built with `--cfg tokio_unstable` in its own
 //!    target directory `target/unstable` (a different cfg would otherwise
 //!    rebuild everything in `target/debug`).
 //! 6. The loom model checks of the probes crate (`probes/tests/loom.rs`),
@@ -71,7 +73,7 @@ pub fn test(paths: &Paths, miri: bool, args: &[String]) -> Result<()> {
             },
         ),
         Step::new(
-            "differential test vs Tokio's metrics, task names (--cfg tokio_unstable)",
+            "differential test vs Tokio's metrics, task names, task dumps (--cfg tokio_unstable)",
             || stream(differential_cmd(paths)),
         ),
         Step::new("loom model checks of the probes (--cfg loom)", || {
@@ -111,12 +113,12 @@ fn workspace_tests(paths: &Paths, args: &[String], installer: &Installer) -> Res
     Ok(Outcome::Passed { skipped: skipped? })
 }
 
-/// `cargo test -p tokio-pulse-rt --test differential --test task_names` under
-/// `--cfg tokio_unstable`, in `target/unstable`.
+/// `cargo test -p tokio-pulse-rt --test differential --test task_names
+/// --test task_dump` under `--cfg tokio_unstable`, in `target/unstable`.
 pub fn differential_cmd(paths: &Paths) -> Command {
     let mut cmd = cargo_cmd();
     cmd.args(["test", "-p", "tokio-pulse-rt", "--test", "differential"])
-        .args(["--test", "task_names"])
+        .args(["--test", "task_names", "--test", "task_dump"])
         .current_dir(&paths.root)
         .env("CARGO_TARGET_DIR", paths.target.join("unstable"))
         .env("RUSTFLAGS", rustflags("--cfg tokio_unstable"));
