@@ -17,6 +17,12 @@
 //! is not a workspace member, and `vendor/tokio` must stay free of build
 //! files: a new `Cargo.lock` there would count as uncommitted work.)
 //!
+//! Then the fork runs on wasm32-unknown-unknown, whose std has no clock
+//! (`Instant::now()` panics, and a panic aborts): `wasm-check/` builds a
+//! small library that runs tasks on the fork there, and `node` runs it
+//! ([`run_wasm`]). Without `node` that step is a named skip (a failure under
+//! `CI=true`).
+//!
 //! `cargo xtask test` runs the same steps ([`steps`]).
 
 use std::fs;
@@ -159,6 +165,41 @@ pub fn check_target(paths: &Paths, target: &CheckTarget) -> Result<Outcome> {
     Ok(Outcome::passed())
 }
 
+/// Builds `wasm-check/` for wasm32-unknown-unknown and runs it under
+/// `node` (see the module docs).
+pub fn run_wasm(paths: &Paths) -> Result<Outcome> {
+    const TRIPLE: &str = "wasm32-unknown-unknown";
+    if let Some(skip) = ensure_target(TRIPLE) {
+        return Ok(Outcome::Skipped(skip));
+    }
+    let has_node = Command::new("node")
+        .arg("--version")
+        .output()
+        .is_ok_and(|out| out.status.success());
+    if !has_node {
+        return Ok(Outcome::Skipped(Skip::new(
+            "run on wasm32",
+            "install node (apt-get install nodejs)",
+        )));
+    }
+    let target_dir = paths.target.join("cross").join("target");
+    let mut build = cargo_cmd();
+    build
+        .args(["build", "--release", "--target", TRIPLE, "--manifest-path"])
+        .arg(paths.root.join("wasm-check").join("Cargo.toml"))
+        .env("CARGO_TARGET_DIR", &target_dir);
+    stream(build).context("building wasm-check for wasm32-unknown-unknown")?;
+    let wasm = target_dir
+        .join(TRIPLE)
+        .join("release")
+        .join("tokio_pulse_wasm_check.wasm");
+    let mut run = Command::new("node");
+    run.arg(paths.root.join("wasm-check").join("run.mjs"))
+        .arg(&wasm);
+    stream(run).context("the fork failed on wasm32-unknown-unknown (under node)")?;
+    Ok(Outcome::passed())
+}
+
 /// `cargo xtask check-targets`: ensure the fork, then the steps of
 /// this module.
 pub fn check_targets(paths: &Paths) -> Result<()> {
@@ -167,9 +208,9 @@ pub fn check_targets(paths: &Paths) -> Result<()> {
     run_steps("xtask check-targets", steps)
 }
 
-/// One step per target in [`CHECK_TARGETS`].
+/// One step per target in [`CHECK_TARGETS`], then [`run_wasm`].
 pub fn steps(paths: &Paths) -> Vec<Step<'_>> {
-    CHECK_TARGETS
+    let mut steps: Vec<Step<'_>> = CHECK_TARGETS
         .iter()
         .map(|target| {
             Step::reporting(
@@ -181,7 +222,12 @@ pub fn steps(paths: &Paths) -> Vec<Step<'_>> {
                 move || check_target(paths, target),
             )
         })
-        .collect()
+        .collect();
+    steps.push(Step::reporting(
+        "check-targets: run the fork on wasm32-unknown-unknown (wasm-check/, under node)",
+        move || run_wasm(paths),
+    ));
+    steps
 }
 
 #[cfg(test)]
