@@ -71,10 +71,8 @@ mod render;
 mod server;
 mod text;
 
-pub use render::{
-    poll_duration_bounds, render_exact_families, render_families, Renderer, BUSY_SECONDS,
-    CURRENT_POLL_SECONDS, POLL_DURATION,
-};
+pub use crate::export::{BUSY_SECONDS, CURRENT_POLL_SECONDS, POLL_DURATION};
+pub use render::{poll_duration_bounds, render_exact_families, render_families, Renderer};
 pub use server::Server;
 pub use text::{write_histogram, HistogramSeries};
 
