@@ -271,11 +271,14 @@ pub fn markdown_table() -> String {
     let short = |name: &'static str| name.strip_prefix("tokio_pulse_").unwrap_or(name);
     for family in FAMILIES {
         let labels: Vec<String> = family.labels.iter().map(|l| format!("`{l}`")).collect();
+        let labels = match labels.is_empty() {
+            true => " ".to_string(),
+            false => format!(" {} ", labels.join(", ")),
+        };
         out.push_str(&format!(
-            "| `{}` | {} | {} | {} |\n",
+            "| `{}` | {} |{labels}| {} |\n",
             short(family.name),
             family.kind.as_str(),
-            labels.join(", "),
             family.doc
         ));
     }
