@@ -45,7 +45,7 @@
 //!   workers). Published only where
 //!   [`PulseSettings::full_steal_matrix`](crate::PulseSettings::full_steal_matrix)
 //!   says so: by default up to 16 workers
-//!   ([`FULL_STEAL_MATRIX_MAX_WORKERS`]),
+//!   ([`FULL_STEAL_MATRIX_MAX_WORKERS`](tokio_pulse_probes::FULL_STEAL_MATRIX_MAX_WORKERS)),
 //!   otherwise when `PulseConfig::full_steal_matrix(true)` or
 //!   `TOKIO_PULSE_STEAL_MATRIX=1` asks for it.
 //! - the totals, always: `tokio_pulse_thief_*_total{worker}` (what `worker`

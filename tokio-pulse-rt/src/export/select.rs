@@ -34,7 +34,7 @@ pub fn live_snapshots() -> Vec<RuntimeSnapshot> {
 /// [module docs](super#which-runtimes-and-what-happens-to-a-runtime-that-is-gone).
 pub const DEFAULT_MAX_RUNTIMES: usize = 16;
 
-/// The default age a runtime must reach before [`publisher()`] publishes
+/// The default age a runtime must reach before [`publisher()`](super::publisher()) publishes
 /// it; see the
 /// [module docs](super#which-runtimes-and-what-happens-to-a-runtime-that-is-gone).
 pub const DEFAULT_MIN_RUNTIME_AGE: Duration = Duration::from_secs(1);
