@@ -99,18 +99,18 @@ pub(crate) enum Read {
 }
 
 /// The value of one sample.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub(crate) enum Value {
     /// An integer: counts and depths.
     Int(u64),
     /// A float: seconds.
     Float(f64),
-    /// Histogram buckets.
-    Histogram(Buckets),
+    /// Histogram buckets, boxed to keep every other sample small.
+    Histogram(Box<Buckets>),
 }
 
 /// The histogram buckets of one series.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct Buckets {
     /// Upper bounds of the finite buckets, ascending.
     pub(crate) bounds: &'static [f64],
@@ -132,7 +132,7 @@ pub(crate) enum Worker {
 
 /// One sample as a [`Read`] gives it: labels besides the runtime's, and
 /// the value.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct Sample {
     /// `origin`, `path` or `reason`, with its value.
     pub(crate) kind: Option<(&'static str, &'static str)>,
@@ -143,7 +143,7 @@ pub(crate) struct Sample {
 }
 
 /// One series of one family of one runtime.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct Series {
     pub(crate) family: &'static Family,
     /// Index of the runtime in the snapshots given to [`for_each_series`].

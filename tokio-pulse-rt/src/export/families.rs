@@ -388,11 +388,11 @@ fn poll_buckets(w: &WorkerSnapshot) -> Option<Value> {
             .unwrap_or(POLL_BUCKET_TIERS.len());
         counts[bucket] = counts[bucket].saturating_add(*polls);
     }
-    Some(Value::Histogram(Buckets {
+    Some(Value::Histogram(Box::new(Buckets {
         bounds: poll_bounds(),
         counts,
         sum: timing.poll_time.as_secs_f64(),
-    }))
+    })))
 }
 
 /// Spawns: local per worker, then remote.

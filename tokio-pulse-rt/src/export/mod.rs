@@ -274,16 +274,16 @@ pub(crate) fn publish_snapshots(
         let facade = |family: &Family| !family.text_only;
         for_each_series(snapshots, full_matrix, facade, |series| {
             let key = labels[series.runtime].key(&series);
-            match (series.family.kind, series.sample.value, what) {
-                (FamilyKind::Counter, Value::Int(value), Publish::Values) => {
+            match (series.family.kind, &series.sample.value, what) {
+                (FamilyKind::Counter, &Value::Int(value), Publish::Values) => {
                     recorder.register_counter(&key, &METADATA).absolute(value)
                 }
                 // Queue depths and task counts stay far below 2^53, so the
                 // conversion is exact.
-                (FamilyKind::Gauge, Value::Int(value), Publish::Values) => {
+                (FamilyKind::Gauge, &Value::Int(value), Publish::Values) => {
                     recorder.register_gauge(&key, &METADATA).set(value as f64)
                 }
-                (FamilyKind::Gauge, Value::Float(value), Publish::Values) => {
+                (FamilyKind::Gauge, &Value::Float(value), Publish::Values) => {
                     recorder.register_gauge(&key, &METADATA).set(value)
                 }
                 (FamilyKind::Gauge, _, Publish::RetireGauges) => {
@@ -329,15 +329,13 @@ impl RuntimeLabels {
     }
 
     fn key(&self, series: &Series) -> Key {
-        let labels: Vec<Label> = series
-            .labels()
-            .map(|(key, value)| match value {
-                LabelValue::Runtime => Label::new(key, self.runtime.clone()),
-                LabelValue::RuntimeId => Label::new(key, self.runtime_id.clone()),
-                LabelValue::Static(value) => Label::from_static_parts(key, value),
-                LabelValue::Index(index) => Label::new(key, self.index(index)),
-            })
-            .collect();
+        let mut labels = Vec::with_capacity(5);
+        labels.extend(series.labels().map(|(key, value)| match value {
+            LabelValue::Runtime => Label::new(key, self.runtime.clone()),
+            LabelValue::RuntimeId => Label::new(key, self.runtime_id.clone()),
+            LabelValue::Static(value) => Label::from_static_parts(key, value),
+            LabelValue::Index(index) => Label::new(key, self.index(index)),
+        }));
         Key::from_parts(series.family.name, labels)
     }
 }

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use metrics_exporter_prometheus::PrometheusHandle;
 
 use super::text::{escape_help, escape_label_value, format_float, write_histogram_series};
-use crate::export::{self, Family, LabelValue, Limits, Selection, Value};
+use crate::export::{self, Family, LabelValue, Limits, Selection, Series, Value};
 use crate::RuntimeSnapshot;
 
 /// Answers `/metrics` with the application's metrics (if any), then the
@@ -128,42 +128,64 @@ fn write_catalog(
             let _ = writeln!(out, "# TYPE {} {}", family.name, family.kind.as_str());
         }
         let (name, id) = &runtimes[series.runtime];
-        labels.clear();
-        for (i, (key, value)) in series.labels().enumerate() {
-            if i > 0 {
-                labels.push(',');
-            }
-            labels.push_str(key);
-            labels.push_str("=\"");
-            match value {
-                LabelValue::Runtime => labels.push_str(name),
-                LabelValue::RuntimeId => labels.push_str(id),
-                LabelValue::Static(value) => labels.push_str(value),
-                LabelValue::Index(index) => {
-                    let _ = write!(labels, "{index}");
-                }
-            }
-            labels.push('"');
-        }
-        match series.sample.value {
+        match &series.sample.value {
             Value::Int(value) => {
-                let _ = writeln!(out, "{}{{{labels}}} {value}", family.name);
+                write_sample_labels(out, &series, name, id);
+                let _ = writeln!(out, " {value}");
             }
             Value::Float(value) => {
-                let _ = writeln!(out, "{}{{{labels}}} {}", family.name, format_float(value));
+                write_sample_labels(out, &series, name, id);
+                out.push(' ');
+                out.push_str(&format_float(*value));
+                out.push('\n');
             }
-            Value::Histogram(buckets) => write_histogram_series(
-                out,
-                family.name,
-                &labels,
-                buckets.bounds,
-                &buckets.counts,
-                buckets.sum,
-            ),
+            Value::Histogram(buckets) => {
+                labels.clear();
+                write_labels(&mut labels, &series, name, id);
+                write_histogram_series(
+                    out,
+                    family.name,
+                    &labels,
+                    buckets.bounds,
+                    &buckets.counts,
+                    buckets.sum,
+                );
+            }
         }
     });
     if current.is_some() {
         out.push('\n');
+    }
+}
+
+/// Writes `name{labels}` of a sample.
+fn write_sample_labels(out: &mut String, series: &Series, name: &str, id: &str) {
+    out.push_str(series.family.name);
+    out.push('{');
+    write_labels(out, series, name, id);
+    out.push('}');
+}
+
+/// Writes the labels of `series` as `key="value",...`, from
+/// [`Series::labels`]; `name` is the runtime's name, already escaped, and
+/// `id` its id. The other values need no escaping: they are indices and
+/// fixed words.
+fn write_labels(out: &mut String, series: &Series, name: &str, id: &str) {
+    for (i, (key, value)) in series.labels().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(key);
+        out.push_str("=\"");
+        match value {
+            LabelValue::Runtime => out.push_str(name),
+            LabelValue::RuntimeId => out.push_str(id),
+            LabelValue::Static(value) => out.push_str(value),
+            LabelValue::Index(index) => {
+                let _ = write!(out, "{index}");
+            }
+        }
+        out.push('"');
     }
 }
 
