@@ -169,24 +169,45 @@ impl Series {
     /// The series' labels, in their one order: `runtime`, `runtime_id`,
     /// `origin`/`path`/`reason`, `worker`, `victim`. Both the facade and
     /// the text writer label series from this.
-    pub(crate) fn labels(&self) -> impl Iterator<Item = (&'static str, LabelValue)> {
+    pub(crate) fn labels(&self) -> Labels {
         let sample = &self.sample;
-        [
-            Some(("runtime", LabelValue::Runtime)),
-            Some(("runtime_id", LabelValue::RuntimeId)),
-            sample
-                .kind
-                .map(|(key, value)| (key, LabelValue::Static(value))),
-            sample.worker.map(|worker| match worker {
-                Worker::Index(index) => ("worker", LabelValue::Index(index)),
-                Worker::External => ("worker", LabelValue::Static(EXTERNAL)),
-            }),
-            sample
-                .victim
-                .map(|victim| ("victim", LabelValue::Index(victim))),
-        ]
-        .into_iter()
-        .flatten()
+        let mut labels = Labels {
+            items: [("runtime", LabelValue::Runtime); 5],
+            len: 1,
+        };
+        labels.push("runtime_id", LabelValue::RuntimeId);
+        if let Some((key, value)) = sample.kind {
+            labels.push(key, LabelValue::Static(value));
+        }
+        match sample.worker {
+            Some(Worker::Index(index)) => labels.push("worker", LabelValue::Index(index)),
+            Some(Worker::External) => labels.push("worker", LabelValue::Static(EXTERNAL)),
+            None => {}
+        }
+        if let Some(victim) = sample.victim {
+            labels.push("victim", LabelValue::Index(victim));
+        }
+        labels
+    }
+}
+
+/// The labels of one series, as [`Series::labels`] builds them: at most
+/// five, kept inline.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Labels {
+    items: [(&'static str, LabelValue); 5],
+    len: usize,
+}
+
+impl Labels {
+    fn push(&mut self, key: &'static str, value: LabelValue) {
+        self.items[self.len] = (key, value);
+        self.len += 1;
+    }
+
+    /// The labels in order, `(name, value)`.
+    pub(crate) fn as_slice(&self) -> &[(&'static str, LabelValue)] {
+        &self.items[..self.len]
     }
 }
 

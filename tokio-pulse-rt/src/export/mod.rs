@@ -330,12 +330,18 @@ impl RuntimeLabels {
 
     fn key(&self, series: &Series) -> Key {
         let mut labels = Vec::with_capacity(5);
-        labels.extend(series.labels().map(|(key, value)| match value {
-            LabelValue::Runtime => Label::new(key, self.runtime.clone()),
-            LabelValue::RuntimeId => Label::new(key, self.runtime_id.clone()),
-            LabelValue::Static(value) => Label::from_static_parts(key, value),
-            LabelValue::Index(index) => Label::new(key, self.index(index)),
-        }));
+        labels.extend(
+            series
+                .labels()
+                .as_slice()
+                .iter()
+                .map(|&(key, value)| match value {
+                    LabelValue::Runtime => Label::new(key, self.runtime.clone()),
+                    LabelValue::RuntimeId => Label::new(key, self.runtime_id.clone()),
+                    LabelValue::Static(value) => Label::from_static_parts(key, value),
+                    LabelValue::Index(index) => Label::new(key, self.index(index)),
+                }),
+        );
         Key::from_parts(series.family.name, labels)
     }
 }

@@ -111,10 +111,7 @@ fn write_catalog(
     wanted: impl Fn(&Family) -> bool,
 ) {
     // Each runtime's label values, escaped and formatted once.
-    let runtimes: Vec<(String, String)> = snapshots
-        .iter()
-        .map(|s| (escape_label_value(&s.name), s.id.to_string()))
-        .collect();
+    let runtimes: Vec<RuntimeText> = snapshots.iter().map(RuntimeText::new).collect();
     let mut labels = String::new();
     let mut current: Option<&'static str> = None;
     export::for_each_series(snapshots, full_matrix, wanted, |series| {
@@ -127,21 +124,21 @@ fn write_catalog(
             let _ = writeln!(out, "# HELP {} {}", family.name, escape_help(family.help));
             let _ = writeln!(out, "# TYPE {} {}", family.name, family.kind.as_str());
         }
-        let (name, id) = &runtimes[series.runtime];
+        let runtime = &runtimes[series.runtime];
         match &series.sample.value {
             Value::Int(value) => {
-                write_sample_labels(out, &series, name, id);
+                write_sample_labels(out, &series, runtime);
                 let _ = writeln!(out, " {value}");
             }
             Value::Float(value) => {
-                write_sample_labels(out, &series, name, id);
+                write_sample_labels(out, &series, runtime);
                 out.push(' ');
                 out.push_str(&format_float(*value));
                 out.push('\n');
             }
             Value::Histogram(buckets) => {
                 labels.clear();
-                write_labels(&mut labels, &series, name, id);
+                write_labels(&mut labels, &series, runtime);
                 write_histogram_series(
                     out,
                     family.name,
@@ -158,32 +155,54 @@ fn write_catalog(
     }
 }
 
+/// One runtime's label values as text, escaped and formatted once per
+/// scrape.
+struct RuntimeText {
+    /// The runtime's name, escaped.
+    name: String,
+    id: String,
+    /// The text of each worker index.
+    indices: Vec<String>,
+}
+
+impl RuntimeText {
+    fn new(snapshot: &RuntimeSnapshot) -> RuntimeText {
+        RuntimeText {
+            name: escape_label_value(&snapshot.name),
+            id: snapshot.id.to_string(),
+            indices: (0..snapshot.workers.len()).map(|i| i.to_string()).collect(),
+        }
+    }
+}
+
 /// Writes `name{labels}` of a sample.
-fn write_sample_labels(out: &mut String, series: &Series, name: &str, id: &str) {
+fn write_sample_labels(out: &mut String, series: &Series, runtime: &RuntimeText) {
     out.push_str(series.family.name);
     out.push('{');
-    write_labels(out, series, name, id);
+    write_labels(out, series, runtime);
     out.push('}');
 }
 
 /// Writes the labels of `series` as `key="value",...`, from
-/// [`Series::labels`]; `name` is the runtime's name, already escaped, and
-/// `id` its id. The other values need no escaping: they are indices and
-/// fixed words.
-fn write_labels(out: &mut String, series: &Series, name: &str, id: &str) {
-    for (i, (key, value)) in series.labels().enumerate() {
+/// [`Series::labels`]. Only the runtime's name needs escaping, done once in
+/// [`RuntimeText`]: the other values are indices and fixed words.
+fn write_labels(out: &mut String, series: &Series, runtime: &RuntimeText) {
+    for (i, &(key, value)) in series.labels().as_slice().iter().enumerate() {
         if i > 0 {
             out.push(',');
         }
         out.push_str(key);
         out.push_str("=\"");
         match value {
-            LabelValue::Runtime => out.push_str(name),
-            LabelValue::RuntimeId => out.push_str(id),
+            LabelValue::Runtime => out.push_str(&runtime.name),
+            LabelValue::RuntimeId => out.push_str(&runtime.id),
             LabelValue::Static(value) => out.push_str(value),
-            LabelValue::Index(index) => {
-                let _ = write!(out, "{index}");
-            }
+            LabelValue::Index(index) => match runtime.indices.get(index) {
+                Some(text) => out.push_str(text),
+                None => {
+                    let _ = write!(out, "{index}");
+                }
+            },
         }
         out.push('"');
     }
