@@ -155,6 +155,8 @@ mod select;
 pub(crate) use catalog::{for_each_series, LabelValue, Series, Value};
 pub use catalog::{markdown_table, Family, FamilyKind, EXTERNAL};
 pub(crate) use families::poll_bounds;
+// Every family name and `FAMILIES`: a glob, so that a new family's name
+// needs no second line here.
 pub use families::*;
 pub(crate) use publisher::StopSignal;
 pub use publisher::{publisher, Publisher, PublisherBuilder, DEFAULT_INTERVAL};
