@@ -17,7 +17,8 @@
 //!   line: `tokio_pulse_rt::prometheus().listen("127.0.0.1:9464").install()?`.
 //! - [`export`] publishes them to any `metrics` recorder, once
 //!   ([`export::publish`]) or on an interval ([`export::publisher`]); its
-//!   docs map every snapshot field to a metric family.
+//!   catalog, [`export::FAMILIES`], maps every snapshot field to a metric
+//!   family.
 //!
 //! # Examples
 //!

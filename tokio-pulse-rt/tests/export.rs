@@ -360,6 +360,7 @@ fn families_describe_themselves_with_units() {
         let want = match family.kind {
             FamilyKind::Counter => MetricKind::Counter,
             FamilyKind::Gauge => MetricKind::Gauge,
+            FamilyKind::Histogram => MetricKind::Histogram,
         };
         assert_eq!(*kind, want, "{}", family.name);
         assert_eq!(p.units[family.name], Some(Unit::Count), "{}", family.name);

@@ -38,8 +38,8 @@
 //!
 //! # Why the Tokio-Pulse families bypass the recorder
 //!
-//! They go through the same mapping as the facade publisher
-//! ([`export`]'s table; one function feeds both), but are written as text
+//! They come from the same catalog as the facade publisher
+//! ([`export::FAMILIES`]; both iterate it), but are written as text
 //! straight from the snapshots. Publishing ~800 series of a 16-worker
 //! runtime into a `metrics-exporter-prometheus` recorder and rendering it
 //! cost milliseconds per scrape (a key lookup, a recency check and label
@@ -71,10 +71,8 @@ mod render;
 mod server;
 mod text;
 
-pub use render::{
-    poll_duration_bounds, render_exact_families, render_families, Renderer, BUSY_SECONDS,
-    CURRENT_POLL_SECONDS, POLL_DURATION,
-};
+pub use crate::export::{BUSY_SECONDS, CURRENT_POLL_SECONDS, POLL_DURATION};
+pub use render::{poll_duration_bounds, render_exact_families, render_families, Renderer};
 pub use server::Server;
 pub use text::{write_histogram, HistogramSeries};
 

@@ -5,9 +5,8 @@ use std::fmt::Write as _;
 
 use metrics_exporter_prometheus::PrometheusHandle;
 
-use super::text::{escape_help, escape_label_value, write_float_family};
-use super::{write_histogram, HistogramSeries};
-use crate::export::{self, FamilyKind, Limits, Selection, Worker};
+use super::text::{escape_help, escape_label_value, format_float, write_histogram_series};
+use crate::export::{self, Family, LabelValue, Limits, Selection, Series, Value};
 use crate::RuntimeSnapshot;
 
 /// Answers `/metrics` with the application's metrics (if any), then the
@@ -75,8 +74,9 @@ fn render_selection(out: &mut String, selection: &Selection) {
 }
 
 /// Appends every Tokio-Pulse family of `snapshots` in the text exposition
-/// format: the facade families of [`export::FAMILIES`] (same names, labels
-/// and values as the facade publisher), then [`render_exact_families`].
+/// format: every family of the catalog, [`export::FAMILIES`], in its
+/// order: the facade families (same names, labels and values as the facade
+/// publisher), then the text-only ones of [`render_exact_families`].
 /// Each family has one `# HELP` and `# TYPE` header and all its samples
 /// together; a family without samples is left out. The steal matrix
 /// follows each runtime's settings while it is alive, the default rule
@@ -98,74 +98,115 @@ pub fn render_families(out: &mut String, snapshots: &[RuntimeSnapshot]) {
 }
 
 fn write_families(out: &mut String, snapshots: &[RuntimeSnapshot], full_matrix: &[bool]) {
-    let prefixes: Vec<String> = snapshots
-        .iter()
-        .map(|s| {
-            format!(
-                "runtime=\"{}\",runtime_id=\"{}\"",
-                escape_label_value(&s.name),
-                s.id
-            )
-        })
-        .collect();
+    write_catalog(out, snapshots, full_matrix, |_| true);
+}
+
+/// Writes the families of the catalog that `wanted` admits, in catalog
+/// order: for each family with samples, one `# HELP` and `# TYPE` header,
+/// its samples, and a blank line.
+fn write_catalog(
+    out: &mut String,
+    snapshots: &[RuntimeSnapshot],
+    full_matrix: &[bool],
+    wanted: impl Fn(&Family) -> bool,
+) {
+    // Each runtime's label values, escaped and formatted once.
+    let runtimes: Vec<RuntimeText> = snapshots.iter().map(RuntimeText::new).collect();
+    let mut labels = String::new();
     let mut current: Option<&'static str> = None;
-    export::for_each_series(snapshots, full_matrix, |series| {
+    export::for_each_series(snapshots, full_matrix, wanted, |series| {
         let family = series.family;
         if current != Some(family.name) {
             if current.is_some() {
                 out.push('\n');
             }
             current = Some(family.name);
-            let kind = match family.kind {
-                FamilyKind::Counter => "counter",
-                FamilyKind::Gauge => "gauge",
-            };
             let _ = writeln!(out, "# HELP {} {}", family.name, escape_help(family.help));
-            let _ = writeln!(out, "# TYPE {} {kind}", family.name);
+            let _ = writeln!(out, "# TYPE {} {}", family.name, family.kind.as_str());
         }
-        out.push_str(family.name);
-        out.push('{');
-        out.push_str(&prefixes[series.runtime]);
-        if let Some((key, value)) = series.kind {
-            let _ = write!(out, ",{key}=\"{value}\"");
-        }
-        match series.worker {
-            Some(Worker::Index(index)) => {
-                let _ = write!(out, ",worker=\"{index}\"");
+        let runtime = &runtimes[series.runtime];
+        match &series.sample.value {
+            Value::Int(value) => {
+                write_sample_labels(out, &series, runtime);
+                let _ = writeln!(out, " {value}");
             }
-            Some(Worker::External) => {
-                let _ = write!(out, ",worker=\"{}\"", export::EXTERNAL);
+            Value::Float(value) => {
+                write_sample_labels(out, &series, runtime);
+                out.push(' ');
+                out.push_str(&format_float(*value));
+                out.push('\n');
             }
-            None => {}
+            Value::Histogram(buckets) => {
+                labels.clear();
+                write_labels(&mut labels, &series, runtime);
+                write_histogram_series(
+                    out,
+                    family.name,
+                    &labels,
+                    buckets.bounds,
+                    &buckets.counts,
+                    buckets.sum,
+                );
+            }
         }
-        if let Some(victim) = series.victim {
-            let _ = write!(out, ",victim=\"{victim}\"");
-        }
-        let _ = writeln!(out, "}} {}", series.value);
     });
     if current.is_some() {
         out.push('\n');
     }
-    render_exact_families(out, snapshots);
 }
 
-/// `tokio_pulse_poll_duration_seconds`: the poll-time histogram.
-pub const POLL_DURATION: &str = "tokio_pulse_poll_duration_seconds";
+/// One runtime's label values as text, escaped and formatted once per
+/// scrape.
+struct RuntimeText {
+    /// The runtime's name, escaped.
+    name: String,
+    id: String,
+    /// The text of each worker index.
+    indices: Vec<String>,
+}
 
-/// `tokio_pulse_busy_seconds_total`: time spent processing tasks, from the
-/// start of each batch of polls to the end of its last poll (equal to the
-/// poll-duration `_sum`, since polls run back to back within a batch).
-pub const BUSY_SECONDS: &str = "tokio_pulse_busy_seconds_total";
+impl RuntimeText {
+    fn new(snapshot: &RuntimeSnapshot) -> RuntimeText {
+        RuntimeText {
+            name: escape_label_value(&snapshot.name),
+            id: snapshot.id.to_string(),
+            indices: (0..snapshot.workers.len()).map(|i| i.to_string()).collect(),
+        }
+    }
+}
 
-/// `tokio_pulse_current_poll_seconds`: how long each worker has been inside
-/// its current poll (gauge).
-pub const CURRENT_POLL_SECONDS: &str = "tokio_pulse_current_poll_seconds";
+/// Writes `name{labels}` of a sample.
+fn write_sample_labels(out: &mut String, series: &Series, runtime: &RuntimeText) {
+    out.push_str(series.family.name);
+    out.push('{');
+    write_labels(out, series, runtime);
+    out.push('}');
+}
 
-/// The histogram's finite bucket bounds, as powers of two of a microsecond:
-/// every second probe tier bound, `1 µs, 4 µs, 16 µs, ... 1.048576 s`.
-/// Eleven buckets plus `+Inf` is a size Prometheus handles well, and each
-/// bucket is an exact union of probe tiers, so no count is interpolated.
-const POLL_BUCKET_TIERS: [usize; 11] = [0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20];
+/// Writes the labels of `series` as `key="value",...`, from
+/// [`Series::labels`]. Only the runtime's name needs escaping, done once in
+/// [`RuntimeText`]: the other values are indices and fixed words.
+fn write_labels(out: &mut String, series: &Series, runtime: &RuntimeText) {
+    for (i, &(key, value)) in series.labels().as_slice().iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(key);
+        out.push_str("=\"");
+        match value {
+            LabelValue::Runtime => out.push_str(&runtime.name),
+            LabelValue::RuntimeId => out.push_str(&runtime.id),
+            LabelValue::Static(value) => out.push_str(value),
+            LabelValue::Index(index) => match runtime.indices.get(index) {
+                Some(text) => out.push_str(text),
+                None => {
+                    let _ = write!(out, "{index}");
+                }
+            },
+        }
+        out.push('"');
+    }
+}
 
 /// The poll-duration buckets' upper bounds in seconds, in order; see
 /// [`render_exact_families`].
@@ -179,17 +220,14 @@ const POLL_BUCKET_TIERS: [usize; 11] = [0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20];
 /// assert_eq!(bounds[10], 1.048576);
 /// ```
 pub fn poll_duration_bounds() -> Vec<f64> {
-    POLL_BUCKET_TIERS
-        .iter()
-        .filter_map(|&k| tokio_pulse_probes::tier::upper_bound_us(k))
-        .map(|us| us as f64 / 1e6)
-        .collect()
+    export::poll_bounds().to_vec()
 }
 
-/// Appends the families that exist only as text, never as facade
-/// families, for the workers that time their polls
-/// (poll timing on); for runtimes without poll timing they are absent, not
-/// zero. Labels are `runtime`, `runtime_id` and `worker`, as elsewhere.
+/// Appends the catalog's [`text_only`](export::Family::text_only)
+/// families, which exist only as text, never as facade families, for the
+/// workers that time their polls (poll timing on); for runtimes without
+/// poll timing they are absent, not zero. Labels are `runtime`,
+/// `runtime_id` and `worker`, as elsewhere.
 ///
 /// - `tokio_pulse_poll_duration_seconds` (histogram): the probes' tiers
 ///   `[2^(k-1), 2^k)` µs, merged two by two into the buckets of
@@ -222,77 +260,5 @@ pub fn poll_duration_bounds() -> Vec<f64> {
 /// assert!(out.contains("# TYPE tokio_pulse_poll_duration_seconds histogram"));
 /// ```
 pub fn render_exact_families(out: &mut String, snapshots: &[RuntimeSnapshot]) {
-    let bounds = poll_duration_bounds();
-    // Label values, kept alive for the borrowed series below.
-    let mut rows = Vec::new();
-    for snap in snapshots {
-        let id = snap.id.to_string();
-        for worker in &snap.workers {
-            if let Some(timing) = &worker.poll_time {
-                rows.push((
-                    snap.name.clone(),
-                    id.clone(),
-                    worker.index.to_string(),
-                    timing,
-                ));
-            }
-        }
-    }
-    let labels: Vec<[(&str, &str); 3]> = rows
-        .iter()
-        .map(|(name, id, worker, _)| {
-            [
-                ("runtime", &**name),
-                ("runtime_id", id.as_str()),
-                ("worker", worker.as_str()),
-            ]
-        })
-        .collect();
-    let counts: Vec<Vec<u64>> = rows
-        .iter()
-        .map(|(.., timing)| {
-            let mut counts = vec![0u64; POLL_BUCKET_TIERS.len() + 1];
-            for (tier, polls) in timing.tiers.iter().enumerate() {
-                let bucket = POLL_BUCKET_TIERS
-                    .iter()
-                    .position(|&last| tier <= last)
-                    .unwrap_or(POLL_BUCKET_TIERS.len());
-                counts[bucket] = counts[bucket].saturating_add(*polls);
-            }
-            counts
-        })
-        .collect();
-    write_histogram(
-        out,
-        POLL_DURATION,
-        "Task poll durations, from the probes' poll-time tiers (poll timing on).",
-        rows.iter()
-            .zip(&labels)
-            .zip(&counts)
-            .map(|(((.., timing), labels), counts)| HistogramSeries {
-                labels,
-                bounds: &bounds,
-                counts,
-                sum: timing.poll_time.as_secs_f64(),
-            }),
-    );
-    write_float_family(
-        out,
-        BUSY_SECONDS,
-        "counter",
-        "Time the worker spent processing tasks: each batch of polls from start to end (poll timing on).",
-        rows.iter()
-            .zip(&labels)
-            .map(|((.., timing), labels)| (&labels[..], timing.busy_time.as_secs_f64())),
-    );
-    write_float_family(
-        out,
-        CURRENT_POLL_SECONDS,
-        "gauge",
-        "How long the worker has been inside its current poll, live; 0 between polls (poll timing on).",
-        rows.iter().zip(&labels).map(|((.., timing), labels)| {
-            let current = timing.current_poll.unwrap_or_default();
-            (&labels[..], current.as_secs_f64())
-        }),
-    );
+    write_catalog(out, snapshots, &[], |family| family.text_only);
 }

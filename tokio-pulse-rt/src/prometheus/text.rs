@@ -2,32 +2,6 @@
 
 use std::fmt::Write as _;
 
-/// Writes one counter or gauge family with float values: `# HELP`,
-/// `# TYPE`, one sample per series; nothing for no series.
-pub(crate) fn write_float_family<'a>(
-    out: &mut String,
-    name: &str,
-    kind: &str,
-    help: &str,
-    series: impl IntoIterator<Item = (&'a [(&'a str, &'a str)], f64)>,
-) {
-    let mut series = series.into_iter().peekable();
-    if series.peek().is_none() {
-        return;
-    }
-    let _ = writeln!(out, "# HELP {name} {}", escape_help(help));
-    let _ = writeln!(out, "# TYPE {name} {kind}");
-    for (labels, value) in series {
-        let _ = writeln!(
-            out,
-            "{name}{{{}}} {}",
-            render_labels(labels),
-            format_float(value)
-        );
-    }
-    out.push('\n');
-}
-
 /// One series of a histogram for [`write_histogram`].
 ///
 /// # Examples
@@ -84,27 +58,41 @@ pub fn write_histogram<'a>(
     let _ = writeln!(out, "# TYPE {name} histogram");
     for one in series {
         let labels = render_labels(one.labels);
-        let sep = if labels.is_empty() { "" } else { "," };
-        let mut cumulative = 0u64;
-        for (i, bound) in one.bounds.iter().enumerate() {
-            cumulative = cumulative.saturating_add(one.counts.get(i).copied().unwrap_or(0));
-            let _ = writeln!(
-                out,
-                "{name}_bucket{{{labels}{sep}le=\"{}\"}} {cumulative}",
-                format_float(*bound)
-            );
-        }
-        let above: u64 = one
-            .counts
-            .iter()
-            .skip(one.bounds.len())
-            .fold(0, |a, b| a.saturating_add(*b));
-        let total = cumulative.saturating_add(above);
-        let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"+Inf\"}} {total}");
-        let _ = writeln!(out, "{name}_sum{{{labels}}} {}", format_float(one.sum));
-        let _ = writeln!(out, "{name}_count{{{labels}}} {total}");
+        write_histogram_series(out, name, &labels, one.bounds, one.counts, one.sum);
     }
     out.push('\n');
+}
+
+/// Writes one histogram series whose labels are already rendered
+/// (`key="value",...`, escaped): the cumulative `_bucket` lines ending with
+/// `le="+Inf"`, then `_sum` and `_count`. `counts` are per bucket, as in
+/// [`HistogramSeries::counts`].
+pub(crate) fn write_histogram_series(
+    out: &mut String,
+    name: &str,
+    labels: &str,
+    bounds: &[f64],
+    counts: &[u64],
+    sum: f64,
+) {
+    let sep = if labels.is_empty() { "" } else { "," };
+    let mut cumulative = 0u64;
+    for (i, bound) in bounds.iter().enumerate() {
+        cumulative = cumulative.saturating_add(counts.get(i).copied().unwrap_or(0));
+        let _ = writeln!(
+            out,
+            "{name}_bucket{{{labels}{sep}le=\"{}\"}} {cumulative}",
+            format_float(*bound)
+        );
+    }
+    let above: u64 = counts
+        .iter()
+        .skip(bounds.len())
+        .fold(0, |a, b| a.saturating_add(*b));
+    let total = cumulative.saturating_add(above);
+    let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"+Inf\"}} {total}");
+    let _ = writeln!(out, "{name}_sum{{{labels}}} {}", format_float(sum));
+    let _ = writeln!(out, "{name}_count{{{labels}}} {total}");
 }
 
 pub(crate) fn render_labels(labels: &[(&str, &str)]) -> String {
