@@ -21,8 +21,8 @@
 //!    scrape; a connection over the cap gets `503` at once.
 //! 2. [`Renderer::render`] snapshots the live runtimes (the oldest
 //!    [`max_runtimes`](Builder::max_runtimes) of them), so the values are
-//!    read at scrape time and a runtime that shut down is simply not in the
-//!    scrape.
+//!    read at scrape time. A runtime leaves the scrape once it has shut
+//!    down and its workers have stopped.
 //! 3. The response is, in order: the application's own metrics (the
 //!    `PrometheusHandle::render` of the `metrics-exporter-prometheus`
 //!    recorder that [`Builder::install`] sets as the global `metrics`
