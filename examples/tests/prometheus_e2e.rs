@@ -34,7 +34,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 mod common;
-use common::{example_binary, free_port, get, url_encode, Guard, TempDir};
+use common::{example_binary, get, url_encode, Guard, TempDir};
 
 /// The whole test's time limit.
 const BUDGET: Duration = Duration::from_secs(50);
@@ -134,36 +134,7 @@ fn start_prometheus(dir: &Path, target: SocketAddr, deadline: Instant) -> (Guard
         ),
     )
     .expect("write the config");
-    let api: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-    let child = Command::new("timeout")
-        .args(["-s", "TERM", "-k", "5", PROMETHEUS_SECONDS, "prometheus"])
-        .arg(format!("--config.file={}", config.display()))
-        .arg(format!(
-            "--storage.tsdb.path={}",
-            dir.join("data").display()
-        ))
-        .arg(format!("--web.listen-address={api}"))
-        .arg("--log.level=warn")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start prometheus");
-    let mut guard = Guard {
-        name: "prometheus".into(),
-        child,
-        terminate: true,
-    };
-    loop {
-        if let Ok((200, _)) = get(api, "/-/ready") {
-            return (guard, api);
-        }
-        if let Ok(Some(status)) = guard.child.try_wait() {
-            panic!("prometheus exited early: {status}");
-        }
-        assert!(Instant::now() < deadline, "prometheus never became ready");
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    common::start_prometheus(dir, &config, PROMETHEUS_SECONDS, deadline)
 }
 
 /// The result vector of an instant query.

@@ -166,3 +166,45 @@ pub fn report_skip(what: &str, fix: &str) {
         );
     }
 }
+
+/// Starts `prometheus` (under `timeout`, so it stops by itself after
+/// `seconds`) with `config` as its configuration and its data in `dir`, on a
+/// free loopback port; returns it once `/-/ready` answers, with its API
+/// address.
+pub fn start_prometheus(
+    dir: &Path,
+    config: &Path,
+    seconds: &str,
+    deadline: Instant,
+) -> (Guard, SocketAddr) {
+    let api: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let child = Command::new("timeout")
+        .args(["-s", "TERM", "-k", "5", seconds, "prometheus"])
+        .arg(format!("--config.file={}", config.display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.join("data").display()
+        ))
+        .arg(format!("--web.listen-address={api}"))
+        .arg("--log.level=warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start prometheus");
+    let mut guard = Guard {
+        name: "prometheus".into(),
+        child,
+        terminate: true,
+    };
+    loop {
+        if let Ok((200, _)) = get(api, "/-/ready") {
+            return (guard, api);
+        }
+        if let Ok(Some(status)) = guard.child.try_wait() {
+            panic!("prometheus exited early: {status}");
+        }
+        assert!(Instant::now() < deadline, "prometheus never became ready");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
