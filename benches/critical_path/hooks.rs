@@ -11,9 +11,8 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use tokio_pulse_benches::{config, BATCH};
-use tokio_pulse_probes::{
-    task_names, RemoteKind, RuntimeProbes, ScheduleKind, WorkerRecorder, YieldReason,
-};
+use tokio_pulse_probes::fork::{self, WorkerRecorder};
+use tokio_pulse_probes::{task_names, RemoteKind, RuntimeProbes, ScheduleKind, YieldReason};
 
 /// Benches `probe` on a fresh 16-worker runtime's worker 0, `BATCH` times
 /// per iteration.
@@ -52,7 +51,7 @@ fn probes(c: &mut Criterion) {
     bench_probe(c, "overflowed", |r| r.overflowed());
     bench_probe(c, "lifo_capped", |r| r.lifo_capped());
 
-    let (rt, _recorders) = RuntimeProbes::new(Some("bench-remote"), 16);
+    let (writer, _recorders) = fork::new(Some("bench-remote"), 16);
     let inject_lock = parking_lot::Mutex::new(());
     let mut group = c.benchmark_group("probes");
     group.throughput(Throughput::Elements(BATCH));
@@ -60,7 +59,7 @@ fn probes(c: &mut Criterion) {
         let _held = inject_lock.lock();
         b.iter(|| {
             for _ in 0..BATCH {
-                black_box(&rt).remote().pushed_locked(RemoteKind::Spawn);
+                black_box(&writer).pushed_locked(RemoteKind::Spawn);
             }
         })
     });

@@ -7,9 +7,9 @@ use crossbeam_utils::CachePadded;
 
 use crate::sync::{self, AtomicBool, Ordering::Relaxed, StaticAtomicU64};
 
+use crate::worker::WorkerRecorder;
 use crate::{
     registry, watchdog, Clock, Counter, PulseSettings, RuntimeSnapshot, ScheduleKind, WorkerProbes,
-    WorkerRecorder,
 };
 
 /// What reached a runtime's inject queue from a thread that did not hold a
@@ -67,12 +67,17 @@ impl From<ScheduleKind> for RemoteKind {
 /// use tokio_pulse_probes::{RemoteKind, RuntimeProbes};
 ///
 /// let (rt, _recorders) = RuntimeProbes::new(None, 1);
-/// let inject_lock = std::sync::Mutex::new(());
-/// {
-///     let _held = inject_lock.lock().unwrap();
-///     rt.remote().pushed_locked(RemoteKind::Spawn);
-/// }
-/// assert_eq!(rt.remote().pushed(RemoteKind::Spawn), 1);
+/// assert_eq!(rt.remote().pushed(RemoteKind::Spawn), 0);
+/// ```
+///
+/// Only the runtime's [`RuntimeWriter`](crate::fork::RuntimeWriter) counts:
+///
+/// ```compile_fail
+/// use tokio_pulse_probes::{RemoteKind, RuntimeProbes};
+///
+/// let (rt, _recorders) = RuntimeProbes::new(None, 1);
+/// // Private: a caller without the inject lock would lose counts.
+/// rt.remote().pushed_locked(RemoteKind::Spawn);
 /// ```
 #[derive(Debug, Default)]
 pub struct RemoteProbes {
@@ -85,12 +90,8 @@ impl RemoteProbes {
     /// The caller must hold the lock that serializes every caller of this
     /// method for this runtime (Tokio's inject-queue lock). Without it,
     /// concurrent callers lose counts.
-    ///
-    /// # Examples
-    ///
-    /// See [`RemoteProbes`].
     #[inline(always)]
-    pub fn pushed_locked(&self, kind: RemoteKind) {
+    pub(crate) fn pushed_locked(&self, kind: RemoteKind) {
         self.pushed[kind as usize].add(1);
     }
 
@@ -112,13 +113,13 @@ impl RemoteProbes {
 /// Point-in-time values that a runtime computes on demand, when a snapshot
 /// is taken, never on a hot path. The patched Tokio implements this for its
 /// scheduler handle and registers it with
-/// [`RuntimeProbes::set_gauges`].
+/// [`RuntimeWriter::set_gauges`](crate::fork::RuntimeWriter::set_gauges).
 ///
 /// # Examples
 ///
 /// ```
 /// use std::sync::Arc;
-/// use tokio_pulse_probes::{RuntimeGauges, RuntimeProbes};
+/// use tokio_pulse_probes::fork::{self, RuntimeGauges};
 ///
 /// struct Fixed;
 /// impl RuntimeGauges for Fixed {
@@ -127,9 +128,10 @@ impl RemoteProbes {
 ///     fn alive_tasks(&self) -> usize { 7 }
 /// }
 ///
-/// let (rt, _recorders) = RuntimeProbes::new(None, 2);
+/// let (writer, _recorders) = fork::new(None, 2);
+/// let rt = writer.probes().clone();
 /// let gauges: Arc<dyn RuntimeGauges> = Arc::new(Fixed);
-/// rt.set_gauges(Arc::downgrade(&gauges));
+/// writer.set_gauges(Arc::downgrade(&gauges));
 /// let snap = rt.snapshot();
 /// assert_eq!(snap.global_queue_depth, Some(3));
 /// assert_eq!(snap.alive_tasks, Some(7));
@@ -149,9 +151,11 @@ pub trait RuntimeGauges: Send + Sync {
 
 /// All probes of one Tokio runtime.
 ///
-/// The patched Tokio creates one per runtime at build time, keeps the
-/// [`WorkerRecorder`]s in its worker cores and hands the `Arc` out through
-/// `tokio::runtime::Handle::pulse()`. Every runtime also appears in
+/// The patched Tokio creates one per runtime at build time (through the
+/// hidden [`fork`](crate::fork) module), keeps the writers in its handle and
+/// worker cores and hands the `Arc` out through
+/// `tokio::runtime::Handle::pulse()`. This type has no method that writes:
+/// whoever holds the `Arc` can read and nothing else. Every runtime also appears in
 /// [`runtimes()`](crate::runtimes) for as long as anything holds its `Arc`.
 ///
 /// Reading is always allowed and never blocks a worker. The counters keep
@@ -249,12 +253,11 @@ impl Lifecycle {
 }
 
 impl RuntimeProbes {
-    /// Creates the probes for a runtime with `workers` workers (1 for a
-    /// current-thread runtime), registers them, and returns the one recorder
-    /// for each worker, in worker order.
-    ///
-    /// `name` is the runtime's name (Tokio's `Builder::name`). Without one,
-    /// the runtime is named `runtime-<id>`.
+    /// Detached probes for examples, tests and benches: like
+    /// [`fork::new`](crate::fork::new), with the runtime's
+    /// [`RuntimeWriter`](crate::fork::RuntimeWriter) dropped, so that nothing
+    /// can mark them shut down or count remote pushes. The recorders still
+    /// write the worker counters.
     ///
     /// # Examples
     ///
@@ -263,61 +266,40 @@ impl RuntimeProbes {
     /// assert_eq!(recorders.len(), 3);
     /// assert_eq!(rt.name(), format!("runtime-{}", rt.id()));
     /// ```
+    #[doc(hidden)]
     pub fn new(name: Option<&str>, workers: usize) -> (Arc<RuntimeProbes>, Vec<WorkerRecorder>) {
-        RuntimeProbes::with_settings(name, workers, &PulseSettings::default())
+        let (writer, recorders) = crate::fork::new(name, workers);
+        (writer.into_probes(), recorders)
     }
 
-    /// Like [`new`](Self::new), with the optional probes set up per
-    /// `settings`: poll timing on the recorders, and the stall watchdog
-    /// thread, started here.
-    ///
-    /// If the watchdog thread cannot be started (the OS refused a thread),
-    /// the runtime still works and [`watchdog_running`](Self::watchdog_running)
-    /// says so.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use tokio_pulse_probes::{PulseConfig, RuntimeProbes};
-    ///
-    /// let settings = PulseConfig::new().poll_timing(true).resolve().unwrap();
-    /// let (rt, recorders) = RuntimeProbes::with_settings(Some("timed"), 2, &settings);
-    /// assert!(rt.settings().poll_timing);
-    /// assert!(recorders.iter().all(|r| r.times_polls()));
-    /// ```
+    /// Detached probes per `settings`; see [`new`](Self::new) and
+    /// [`fork::with_settings`](crate::fork::with_settings).
+    #[doc(hidden)]
     pub fn with_settings(
         name: Option<&str>,
         workers: usize,
         settings: &PulseSettings,
     ) -> (Arc<RuntimeProbes>, Vec<WorkerRecorder>) {
-        // Calibrating the TSC takes a few milliseconds, once per process;
-        // only runtimes that time polls pay for it.
-        let clock = if settings.poll_timing {
-            Clock::global()
-        } else {
-            Clock::instant()
-        };
-        RuntimeProbes::with_clock(name, workers, settings, clock)
+        let (writer, recorders) = crate::fork::with_settings(name, workers, settings);
+        (writer.into_probes(), recorders)
     }
 
-    /// Like [`with_settings`](Self::with_settings), timing polls on `clock`
-    /// instead of [`Clock::global`]: for harnesses that drive the recorders
-    /// with synthetic time ([`Clock::instant`] makes one tick one
-    /// nanosecond exactly).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use tokio_pulse_probes::{Clock, PulseConfig, RuntimeProbes, TaskInfo};
-    ///
-    /// let settings = PulseConfig::new().poll_timing(true).resolve().unwrap();
-    /// let (rt, mut recorders) = RuntimeProbes::with_clock(None, 1, &settings, Clock::instant());
-    /// recorders[0].busy_started_at(0);
-    /// recorders[0].poll_started(|| TaskInfo { id: 9, spawned_at: None });
-    /// recorders[0].poll_ended_at(1_000); // exactly 1 µs: tier 1
-    /// assert_eq!(rt.snapshot().workers[0].poll_time.as_ref().unwrap().tiers[1], 1);
-    /// ```
+    /// Detached probes timed on `clock`; see [`new`](Self::new) and
+    /// [`fork::with_clock`](crate::fork::with_clock).
+    #[doc(hidden)]
     pub fn with_clock(
+        name: Option<&str>,
+        workers: usize,
+        settings: &PulseSettings,
+        clock: Clock,
+    ) -> (Arc<RuntimeProbes>, Vec<WorkerRecorder>) {
+        let (writer, recorders) = crate::fork::with_clock(name, workers, settings, clock);
+        (writer.into_probes(), recorders)
+    }
+
+    /// Builds and registers the probes of a runtime; see
+    /// [`fork::with_clock`](crate::fork::with_clock).
+    pub(crate) fn build(
         name: Option<&str>,
         workers: usize,
         settings: &PulseSettings,
@@ -449,7 +431,7 @@ impl RuntimeProbes {
     }
 
     /// Whether every worker of this runtime has stopped for good: Tokio has
-    /// dropped every worker's core (and [`WorkerRecorder`]), which it does
+    /// dropped every worker's core (and recorder), which it does
     /// only after the worker's last poll. At shutdown this comes after
     /// [`is_shut_down`](Self::is_shut_down), possibly much later: a worker
     /// stuck in a blocking poll keeps `Runtime::drop` waiting, and keeps its
@@ -458,8 +440,9 @@ impl RuntimeProbes {
     /// # Examples
     ///
     /// ```
-    /// let (rt, recorders) = tokio_pulse_probes::RuntimeProbes::new(None, 2);
-    /// rt.mark_shut_down();
+    /// let (writer, recorders) = tokio_pulse_probes::fork::new(None, 2);
+    /// let rt = writer.probes();
+    /// writer.mark_shut_down();
     /// assert!(!rt.workers_stopped()); // shutting down, workers still there
     /// drop(recorders);
     /// assert!(rt.workers_stopped());
@@ -532,11 +515,7 @@ impl RuntimeProbes {
     }
 
     /// Registers the runtime's gauges; only the first call has an effect.
-    ///
-    /// # Examples
-    ///
-    /// See [`RuntimeGauges`].
-    pub fn set_gauges(&self, gauges: Weak<dyn RuntimeGauges>) {
+    pub(crate) fn set_gauges(&self, gauges: Weak<dyn RuntimeGauges>) {
         let _ = self.gauges.set(gauges);
     }
 
@@ -553,16 +532,9 @@ impl RuntimeProbes {
     }
 
     /// Records that the runtime has begun shutting down. Tokio calls this
-    /// once; the counters stay readable.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let (rt, _) = tokio_pulse_probes::RuntimeProbes::new(None, 1);
-    /// rt.mark_shut_down();
-    /// assert!(rt.is_shut_down());
-    /// ```
-    pub fn mark_shut_down(&self) {
+    /// once, through its [`RuntimeWriter`](crate::fork::RuntimeWriter); the
+    /// counters stay readable.
+    pub(crate) fn mark_shut_down(&self) {
         self.shut_down.store(true, Relaxed);
     }
 

@@ -2,7 +2,7 @@
 //!
 //! # Who writes what
 //!
-//! 1. [`RuntimeProbes::new`](crate::RuntimeProbes::new) allocates one
+//! 1. [`fork::new`](crate::fork::new) allocates one
 //!    [`WorkerProbes`] per worker, each in its own [`CachePadded`] allocation,
 //!    and hands back exactly one [`WorkerRecorder`] per worker.
 //! 2. The patched Tokio stores each recorder inside the worker's `Core`. A
@@ -547,7 +547,7 @@ impl WorkerProbes {
 /// The writing end of one worker's counters.
 ///
 /// There is exactly one per worker, handed out once, by
-/// [`RuntimeProbes::new`](crate::RuntimeProbes::new).
+/// [`fork::new`](crate::fork::new).
 /// Every method takes `&mut self`, so whoever owns the recorder is, by
 /// construction, the only writer. Tokio keeps it in the worker's core. It is
 /// `Send` (the core moves between threads) but deliberately not `Clone`.
@@ -882,7 +882,7 @@ impl WorkerRecorder {
     /// # Examples
     ///
     /// ```
-    /// let mut scratch = tokio_pulse_probes::WorkerRecorder::detached();
+    /// let mut scratch = tokio_pulse_probes::fork::WorkerRecorder::detached();
     /// scratch.polled();
     /// assert_eq!(scratch.probes().polls(), 1);
     /// ```
@@ -1228,7 +1228,7 @@ impl WorkerRecorder {
     ///
     /// let (rt, mut recorders) = tokio_pulse_probes::RuntimeProbes::new(None, 1);
     /// recorders[0].scheduled_local(ScheduleKind::SelfWake, false);
-    /// assert_eq!(rt.snapshot().workers[0].yields_self_wake, 1);
+    /// assert_eq!(rt.snapshot().workers[0].self_wakes_local, 1);
     /// ```
     #[inline(always)]
     pub fn scheduled_local(&mut self, kind: ScheduleKind, lifo: bool) {

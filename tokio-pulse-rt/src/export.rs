@@ -112,10 +112,10 @@
 //! | `tokio_pulse_wakes_total` | `path="local_queue"`, `worker` | `wakes_local_queue` |
 //! | `tokio_pulse_wakes_total` | `path="remote"`, `worker="external"` | `RuntimeSnapshot::wakes_remote` |
 //! | `tokio_pulse_polls_total` | `worker` | `polls` (LIFO-chained polls included) |
-//! | `tokio_pulse_lifo_polls_total` | `worker` | `lifo_polls` |
+//! | `tokio_pulse_lifo_polls_total` | `worker` | `polls_lifo` |
 //! | `tokio_pulse_yields_total` | `reason="yield_now"`, `worker` | `yields_yield_now` |
 //! | `tokio_pulse_yields_total` | `reason="budget"`, `worker` | `yields_budget` |
-//! | `tokio_pulse_yields_total` | `reason="self_wake"`, `worker` | `yields_self_wake` |
+//! | `tokio_pulse_yields_total` | `reason="self_wake"`, `worker` | `self_wakes_local` |
 //! | `tokio_pulse_yields_total` | `reason="self_wake"`, `worker="external"` | `RuntimeSnapshot::self_wakes_remote` |
 //! | `tokio_pulse_steal_operations_total` | `worker` (thief), `victim` | `steals_from[victim].operations`, full matrix only |
 //! | `tokio_pulse_stolen_tasks_total` | `worker` (thief), `victim` | `steals_from[victim].tasks`, full matrix only |
@@ -126,8 +126,8 @@
 //! | `tokio_pulse_steal_attempts_total` | `worker` | `steal_attempts` |
 //! | `tokio_pulse_parks_total` | `worker` | `parks` |
 //! | `tokio_pulse_unparks_total` | `worker` | `unparks` |
-//! | `tokio_pulse_overflows_total` | `worker` | `overflows` |
-//! | `tokio_pulse_overflow_pushes_total` | | `RuntimeSnapshot::overflow_pushes` |
+//! | `tokio_pulse_overflows_total` | `worker` | `overflows_batch` |
+//! | `tokio_pulse_overflow_pushes_total` | | `RuntimeSnapshot::overflows_single` |
 //! | `tokio_pulse_lifo_capped_total` | `worker` | `lifo_capped` |
 //! | `tokio_pulse_slow_polls_total` | `worker` | `poll_time.slow_polls`, with poll timing on |
 //! | `tokio_pulse_stalls_total` | `worker` | `poll_time.stalls`, with poll timing on |
@@ -765,14 +765,14 @@ pub(crate) fn for_each_series(
                     emit(remote, Some(Worker::External), None, snap.wakes_remote);
                 }
                 POLLS => per_worker(|w| w.polls),
-                LIFO_POLLS => per_worker(|w| w.lifo_polls),
+                LIFO_POLLS => per_worker(|w| w.polls_lifo),
                 YIELDS => {
                     for w in &snap.workers {
                         let worker = Some(Worker::Index(w.index));
                         let reasons = [
                             ("yield_now", w.yields_yield_now),
                             ("budget", w.yields_budget),
-                            ("self_wake", w.yields_self_wake),
+                            ("self_wake", w.self_wakes_local),
                         ];
                         for (reason, value) in reasons {
                             emit(Some(("reason", reason)), worker, None, value);
@@ -822,8 +822,8 @@ pub(crate) fn for_each_series(
                 STEAL_ATTEMPTS => per_worker(|w| w.steal_attempts),
                 PARKS => per_worker(|w| w.parks),
                 UNPARKS => per_worker(|w| w.unparks),
-                OVERFLOWS => per_worker(|w| w.overflows),
-                OVERFLOW_PUSHES => emit(None, None, None, snap.overflow_pushes),
+                OVERFLOWS => per_worker(|w| w.overflows_batch),
+                OVERFLOW_PUSHES => emit(None, None, None, snap.overflows_single),
                 LIFO_CAPPED => per_worker(|w| w.lifo_capped),
                 SLOW_POLLS
                 | STALLS

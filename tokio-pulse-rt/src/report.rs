@@ -72,7 +72,7 @@ impl fmt::Display for WorkerTable<'_> {
             let lifo_share = if worker.polls == 0 {
                 0.0
             } else {
-                100.0 * worker.lifo_polls as f64 / worker.polls as f64
+                100.0 * worker.polls_lifo as f64 / worker.polls as f64
             };
             writeln!(
                 f,
@@ -83,7 +83,7 @@ impl fmt::Display for WorkerTable<'_> {
                 worker.polls,
                 snap.rate(worker.polls),
                 lifo_share,
-                worker.yields_yield_now + worker.yields_budget + worker.yields_self_wake,
+                worker.yields_yield_now + worker.yields_budget + worker.self_wakes_local,
                 worker.stolen_tasks,
                 stolen_from_me,
                 worker.parks,
