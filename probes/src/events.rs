@@ -28,7 +28,7 @@ pub struct TaskInfo {
 
 impl TaskInfo {
     /// Whether this is the `block_on` pseudo-task
-    /// ([`BLOCK_ON_TASK_ID`](crate::BLOCK_ON_TASK_ID)): the future passed to
+    /// ([`BLOCK_ON_TASK_ID`](crate::timing::BLOCK_ON_TASK_ID)): the future passed to
     /// a current-thread runtime's `block_on`, which
     /// [`spawned_at`](Self::spawned_at) then locates by its `block_on` call.
     ///
@@ -42,7 +42,7 @@ impl TaskInfo {
     /// assert!(body.to_string().starts_with("the block_on future at "));
     /// ```
     pub fn is_block_on(&self) -> bool {
-        self.id == crate::BLOCK_ON_TASK_ID
+        self.id == crate::timing::BLOCK_ON_TASK_ID
     }
 }
 
@@ -172,7 +172,7 @@ pub trait PulseListener: Send + Sync + 'static {
     ///     }
     /// }
     /// ```
-    fn config_warning(&self, warning: &crate::ConfigWarning) {
+    fn config_warning(&self, warning: &crate::config::ConfigWarning) {
         let _ = warning;
     }
 }

@@ -25,10 +25,11 @@ use std::sync::{Arc, Weak};
 
 use crate::clock::Clock;
 use crate::config::PulseSettings;
-use crate::runtime::{RemoteKind, RuntimeProbes};
+use crate::kinds::RemoteKind;
+use crate::runtime::RuntimeProbes;
 
+pub use crate::recorder::WorkerRecorder;
 pub use crate::runtime::RuntimeGauges;
-pub use crate::worker::WorkerRecorder;
 
 /// The runtime-wide writer: the only way to mark a runtime shut down, count
 /// pushes to its inject queue and register its gauges. One per runtime, not

@@ -49,11 +49,14 @@ mod delta;
 mod events;
 #[doc(hidden)]
 pub mod fork;
+mod kinds;
+mod recorder;
 mod registry;
 mod runtime;
 mod snapshot;
 mod sync;
 pub mod task_names;
+mod timing;
 mod watchdog;
 mod worker;
 
@@ -65,9 +68,9 @@ pub use config::{
 };
 pub use counter::Counter;
 pub use events::{set_listener, PulseListener, SlowPoll, Stall, TaskInfo, EVENTS_PER_SECOND};
+pub use kinds::{RemoteKind, ScheduleKind, YieldReason};
 pub use registry::runtimes;
-pub use runtime::{RemoteKind, RemoteProbes, RuntimeProbes};
+pub use runtime::{RemoteProbes, RuntimeProbes};
 pub use snapshot::{PollTimeSnapshot, RuntimeSnapshot, StealSnapshot, WorkerSnapshot};
-pub use worker::{
-    CurrentPoll, ScheduleKind, StealCell, WorkerProbes, YieldReason, BLOCK_ON_TASK_ID,
-};
+pub use timing::{CurrentPoll, BLOCK_ON_TASK_ID};
+pub use worker::{StealCell, WorkerProbes};

@@ -11,7 +11,7 @@
 
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 
-use crate::RuntimeProbes;
+use crate::runtime::RuntimeProbes;
 
 static REGISTRY: Mutex<Vec<Weak<RuntimeProbes>>> = Mutex::new(Vec::new());
 

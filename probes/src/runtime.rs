@@ -7,52 +7,14 @@ use crossbeam_utils::CachePadded;
 
 use crate::sync::{self, AtomicBool, Ordering::Relaxed, StaticAtomicU64};
 
-use crate::worker::WorkerRecorder;
-use crate::{
-    registry, watchdog, Clock, Counter, PulseSettings, RuntimeSnapshot, ScheduleKind, WorkerProbes,
-};
-
-/// What reached a runtime's inject queue from a thread that did not hold a
-/// core of that runtime (or, for [`Overflow`](RemoteKind::Overflow), from a
-/// worker that found its local queue full while it was being stolen from).
-///
-/// # Examples
-///
-/// ```
-/// use tokio_pulse_probes::{RemoteKind, ScheduleKind};
-///
-/// assert_eq!(RemoteKind::from(ScheduleKind::Spawn), RemoteKind::Spawn);
-/// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[repr(u8)]
-pub enum RemoteKind {
-    /// A task spawned from outside the runtime's workers.
-    Spawn = 0,
-    /// A task woken from outside the runtime's workers.
-    Wake = 1,
-    /// A task that woke itself while being polled on a thread that had given
-    /// up its core (inside `block_in_place`).
-    SelfWake = 2,
-    /// A single task pushed to the inject queue because the worker's local
-    /// queue was full while another worker was stealing from it. It was
-    /// already counted once as a local schedule.
-    Overflow = 3,
-}
-
-impl RemoteKind {
-    const COUNT: usize = 4;
-}
-
-impl From<ScheduleKind> for RemoteKind {
-    #[inline(always)]
-    fn from(kind: ScheduleKind) -> RemoteKind {
-        match kind {
-            ScheduleKind::Spawn => RemoteKind::Spawn,
-            ScheduleKind::Wake => RemoteKind::Wake,
-            ScheduleKind::SelfWake => RemoteKind::SelfWake,
-        }
-    }
-}
+use crate::clock::Clock;
+use crate::config::PulseSettings;
+use crate::counter::Counter;
+use crate::kinds::RemoteKind;
+use crate::recorder::WorkerRecorder;
+use crate::snapshot::RuntimeSnapshot;
+use crate::worker::WorkerProbes;
+use crate::{registry, watchdog};
 
 /// Counters for events that many threads cause.
 ///

@@ -4,9 +4,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::clock::tier::TIERS;
+use crate::clock::Clock;
 use crate::delta::{delta_by_field, Delta};
+use crate::kinds::{RemoteKind, ScheduleKind, YieldReason};
 use crate::runtime::RuntimeGauges;
-use crate::{Clock, RemoteKind, RuntimeProbes, ScheduleKind, WorkerProbes, YieldReason};
+use crate::runtime::RuntimeProbes;
+use crate::worker::WorkerProbes;
 
 /// One worker's poll timing, present only when the runtime times polls.
 ///
@@ -83,16 +86,18 @@ impl PollTimeSnapshot {
             Duration::from_nanos(clock.ticks_to_ns(clock.now().saturating_sub(poll.started)))
         });
         // One counter, read once: poll time and busy time are equal.
-        let poll_time = Duration::from_nanos(clock.ticks_to_ns(timing.poll_ticks.get()));
+        let poll_time = Duration::from_nanos(clock.ticks_to_ns(timing.poll_ticks()));
+        let (slow_polls, slow_poll_events_dropped) = timing.slow_polls();
+        let (stalls, stall_events_dropped) = timing.stalls();
         PollTimeSnapshot {
             tiers: timing.tiers(),
             poll_time,
             busy_time: poll_time,
-            slow_polls: timing.slow_polls.get(),
-            slow_poll_events_dropped: timing.slow_events_dropped.get(),
-            stalls: timing.stalls.get(),
-            stall_events_dropped: timing.stall_events_dropped.get(),
-            listener_panics: timing.slow_listener_panics.get() + timing.stall_listener_panics.get(),
+            slow_polls,
+            slow_poll_events_dropped,
+            stalls,
+            stall_events_dropped,
+            listener_panics: timing.listener_panics(),
             current_poll,
         }
     }
