@@ -12,7 +12,9 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use tokio_pulse_benches::{config, BATCH};
 use tokio_pulse_probes::fork::{self, WorkerRecorder};
-use tokio_pulse_probes::{task_names, RemoteKind, RuntimeProbes, ScheduleKind, YieldReason};
+use tokio_pulse_probes::{
+    task_names, RemoteKind, RuntimeProbes, ScheduleKind, TaskInfo, YieldReason,
+};
 
 /// Benches `probe` on a fresh 16-worker runtime's worker 0, `BATCH` times
 /// per iteration.
@@ -32,8 +34,20 @@ fn bench_probe(c: &mut Criterion, name: &str, probe: impl Fn(&mut WorkerRecorder
 }
 
 fn probes(c: &mut Criterion) {
-    bench_probe(c, "polled", |r| r.polled());
-    bench_probe(c, "lifo_polled", |r| r.lifo_polled());
+    // What the fork calls per poll: the start (which counts it) and the end.
+    bench_probe(c, "poll_started", |r| {
+        r.poll_started(|| TaskInfo {
+            id: 1,
+            spawned_at: None,
+        })
+    });
+    bench_probe(c, "lifo_poll_started", |r| {
+        r.lifo_poll_started(|| TaskInfo {
+            id: 1,
+            spawned_at: None,
+        })
+    });
+    bench_probe(c, "poll_ended", |r| r.poll_ended());
     bench_probe(c, "scheduled_local_spawn_lifo", |r| {
         r.scheduled_local(ScheduleKind::Spawn, true)
     });

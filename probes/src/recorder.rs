@@ -23,25 +23,6 @@ use crate::worker::WorkerProbes;
 ///
 /// Every method is `#[inline]` and costs one `Relaxed` load and one `Relaxed`
 /// store to this worker's own cache lines.
-///
-/// # Examples
-///
-/// ```
-/// use tokio_pulse_probes::{RuntimeProbes, ScheduleKind, YieldReason};
-///
-/// let (rt, mut recorders) = RuntimeProbes::new(Some("example"), 2);
-/// let worker0 = &mut recorders[0];
-/// worker0.scheduled_local(ScheduleKind::Wake, false);
-/// worker0.polled();
-/// worker0.yielded(YieldReason::YieldNow);
-/// worker0.steal_attempt(1);
-/// worker0.stole(4);
-///
-/// let snap = rt.snapshot();
-/// assert_eq!(snap.workers[0].wakes_local_queue, 1);
-/// assert_eq!(snap.workers[0].stolen_tasks, 4);
-/// assert_eq!(snap.workers[0].steals_from[1].tasks, 4);
-/// ```
 #[derive(Debug)]
 pub struct WorkerRecorder {
     probes: Arc<CachePadded<WorkerProbes>>,
@@ -115,13 +96,6 @@ impl WorkerRecorder {
     }
 
     /// Whether this recorder times polls.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let (_rt, recorders) = tokio_pulse_probes::RuntimeProbes::new(None, 1);
-    /// assert!(!recorders[0].times_polls());
-    /// ```
     pub fn times_polls(&self) -> bool {
         self.timing.is_some()
     }
@@ -129,59 +103,19 @@ impl WorkerRecorder {
     /// A recorder that belongs to no runtime and is listed nowhere, for
     /// scratch scheduler state whose counts must not reach any runtime's
     /// probes (Tokio's task-dump stealing, Tokio's own unit tests).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let mut scratch = tokio_pulse_probes::fork::WorkerRecorder::detached();
-    /// scratch.polled();
-    /// assert_eq!(scratch.probes().polls(), 1);
-    /// ```
     pub fn detached() -> WorkerRecorder {
         WorkerRecorder::new(Arc::new(CachePadded::new(WorkerProbes::new(0, 1))))
     }
 
     /// The counters this recorder writes.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let (_rt, recorders) = tokio_pulse_probes::RuntimeProbes::new(None, 1);
-    /// assert_eq!(recorders[0].probes().index(), 0);
-    /// ```
     pub fn probes(&self) -> &WorkerProbes {
         &self.probes
-    }
-
-    /// A task is about to be polled (taken from a queue, not the LIFO chain).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let (rt, mut recorders) = tokio_pulse_probes::RuntimeProbes::new(None, 1);
-    /// recorders[0].polled();
-    /// assert_eq!(rt.worker(0).unwrap().polls(), 1);
-    /// ```
-    #[inline(always)]
-    pub fn polled(&mut self) {
-        self.probes.polls[0].add(1);
     }
 
     /// A task is about to be polled (taken from a queue): counts the poll
     /// and, with poll timing on, publishes the task for the watchdog.
     /// `task` is called only when poll timing is on, so that reading the
     /// task's id and spawn location costs nothing otherwise.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use tokio_pulse_probes::TaskInfo;
-    ///
-    /// let (rt, mut recorders) = tokio_pulse_probes::RuntimeProbes::new(None, 1);
-    /// recorders[0].poll_started(|| TaskInfo { id: 1, spawned_at: None });
-    /// recorders[0].poll_ended();
-    /// assert_eq!(rt.worker(0).unwrap().polls(), 1);
-    /// ```
     #[inline(always)]
     pub fn poll_started(&mut self, task: impl FnOnce() -> TaskInfo) {
         let probes = &*self.probes;
@@ -193,16 +127,6 @@ impl WorkerRecorder {
 
     /// Like [`poll_started`](Self::poll_started), for a task taken from the
     /// LIFO slot right after another poll.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use tokio_pulse_probes::TaskInfo;
-    ///
-    /// let (rt, mut recorders) = tokio_pulse_probes::RuntimeProbes::new(None, 1);
-    /// recorders[0].lifo_poll_started(|| TaskInfo { id: 1, spawned_at: None });
-    /// assert_eq!(rt.worker(0).unwrap().lifo_polls(), 1);
-    /// ```
     #[inline(always)]
     pub fn lifo_poll_started(&mut self, task: impl FnOnce() -> TaskInfo) {
         let probes = &*self.probes;
@@ -229,23 +153,6 @@ impl WorkerRecorder {
     /// [`poll_ended`](Self::poll_ended) at an explicit clock reading, in
     /// ticks of the runtime's [`Clock`]. For harnesses that drive the model
     /// with synthetic time; Tokio calls `poll_ended`.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use tokio_pulse_probes::{PulseConfig, RuntimeProbes, TaskInfo};
-    ///
-    /// let settings = PulseConfig::new().poll_timing(true).resolve().unwrap();
-    /// let (rt, mut recorders) = RuntimeProbes::with_settings(None, 1, &settings);
-    /// let clock = rt.clock();
-    /// recorders[0].busy_started_at(0);
-    /// recorders[0].poll_started(|| TaskInfo { id: 1, spawned_at: None });
-    /// recorders[0].poll_ended_at(clock.ns_to_ticks(3_000)); // 3 µs
-    /// // The tier is counted when the next poll or the batch ends.
-    /// recorders[0].busy_ended();
-    /// let timing = rt.snapshot().workers[0].poll_time.clone().unwrap();
-    /// assert_eq!(timing.tiers[2], 1); // [2, 4) µs
-    /// ```
     pub fn poll_ended_at(&mut self, now: u64) {
         let probes = &*self.probes;
         if let Some(timing) = &mut self.timing {
@@ -262,23 +169,6 @@ impl WorkerRecorder {
     /// poll-time sum (so these stay the task polls' own), but a slow poll or
     /// stall of it is counted and reported like any other, naming
     /// `block_on` and `caller`.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use std::panic::Location;
-    /// use tokio_pulse_probes::{PulseConfig, RuntimeProbes, BLOCK_ON_TASK_ID};
-    ///
-    /// let settings = PulseConfig::new().poll_timing(true).resolve().unwrap();
-    /// let (rt, mut recorders) = RuntimeProbes::with_settings(None, 1, &settings);
-    /// recorders[0].busy_started_at(100);
-    /// recorders[0].block_on_poll_started(Location::caller());
-    /// let poll = rt.worker(0).unwrap().current_poll().unwrap();
-    /// assert_eq!((poll.started, poll.task.id), (100, BLOCK_ON_TASK_ID));
-    /// recorders[0].block_on_poll_ended_at(200);
-    /// assert_eq!(rt.worker(0).unwrap().current_poll(), None);
-    /// assert_eq!(rt.snapshot().workers[0].polls, 0);
-    /// ```
     #[inline]
     pub fn block_on_poll_started(&mut self, caller: &'static Location<'static>) {
         if let Some(timing) = &mut self.timing {
@@ -324,21 +214,6 @@ impl WorkerRecorder {
     /// (so that the tiers add up to [`polls`](WorkerProbes::polls) between
     /// `block_on` calls) and ends a poll of the `block_on` future that a
     /// panic left open, so that it does not look stuck.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use tokio_pulse_probes::{PulseConfig, RuntimeProbes, TaskInfo};
-    ///
-    /// let settings = PulseConfig::new().poll_timing(true).resolve().unwrap();
-    /// let (rt, mut recorders) = RuntimeProbes::with_settings(None, 1, &settings);
-    /// recorders[0].busy_started();
-    /// recorders[0].poll_started(|| TaskInfo { id: 1, spawned_at: None });
-    /// recorders[0].poll_ended();
-    /// recorders[0].block_on_exited();
-    /// let snap = rt.snapshot();
-    /// assert_eq!(snap.workers[0].poll_time.as_ref().unwrap().polls(), 1);
-    /// ```
     #[inline]
     pub fn block_on_exited(&mut self) {
         if let Some(timing) = &mut self.timing {
@@ -353,14 +228,6 @@ impl WorkerRecorder {
     /// `block_in_place`, whose thread gives the core away mid-poll and never
     /// ends the poll): that poll held the worker until this reading, and is
     /// timed and counted up to it, so that every poll counted is timed.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let (_rt, mut recorders) = tokio_pulse_probes::RuntimeProbes::new(None, 1);
-    /// recorders[0].busy_started();
-    /// recorders[0].busy_ended();
-    /// ```
     #[inline]
     pub fn busy_started(&mut self) {
         self.batches = self.batches.wrapping_add(1);
@@ -377,22 +244,6 @@ impl WorkerRecorder {
     /// [`busy_started`](Self::busy_started), so that the next poll is not
     /// charged for that work; the work is in no poll and in no busy time.
     /// Tokio calls it only on those paths, never once per poll.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use tokio_pulse_probes::{PulseConfig, RuntimeProbes, TaskInfo};
-    ///
-    /// let settings = PulseConfig::new().poll_timing(true).resolve().unwrap();
-    /// let (rt, mut recorders) = RuntimeProbes::with_settings(None, 1, &settings);
-    /// recorders[0].busy_started_at(0);
-    /// // ... a wait for the other workers, at clock readings after 0 ...
-    /// recorders[0].scheduler_work_done();
-    /// recorders[0].poll_started(|| TaskInfo { id: 1, spawned_at: None });
-    /// // The poll starts at the clock reading taken after the wait.
-    /// let started = rt.worker(0).unwrap().current_poll().unwrap().started;
-    /// assert!(started > 0);
-    /// ```
     #[inline]
     pub fn scheduler_work_done(&mut self) {
         if let Some(timing) = &self.timing {
@@ -435,32 +286,8 @@ impl WorkerRecorder {
         }
     }
 
-    /// A task from the LIFO slot is about to be polled right after another.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let (rt, mut recorders) = tokio_pulse_probes::RuntimeProbes::new(None, 1);
-    /// recorders[0].lifo_polled();
-    /// assert_eq!(rt.worker(0).unwrap().lifo_polls(), 1);
-    /// ```
-    #[inline(always)]
-    pub fn lifo_polled(&mut self) {
-        self.probes.polls[1].add(1);
-    }
-
     /// A task was scheduled by the thread holding this worker's core, into
     /// the LIFO slot (`lifo == true`) or onto the back of the local queue.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use tokio_pulse_probes::ScheduleKind;
-    ///
-    /// let (rt, mut recorders) = tokio_pulse_probes::RuntimeProbes::new(None, 1);
-    /// recorders[0].scheduled_local(ScheduleKind::SelfWake, false);
-    /// assert_eq!(rt.snapshot().workers[0].self_wakes_local, 1);
-    /// ```
     #[inline(always)]
     pub fn scheduled_local(&mut self, kind: ScheduleKind, lifo: bool) {
         self.probes.scheduled[kind as usize][lifo as usize].add(1);
@@ -479,23 +306,6 @@ impl WorkerRecorder {
     /// that is not refused budget. Polls that Tokio's workers do not see
     /// (the tasks of a `LocalSet`, the futures of a `FuturesUnordered`) are
     /// inside one worker poll and count as one.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use tokio_pulse_probes::{TaskInfo, YieldReason};
-    ///
-    /// let (rt, mut recorders) = tokio_pulse_probes::RuntimeProbes::new(None, 1);
-    /// let task = || TaskInfo { id: 1, spawned_at: None };
-    /// recorders[0].poll_started(task);
-    /// recorders[0].yielded(YieldReason::Budget);
-    /// recorders[0].yielded(YieldReason::Budget); // the same poll
-    /// recorders[0].poll_ended();
-    /// recorders[0].poll_started(task);
-    /// recorders[0].yielded(YieldReason::Budget);
-    /// recorders[0].poll_ended();
-    /// assert_eq!(rt.worker(0).unwrap().yields(YieldReason::Budget), 2);
-    /// ```
     #[inline(always)]
     pub fn yielded(&mut self, reason: YieldReason) {
         if reason == YieldReason::Budget {
@@ -522,28 +332,12 @@ impl WorkerRecorder {
     }
 
     /// LIFO chaining hit its cap and the slot was disabled for this tick.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let (rt, mut recorders) = tokio_pulse_probes::RuntimeProbes::new(None, 1);
-    /// recorders[0].lifo_capped();
-    /// assert_eq!(rt.worker(0).unwrap().lifo_capped(), 1);
-    /// ```
     #[inline(always)]
     pub fn lifo_capped(&mut self) {
         self.probes.lifo_capped.add(1);
     }
 
     /// The local queue overflowed: half of it moved to the inject queue.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let (rt, mut recorders) = tokio_pulse_probes::RuntimeProbes::new(None, 1);
-    /// recorders[0].overflowed();
-    /// assert_eq!(rt.worker(0).unwrap().overflows(), 1);
-    /// ```
     #[inline(always)]
     pub fn overflowed(&mut self) {
         self.probes.overflows.add(1);
@@ -552,14 +346,6 @@ impl WorkerRecorder {
     /// This worker is about to try to steal from worker `victim`. Call it
     /// before the attempt: a successful attempt then reports what it took
     /// with [`stole`](Self::stole).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let (rt, mut recorders) = tokio_pulse_probes::RuntimeProbes::new(None, 2);
-    /// recorders[1].steal_attempt(0);
-    /// assert_eq!(rt.worker(1).unwrap().steal_attempts(), 1);
-    /// ```
     #[inline]
     pub fn steal_attempt(&mut self, victim: usize) {
         self.victim = victim;
@@ -568,15 +354,6 @@ impl WorkerRecorder {
 
     /// The current steal attempt moved `tasks` tasks from the victim named
     /// by the last [`steal_attempt`](Self::steal_attempt).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let (rt, mut recorders) = tokio_pulse_probes::RuntimeProbes::new(None, 2);
-    /// recorders[1].steal_attempt(0);
-    /// recorders[1].stole(3);
-    /// assert_eq!(rt.worker(1).unwrap().steals_from()[0].tasks.get(), 3);
-    /// ```
     #[inline]
     pub fn stole(&mut self, tasks: u64) {
         // An out-of-range victim can only come from a caller bug; drop the
@@ -588,28 +365,12 @@ impl WorkerRecorder {
     }
 
     /// The worker is about to park.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let (rt, mut recorders) = tokio_pulse_probes::RuntimeProbes::new(None, 1);
-    /// recorders[0].parked();
-    /// assert_eq!(rt.worker(0).unwrap().parks(), 1);
-    /// ```
     #[inline(always)]
     pub fn parked(&mut self) {
         self.probes.parks.add(1);
     }
 
     /// The worker returned from a park.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let (rt, mut recorders) = tokio_pulse_probes::RuntimeProbes::new(None, 1);
-    /// recorders[0].unparked();
-    /// assert_eq!(rt.worker(0).unwrap().unparks(), 1);
-    /// ```
     #[inline(always)]
     pub fn unparked(&mut self) {
         self.probes.unparks.add(1);

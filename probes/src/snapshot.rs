@@ -153,7 +153,7 @@ delta_by_field!(StealSnapshot {
 ///
 /// ```
 /// let (rt, mut recorders) = tokio_pulse_probes::RuntimeProbes::new(None, 1);
-/// recorders[0].polled();
+/// recorders[0].poll_started(|| tokio_pulse_probes::TaskInfo { id: 1, spawned_at: None });
 /// let worker = &rt.snapshot().workers[0];
 /// assert_eq!(worker.polls, 1);
 /// assert_eq!(worker.polls_lifo, 0);
@@ -337,8 +337,8 @@ delta_by_field!(WorkerSnapshot {
 ///
 /// let (rt, mut recorders) = RuntimeProbes::new(Some("web"), 2);
 /// let before = rt.snapshot();
-/// recorders[0].polled();
-/// recorders[1].polled();
+/// recorders[0].poll_started(|| tokio_pulse_probes::TaskInfo { id: 1, spawned_at: None });
+/// recorders[1].poll_started(|| tokio_pulse_probes::TaskInfo { id: 1, spawned_at: None });
 /// let change = rt.snapshot().delta(&before);
 /// assert_eq!(change.polls(), 2);
 /// assert_eq!(change.name.as_ref(), "web");

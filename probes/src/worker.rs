@@ -113,8 +113,8 @@ impl WorkerProbes {
     ///
     /// ```
     /// let (rt, mut recorders) = tokio_pulse_probes::RuntimeProbes::new(None, 1);
-    /// recorders[0].polled();
-    /// recorders[0].lifo_polled();
+    /// recorders[0].poll_started(|| tokio_pulse_probes::TaskInfo { id: 1, spawned_at: None });
+    /// recorders[0].lifo_poll_started(|| tokio_pulse_probes::TaskInfo { id: 1, spawned_at: None });
     /// assert_eq!(rt.worker(0).unwrap().polls(), 2);
     /// assert_eq!(rt.worker(0).unwrap().lifo_polls(), 1);
     /// ```

@@ -157,8 +157,14 @@ fn snapshot_is_monotonic_and_final_snapshot_equals_the_writes() {
             second
         });
         first.scheduled_local(ScheduleKind::Spawn, true);
-        first.polled();
-        first.lifo_polled();
+        first.poll_started(|| tokio_pulse_probes::TaskInfo {
+            id: 1,
+            spawned_at: None,
+        });
+        first.lifo_poll_started(|| tokio_pulse_probes::TaskInfo {
+            id: 1,
+            spawned_at: None,
+        });
         first.steal_attempt(1);
         first.stole(4);
         // Tokio writes the remote counters under the inject lock; here this
@@ -208,10 +214,16 @@ fn a_recorder_moving_between_threads_stays_the_single_writer() {
                 SEEN_POLLS.push(b.workers[0].polls);
             })
         };
-        recorder.polled();
+        recorder.poll_started(|| tokio_pulse_probes::TaskInfo {
+            id: 1,
+            spawned_at: None,
+        });
         let mut recorder = thread::spawn(move || {
             let mut recorder = recorder;
-            recorder.polled();
+            recorder.poll_started(|| tokio_pulse_probes::TaskInfo {
+                id: 1,
+                spawned_at: None,
+            });
             recorder
         })
         .join()

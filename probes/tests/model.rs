@@ -39,7 +39,10 @@ fn one_writer_per_worker_loses_nothing() {
             thread::spawn(move || {
                 start.wait();
                 for _ in 0..EVENTS {
-                    recorder.polled();
+                    recorder.poll_started(|| tokio_pulse_probes::TaskInfo {
+                        id: 1,
+                        spawned_at: None,
+                    });
                     recorder.scheduled_local(ScheduleKind::Wake, false);
                     recorder.yielded(YieldReason::YieldNow);
                 }
@@ -84,7 +87,10 @@ fn live_readers_never_see_a_counter_go_back() {
         })
         .collect();
     for i in 0..EVENTS {
-        recorder.polled();
+        recorder.poll_started(|| tokio_pulse_probes::TaskInfo {
+            id: 1,
+            spawned_at: None,
+        });
         if i % 16 == 0 {
             recorder.steal_attempt(1);
             recorder.stole(3);
@@ -153,12 +159,21 @@ fn schedules_are_split_by_kind_and_path() {
 #[test]
 fn delta_is_the_change_between_snapshots() {
     let (rt, mut recorders) = RuntimeProbes::new(Some("delta"), 2);
-    recorders[0].polled();
+    recorders[0].poll_started(|| tokio_pulse_probes::TaskInfo {
+        id: 1,
+        spawned_at: None,
+    });
     recorders[1].steal_attempt(0);
     recorders[1].stole(5);
     let before = rt.snapshot();
-    recorders[0].polled();
-    recorders[0].lifo_polled();
+    recorders[0].poll_started(|| tokio_pulse_probes::TaskInfo {
+        id: 1,
+        spawned_at: None,
+    });
+    recorders[0].lifo_poll_started(|| tokio_pulse_probes::TaskInfo {
+        id: 1,
+        spawned_at: None,
+    });
     recorders[1].steal_attempt(0);
     recorders[1].steal_attempt(0);
     recorders[1].stole(2);

@@ -22,7 +22,7 @@ use crate::RuntimeSnapshot;
 ///
 /// let (rt, mut recorders) = RuntimeProbes::new(Some("doc"), 2);
 /// recorders[0].scheduled_local(ScheduleKind::Spawn, true);
-/// recorders[0].polled();
+/// recorders[0].poll_started(|| tokio_pulse_probes::TaskInfo { id: 1, spawned_at: None });
 /// let text = WorkerTable::new(&rt.snapshot()).to_string();
 /// assert!(text.contains("external"));
 /// assert!(text.lines().next().unwrap().ends_with("queue"));
