@@ -29,7 +29,7 @@ use crate::kinds::RemoteKind;
 use crate::runtime::RuntimeProbes;
 
 pub use crate::recorder::WorkerRecorder;
-pub use crate::runtime::RuntimeGauges;
+pub use crate::remote::RuntimeGauges;
 
 /// The runtime-wide writer: the only way to mark a runtime shut down, count
 /// pushes to its inject queue and register its gauges. One per runtime, not

@@ -9,7 +9,7 @@ use crate::clock::{self, Clock};
 use crate::config::PulseSettings;
 use crate::events::TaskInfo;
 use crate::kinds::{ScheduleKind, YieldReason};
-use crate::runtime::Lifecycle;
+use crate::lifecycle::Lifecycle;
 use crate::timing::{self, Kind, Timing};
 use crate::worker::WorkerProbes;
 

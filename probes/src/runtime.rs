@@ -1,4 +1,5 @@
-//! One runtime's probes: its identity, its workers and its remote counters.
+//! One runtime's probes: its identity, its workers, its remote counters
+//! ([`remote`](crate::remote)) and its lifecycle.
 
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::Instant;
@@ -9,107 +10,12 @@ use crate::sync::{self, AtomicBool, Ordering::Relaxed, StaticAtomicU64};
 
 use crate::clock::Clock;
 use crate::config::PulseSettings;
-use crate::counter::Counter;
-use crate::kinds::RemoteKind;
+use crate::lifecycle::Lifecycle;
 use crate::recorder::WorkerRecorder;
+use crate::remote::{RemoteProbes, RuntimeGauges};
 use crate::snapshot::RuntimeSnapshot;
 use crate::worker::WorkerProbes;
 use crate::{registry, watchdog};
-
-/// Counters for events that many threads cause.
-///
-/// They are still single-writer: Tokio records them only while it holds the
-/// inject queue's lock, which it takes for the push anyway. That costs a load
-/// and a store under a lock already held, where a shared `fetch_add` would
-/// cost a locked instruction on a contended line.
-///
-/// # Examples
-///
-/// ```
-/// use tokio_pulse_probes::{RemoteKind, RuntimeProbes};
-///
-/// let (rt, _recorders) = RuntimeProbes::new(None, 1);
-/// assert_eq!(rt.remote().pushed(RemoteKind::Spawn), 0);
-/// ```
-///
-/// Only the runtime's [`RuntimeWriter`](crate::fork::RuntimeWriter) counts:
-///
-/// ```compile_fail
-/// use tokio_pulse_probes::{RemoteKind, RuntimeProbes};
-///
-/// let (rt, _recorders) = RuntimeProbes::new(None, 1);
-/// // Private: a caller without the inject lock would lose counts.
-/// rt.remote().pushed_locked(RemoteKind::Spawn);
-/// ```
-#[derive(Debug, Default)]
-pub struct RemoteProbes {
-    pushed: [Counter; RemoteKind::COUNT],
-}
-
-impl RemoteProbes {
-    /// Counts one remote push of `kind`.
-    ///
-    /// The caller must hold the lock that serializes every caller of this
-    /// method for this runtime (Tokio's inject-queue lock). Without it,
-    /// concurrent callers lose counts.
-    #[inline(always)]
-    pub(crate) fn pushed_locked(&self, kind: RemoteKind) {
-        self.pushed[kind as usize].add(1);
-    }
-
-    /// Remote pushes of `kind` so far.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use tokio_pulse_probes::{RemoteKind, RuntimeProbes};
-    ///
-    /// let (rt, _recorders) = RuntimeProbes::new(None, 1);
-    /// assert_eq!(rt.remote().pushed(RemoteKind::Wake), 0);
-    /// ```
-    pub fn pushed(&self, kind: RemoteKind) -> u64 {
-        self.pushed[kind as usize].get()
-    }
-}
-
-/// Point-in-time values that a runtime computes on demand, when a snapshot
-/// is taken, never on a hot path. The patched Tokio implements this for its
-/// scheduler handle and registers it with
-/// [`RuntimeWriter::set_gauges`](crate::fork::RuntimeWriter::set_gauges).
-///
-/// # Examples
-///
-/// ```
-/// use std::sync::Arc;
-/// use tokio_pulse_probes::fork::{self, RuntimeGauges};
-///
-/// struct Fixed;
-/// impl RuntimeGauges for Fixed {
-///     fn global_queue_depth(&self) -> usize { 3 }
-///     fn local_queue_depth(&self, _worker: usize) -> Option<usize> { Some(1) }
-///     fn alive_tasks(&self) -> usize { 7 }
-/// }
-///
-/// let (writer, _recorders) = fork::new(None, 2);
-/// let rt = writer.probes().clone();
-/// let gauges: Arc<dyn RuntimeGauges> = Arc::new(Fixed);
-/// writer.set_gauges(Arc::downgrade(&gauges));
-/// let snap = rt.snapshot();
-/// assert_eq!(snap.global_queue_depth, Some(3));
-/// assert_eq!(snap.alive_tasks, Some(7));
-/// assert_eq!(snap.workers[1].local_queue_depth, Some(1));
-/// drop(gauges);
-/// assert_eq!(rt.snapshot().alive_tasks, None);
-/// ```
-pub trait RuntimeGauges: Send + Sync {
-    /// Tasks waiting in the runtime-wide inject queue.
-    fn global_queue_depth(&self) -> usize;
-    /// Tasks waiting in worker `worker`'s local queue, if the scheduler can
-    /// read it from another thread (the current-thread scheduler cannot).
-    fn local_queue_depth(&self, worker: usize) -> Option<usize>;
-    /// Tasks spawned and not yet completed.
-    fn alive_tasks(&self) -> usize;
-}
 
 /// All probes of one Tokio runtime.
 ///
@@ -152,66 +58,6 @@ pub struct RuntimeProbes {
     /// Live workers, and the watchdog thread, shared with the recorders and
     /// the watchdog.
     lifecycle: Arc<Lifecycle>,
-}
-
-/// What a runtime's recorders and its watchdog share: how many recorders
-/// (workers) are still alive, and the watchdog thread, which the last
-/// recorder's drop (and the probes' drop) wakes so that it finishes
-/// promptly whatever its period.
-#[derive(Debug)]
-pub(crate) struct Lifecycle {
-    live_workers: std::sync::atomic::AtomicUsize,
-    watchdog: OnceLock<std::thread::Thread>,
-    watchdog_alive: std::sync::atomic::AtomicBool,
-}
-
-impl Lifecycle {
-    fn new(workers: usize) -> Lifecycle {
-        Lifecycle {
-            live_workers: std::sync::atomic::AtomicUsize::new(workers),
-            watchdog: OnceLock::new(),
-            watchdog_alive: std::sync::atomic::AtomicBool::new(false),
-        }
-    }
-
-    /// A recorder was dropped: its worker will not poll again. Once per
-    /// recorder, never on a hot path. The `Release` half publishes the
-    /// worker's last writes to whoever sees the count reach zero.
-    pub(crate) fn recorder_dropped(&self) {
-        if self
-            .live_workers
-            .fetch_sub(1, std::sync::atomic::Ordering::AcqRel)
-            == 1
-        {
-            self.wake_watchdog();
-        }
-    }
-
-    /// Whether every recorder has been dropped; the `Acquire` load makes
-    /// the workers' last writes visible to the caller.
-    pub(crate) fn workers_stopped(&self) -> bool {
-        self.live_workers.load(std::sync::atomic::Ordering::Acquire) == 0
-    }
-
-    pub(crate) fn wake_watchdog(&self) {
-        if let Some(thread) = self.watchdog.get() {
-            thread.unpark();
-        }
-    }
-
-    pub(crate) fn set_watchdog(&self, thread: std::thread::Thread) {
-        let _ = self.watchdog.set(thread);
-    }
-
-    pub(crate) fn set_watchdog_alive(&self, alive: bool) {
-        self.watchdog_alive
-            .store(alive, std::sync::atomic::Ordering::Release);
-    }
-
-    fn watchdog_alive(&self) -> bool {
-        self.watchdog_alive
-            .load(std::sync::atomic::Ordering::Acquire)
-    }
 }
 
 impl RuntimeProbes {

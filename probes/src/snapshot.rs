@@ -7,7 +7,7 @@ use crate::clock::tier::TIERS;
 use crate::clock::Clock;
 use crate::delta::{delta_by_field, Delta};
 use crate::kinds::{RemoteKind, ScheduleKind, YieldReason};
-use crate::runtime::RuntimeGauges;
+use crate::remote::RuntimeGauges;
 use crate::runtime::RuntimeProbes;
 use crate::worker::WorkerProbes;
 

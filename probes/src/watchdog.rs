@@ -38,7 +38,7 @@ use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use crate::events::{self, Delivery, EventLimiter, Stall, TaskInfo};
-use crate::runtime::Lifecycle;
+use crate::lifecycle::Lifecycle;
 use crate::runtime::RuntimeProbes;
 use crate::task_names;
 use crate::worker::WorkerProbes;
