@@ -69,7 +69,9 @@ pub use config::{
     ENV_STEAL_MATRIX, ENV_WATCHDOG_PERIOD, FULL_STEAL_MATRIX_MAX_WORKERS,
 };
 pub use counter::Counter;
-pub use events::{set_listener, PulseListener, SlowPoll, Stall, TaskInfo, EVENTS_PER_SECOND};
+pub use events::{
+    set_listener, PollEvent, PulseListener, SlowPoll, Stall, TaskInfo, EVENTS_PER_SECOND,
+};
 pub use kinds::{RemoteKind, ScheduleKind, YieldReason};
 pub use registry::runtimes;
 pub use remote::RemoteProbes;

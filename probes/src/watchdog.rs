@@ -37,7 +37,7 @@
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
-use crate::events::{self, Delivery, EventLimiter, Stall, TaskInfo};
+use crate::events::{self, Delivery, EventLimiter, PollEvent, Stall, TaskInfo};
 use crate::lifecycle::Lifecycle;
 use crate::runtime::RuntimeProbes;
 use crate::task_names;
@@ -319,14 +319,16 @@ fn stall_event(
     dropped_before: u64,
 ) -> Stall {
     Stall {
-        runtime: probes.name_arc(),
-        runtime_id: probes.id(),
-        worker,
-        task: watched.task,
-        task_name: reported.task_name.clone(),
-        duration,
+        poll: PollEvent {
+            runtime: probes.name_arc(),
+            runtime_id: probes.id(),
+            worker,
+            task: watched.task,
+            task_name: reported.task_name.clone(),
+            duration,
+            dropped_before,
+        },
         ended,
-        dropped_before,
     }
 }
 

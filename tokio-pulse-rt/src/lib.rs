@@ -82,9 +82,9 @@ pub use prometheus::prometheus;
 /// Names of tasks spawned with a name; see [`tokio_pulse_probes::task_names`].
 pub use tokio_pulse_probes::task_names;
 pub use tokio_pulse_probes::{
-    runtimes, tier, Clock, Counter, PollTimeSnapshot, PulseConfig, PulseListener, PulseSettings,
-    RemoteKind, RemoteProbes, RuntimeProbes, RuntimeSnapshot, ScheduleKind, SlowPoll, Stall,
-    StealSnapshot, TaskInfo, WorkerProbes, WorkerSnapshot, YieldReason,
+    runtimes, tier, Clock, Counter, PollEvent, PollTimeSnapshot, PulseConfig, PulseListener,
+    PulseSettings, RemoteKind, RemoteProbes, RuntimeProbes, RuntimeSnapshot, ScheduleKind,
+    SlowPoll, Stall, StealSnapshot, TaskInfo, WorkerProbes, WorkerSnapshot, YieldReason,
 };
 
 /// The probes of the runtime behind `handle`.

@@ -9,7 +9,7 @@ use std::time::Duration;
 use super::{location_ref, TimingProbes, BLOCK_ON_TASK_ID, SINK};
 use crate::clock::Clock;
 use crate::config::PulseSettings;
-use crate::events::{self, Delivery, EventLimiter, SlowPoll, TaskInfo};
+use crate::events::{self, Delivery, EventLimiter, PollEvent, SlowPoll, TaskInfo};
 use crate::sync::{fence, Ordering};
 
 /// The recorder's private poll-timing state.
@@ -245,13 +245,15 @@ impl Timing {
         let dropped_before = std::mem::take(&mut self.limiter.dropped_since_sent);
         let delivery = events::deliver(|listener| {
             listener.slow_poll(&SlowPoll {
-                runtime: self.runtime.clone(),
-                runtime_id: self.runtime_id,
-                worker: self.worker,
-                task,
-                task_name: crate::task_names::name_of(task.id),
-                duration: Duration::from_nanos(self.clock.ticks_to_ns(ticks)),
-                dropped_before,
+                poll: PollEvent {
+                    runtime: self.runtime.clone(),
+                    runtime_id: self.runtime_id,
+                    worker: self.worker,
+                    task,
+                    task_name: crate::task_names::name_of(task.id),
+                    duration: Duration::from_nanos(self.clock.ticks_to_ns(ticks)),
+                    dropped_before,
+                },
             });
         });
         if delivery == Delivery::Panicked {
