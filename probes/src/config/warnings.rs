@@ -8,9 +8,9 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use crate::events;
 
-/// A `TOKIO_PULSE_*` variable, or a [`PulseConfig`] setting, that a runtime
+/// A `TOKIO_PULSE_*` variable, or a [`PulseConfig`](crate::PulseConfig) setting, that a runtime
 /// could not use, and what it used instead. See
-/// [`PulseConfig::resolve_or_report`].
+/// [`PulseConfig::resolve_or_report`](crate::PulseConfig::resolve_or_report).
 ///
 /// # Examples
 ///
@@ -136,7 +136,7 @@ pub(crate) fn deliver_config_warnings() {
 }
 
 /// Every configuration warning this process has reported (at most 32), in
-/// order: what [`PulseConfig::resolve_or_report`] printed on stderr and
+/// order: what [`PulseConfig::resolve_or_report`](crate::PulseConfig::resolve_or_report) printed on stderr and
 /// handed to the listener.
 ///
 /// # Examples

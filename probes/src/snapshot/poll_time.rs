@@ -26,7 +26,7 @@ pub struct PollTimeSnapshot {
     /// A poll is counted when the worker's next poll ends, or when its batch
     /// ends (before the worker steals, parks or runs maintenance), so the
     /// tiers trail by at most one poll per worker. Every poll counted in
-    /// [`WorkerSnapshot::polls`] is timed: between batches the tiers add up
+    /// [`WorkerSnapshot::polls`](crate::WorkerSnapshot::polls) is timed: between batches the tiers add up
     /// to it. A current-thread runtime's `block_on` future is not a task and
     /// is in neither (see [`BLOCK_ON_TASK_ID`](crate::BLOCK_ON_TASK_ID)).
     pub tiers: [u64; TIERS],

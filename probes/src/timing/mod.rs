@@ -16,7 +16,7 @@ pub(crate) use paths::{publish_start, Kind, Timing};
 
 /// The task id under which a current-thread runtime publishes the polls of
 /// its `block_on` future, a pseudo-task: slow-poll and stall events name it
-/// with [`task_name`](crate::SlowPoll::task_name) `"block_on"` and, as its
+/// with [`task_name`](crate::PollEvent::task_name) `"block_on"` and, as its
 /// [`spawned_at`](crate::TaskInfo::spawned_at), the `block_on` call.
 ///
 /// Tokio numbers its tasks from 1 upwards and `0` means "between polls", so
@@ -149,7 +149,7 @@ impl LastStall {
 }
 
 /// The poll a worker is inside right now, read whole from the state each
-/// poll publishes: see [`WorkerProbes::current_poll`].
+/// poll publishes: see [`WorkerProbes::current_poll`](crate::WorkerProbes::current_poll).
 ///
 /// # Examples
 ///
@@ -162,7 +162,7 @@ impl LastStall {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CurrentPoll {
     /// The clock reading that started the poll, in ticks of the runtime's
-    /// [`Clock`] (see [`RuntimeProbes::clock`](crate::RuntimeProbes::clock)).
+    /// [`Clock`](crate::Clock) (see [`RuntimeProbes::clock`](crate::RuntimeProbes::clock)).
     pub started: u64,
     /// The task being polled.
     pub task: TaskInfo,
