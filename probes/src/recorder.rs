@@ -162,7 +162,7 @@ impl WorkerRecorder {
 
     /// A current-thread runtime is about to poll the future passed to
     /// `block_on`, called at `caller`. With poll timing on, the poll is
-    /// published as the pseudo-task [`BLOCK_ON_TASK_ID`] (for the watchdog
+    /// published as the pseudo-task [`BLOCK_ON_TASK_ID`](crate::BLOCK_ON_TASK_ID) (for the watchdog
     /// and `current_poll_seconds`), so that its time is charged to neither
     /// the next task nor nobody. It is not a task poll: it is not counted in
     /// [`polls`](WorkerProbes::polls), nor in the poll-duration tiers or the

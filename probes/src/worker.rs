@@ -3,8 +3,8 @@
 //! # Who writes what
 //!
 //! 1. [`fork::new`](crate::fork::new) allocates one
-//!    [`WorkerProbes`] per worker, each in its own [`CachePadded`] allocation,
-//!    and hands back exactly one [`WorkerRecorder`] per worker.
+//!    [`WorkerProbes`] per worker, each in its own `CachePadded` allocation,
+//!    and hands back exactly one [`WorkerRecorder`](crate::fork::WorkerRecorder) per worker.
 //! 2. The patched Tokio stores each recorder inside the worker's `Core`. A
 //!    thread can touch a core only while it holds it, so the thread that holds
 //!    the core is the recorder's only user: every counter has one writer.
