@@ -148,7 +148,7 @@ fn row(n: u16, per_task: &[u64], elapsed: Duration, change: &RuntimeSnapshot) ->
         count(change.polls() as f64),
         count(sum(|w| w.yields_yield_now) as f64),
         count(sum(|w| w.yields_budget) as f64),
-        count(sum(|w| w.yields_self_wake) as f64),
+        count(sum(|w| w.self_wakes_local) as f64),
         count((sum(|w| w.wakes_lifo + w.wakes_local_queue) + change.wakes_remote) as f64),
         count(sum(|w| w.parks) as f64),
         format!("{:.2}", common::imbalance(&polls)),

@@ -152,7 +152,7 @@ fn main() -> ExitCode {
             change.polls().to_string(),
             sum(|w| w.yields_yield_now),
             sum(|w| w.yields_budget),
-            sum(|w| w.yields_self_wake),
+            sum(|w| w.self_wakes_local),
             sum(|w| w.parks),
         ]);
     }

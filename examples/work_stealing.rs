@@ -140,7 +140,7 @@ fn main() -> ExitCode {
             change
                 .workers
                 .iter()
-                .map(|w| w.overflows)
+                .map(|w| w.overflows_batch)
                 .sum::<u64>()
                 .to_string(),
             change.stolen_tasks().to_string(),

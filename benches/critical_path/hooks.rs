@@ -11,8 +11,9 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use tokio_pulse_benches::{config, BATCH};
+use tokio_pulse_probes::fork::{self, WorkerRecorder};
 use tokio_pulse_probes::{
-    task_names, RemoteKind, RuntimeProbes, ScheduleKind, WorkerRecorder, YieldReason,
+    task_names, RemoteKind, RuntimeProbes, ScheduleKind, TaskInfo, YieldReason,
 };
 
 /// Benches `probe` on a fresh 16-worker runtime's worker 0, `BATCH` times
@@ -33,8 +34,20 @@ fn bench_probe(c: &mut Criterion, name: &str, probe: impl Fn(&mut WorkerRecorder
 }
 
 fn probes(c: &mut Criterion) {
-    bench_probe(c, "polled", |r| r.polled());
-    bench_probe(c, "lifo_polled", |r| r.lifo_polled());
+    // What the fork calls per poll: the start (which counts it) and the end.
+    bench_probe(c, "poll_started", |r| {
+        r.poll_started(|| TaskInfo {
+            id: 1,
+            spawned_at: None,
+        })
+    });
+    bench_probe(c, "lifo_poll_started", |r| {
+        r.lifo_poll_started(|| TaskInfo {
+            id: 1,
+            spawned_at: None,
+        })
+    });
+    bench_probe(c, "poll_ended", |r| r.poll_ended());
     bench_probe(c, "scheduled_local_spawn_lifo", |r| {
         r.scheduled_local(ScheduleKind::Spawn, true)
     });
@@ -52,7 +65,7 @@ fn probes(c: &mut Criterion) {
     bench_probe(c, "overflowed", |r| r.overflowed());
     bench_probe(c, "lifo_capped", |r| r.lifo_capped());
 
-    let (rt, _recorders) = RuntimeProbes::new(Some("bench-remote"), 16);
+    let (writer, _recorders) = fork::new(Some("bench-remote"), 16);
     let inject_lock = parking_lot::Mutex::new(());
     let mut group = c.benchmark_group("probes");
     group.throughput(Throughput::Elements(BATCH));
@@ -60,7 +73,7 @@ fn probes(c: &mut Criterion) {
         let _held = inject_lock.lock();
         b.iter(|| {
             for _ in 0..BATCH {
-                black_box(&rt).remote().pushed_locked(RemoteKind::Spawn);
+                black_box(&writer).pushed_locked(RemoteKind::Spawn);
             }
         })
     });

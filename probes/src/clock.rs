@@ -193,7 +193,7 @@ impl Clock {
         ((u128::from(ticks) * u128::from(self.half_us_per_tick)) >> 64) as u64
     }
 
-    /// The slot of [`TimingProbes::slots`](crate::worker::TimingProbes) for
+    /// The slot of [`TimingProbes::slots`](crate::timing::TimingProbes) for
     /// a poll of `ticks`: the bit length of its duration in whole
     /// microseconds, so slot `k` is tier `k` up to the last tier. With its
     /// low bit set, twice the microseconds (plus the next bit) has that bit

@@ -14,7 +14,7 @@ use crate::sync::{AtomicU64, Ordering::Relaxed, U64_IS_LOCKED};
 /// is one uncontended lock and unlock, two atomic read-modify-writes on a
 /// 32-bit word, and a counter takes 16 bytes instead of 8.) The price is a
 /// contract the type system does not check for `&self`
-/// methods: **only one thread may call [`Counter::add`] at a time**. Two
+/// methods: **only one thread may call `Counter::add` at a time** (so `add` is private to this crate). Two
 /// concurrent writers lose increments (they never corrupt memory). The probes
 /// uphold the contract by giving every counter exactly one owner: a worker's
 /// counters are written only through its [`WorkerRecorder`], which Tokio keeps
@@ -26,7 +26,14 @@ use crate::sync::{AtomicU64, Ordering::Relaxed, U64_IS_LOCKED};
 /// location is always seen in one coherent order, a reader never sees a
 /// counter go backwards.
 ///
-/// [`WorkerRecorder`]: crate::WorkerRecorder
+/// [`WorkerRecorder`]: crate::fork::WorkerRecorder
+///
+/// Outside this crate a counter can only be read:
+///
+/// ```compile_fail
+/// let polls = tokio_pulse_probes::Counter::new();
+/// polls.add(1); // `add` is private: a second writer could lose counts
+/// ```
 ///
 /// # Examples
 ///
@@ -34,9 +41,7 @@ use crate::sync::{AtomicU64, Ordering::Relaxed, U64_IS_LOCKED};
 /// use tokio_pulse_probes::Counter;
 ///
 /// let polls = Counter::new();
-/// polls.add(1);
-/// polls.add(2);
-/// assert_eq!(polls.get(), 3);
+/// assert_eq!(polls.get(), 0);
 /// ```
 #[derive(Default)]
 #[repr(transparent)]
@@ -64,16 +69,8 @@ impl Counter {
 
     /// Adds `n`. The caller must be this counter's only writer (see the type
     /// docs); a second concurrent writer loses counts.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let stolen = tokio_pulse_probes::Counter::new();
-    /// stolen.add(16);
-    /// assert_eq!(stolen.get(), 16);
-    /// ```
     #[inline(always)]
-    pub fn add(&self, n: u64) {
+    pub(crate) fn add(&self, n: u64) {
         if U64_IS_LOCKED {
             // A target without 64-bit atomics: one lock rather than two.
             self.0.fetch_add(n, Relaxed);

@@ -5,6 +5,7 @@
 //! `tracing` events). Without a listener, the events are still counted.
 
 use std::fmt;
+use std::ops::Deref;
 use std::panic::Location;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -28,7 +29,7 @@ pub struct TaskInfo {
 
 impl TaskInfo {
     /// Whether this is the `block_on` pseudo-task
-    /// ([`BLOCK_ON_TASK_ID`](crate::BLOCK_ON_TASK_ID)): the future passed to
+    /// ([`BLOCK_ON_TASK_ID`](crate::timing::BLOCK_ON_TASK_ID)): the future passed to
     /// a current-thread runtime's `block_on`, which
     /// [`spawned_at`](Self::spawned_at) then locates by its `block_on` call.
     ///
@@ -42,7 +43,7 @@ impl TaskInfo {
     /// assert!(body.to_string().starts_with("the block_on future at "));
     /// ```
     pub fn is_block_on(&self) -> bool {
-        self.id == crate::BLOCK_ON_TASK_ID
+        self.id == crate::timing::BLOCK_ON_TASK_ID
     }
 }
 
@@ -61,6 +62,50 @@ impl fmt::Display for TaskInfo {
     }
 }
 
+/// What a slow-poll and a stall event share: where, which task, how long,
+/// and what the rate limit dropped before it. [`SlowPoll`] and [`Stall`]
+/// dereference to it, so `event.worker` reads the same on both.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use tokio_pulse_probes::{PollEvent, Stall, TaskInfo};
+///
+/// let poll = PollEvent {
+///     runtime: "web".into(),
+///     runtime_id: 1,
+///     worker: 2,
+///     task: TaskInfo { id: 7, spawned_at: None },
+///     task_name: None,
+///     duration: Duration::from_millis(20),
+///     dropped_before: 0,
+/// };
+/// let stall = Stall { poll, ended: false };
+/// assert_eq!((stall.worker, stall.task.id), (2, 7));
+/// ```
+#[derive(Clone, Debug)]
+pub struct PollEvent {
+    /// The runtime's name.
+    pub runtime: Arc<str>,
+    /// The runtime's id.
+    pub runtime_id: u64,
+    /// The worker index.
+    pub worker: usize,
+    /// The task polled.
+    pub task: TaskInfo,
+    /// The task's name, if it was spawned with one (see
+    /// [`task_names`](crate::task_names)).
+    pub task_name: Option<Arc<str>>,
+    /// How long the poll took: for a slow poll, the poll's duration; for a
+    /// stall, see [`Stall`].
+    pub duration: Duration,
+    /// Events of this kind the rate limit dropped on this worker since the
+    /// last one it let through (for stalls, both events of a stall go, or
+    /// neither).
+    pub dropped_before: u64,
+}
+
 /// A poll that took at least the slow-poll threshold. Raised by the worker
 /// right after the poll returns.
 ///
@@ -69,55 +114,43 @@ impl fmt::Display for TaskInfo {
 /// See [`PulseListener`].
 #[derive(Clone, Debug)]
 pub struct SlowPoll {
-    /// The runtime's name.
-    pub runtime: Arc<str>,
-    /// The runtime's id.
-    pub runtime_id: u64,
-    /// The worker index.
-    pub worker: usize,
-    /// The task.
-    pub task: TaskInfo,
-    /// The task's name, if it was spawned with one (see
-    /// [`task_names`](crate::task_names)).
-    pub task_name: Option<Arc<str>>,
-    /// How long the poll took.
-    pub duration: Duration,
-    /// Slow-poll events the rate limit dropped on this worker since the last
-    /// event it let through.
-    pub dropped_before: u64,
+    /// The poll.
+    pub poll: PollEvent,
 }
 
 /// A worker that has been inside one poll for longer than the stall
 /// threshold. Raised by the watchdog while the poll is still running, then
 /// once more when it ends.
 ///
+/// Its [`duration`](PollEvent::duration) is how long the worker had been in
+/// the poll when this was raised: when `ended` is false, the time so far;
+/// when true, the poll's duration, as the worker timed it. Either is kept
+/// within what the watchdog's own samples bound it to (give or take one
+/// period), so that a clock read on different CPUs cannot inflate it.
+///
 /// # Examples
 ///
-/// See [`PulseListener`].
+/// See [`PulseListener`] and [`PollEvent`].
 #[derive(Clone, Debug)]
 pub struct Stall {
-    /// The runtime's name.
-    pub runtime: Arc<str>,
-    /// The runtime's id.
-    pub runtime_id: u64,
-    /// The worker index.
-    pub worker: usize,
-    /// The task being polled.
-    pub task: TaskInfo,
-    /// The task's name, if it was spawned with one (see
-    /// [`task_names`](crate::task_names)).
-    pub task_name: Option<Arc<str>>,
-    /// How long the worker had been in the poll when this was raised: when
-    /// `ended` is false, the time so far; when true, the poll's duration,
-    /// as the worker timed it. Either is kept within what the watchdog's own
-    /// samples bound it to (give or take one period), so that a clock read
-    /// on different CPUs cannot inflate it.
-    pub duration: Duration,
+    /// The poll.
+    pub poll: PollEvent,
     /// Whether the poll has ended.
     pub ended: bool,
-    /// Stalls on this worker whose events the rate limit dropped since the
-    /// last stall it let through (both events of a stall go, or neither).
-    pub dropped_before: u64,
+}
+
+impl Deref for SlowPoll {
+    type Target = PollEvent;
+    fn deref(&self) -> &PollEvent {
+        &self.poll
+    }
+}
+
+impl Deref for Stall {
+    type Target = PollEvent;
+    fn deref(&self) -> &PollEvent {
+        &self.poll
+    }
 }
 
 /// Receives slow-poll and stall events. Called on the worker thread (slow
@@ -172,7 +205,7 @@ pub trait PulseListener: Send + Sync + 'static {
     ///     }
     /// }
     /// ```
-    fn config_warning(&self, warning: &crate::ConfigWarning) {
+    fn config_warning(&self, warning: &crate::config::ConfigWarning) {
         let _ = warning;
     }
 }

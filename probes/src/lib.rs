@@ -9,13 +9,15 @@
 //! - [`Counter`]: a single-writer monotonic `u64` (`Relaxed` load + store, no
 //!   locked instruction).
 //! - [`WorkerProbes`]: one worker's counters, each worker on its own cache
-//!   lines. [`WorkerRecorder`]: the one writing end per worker, kept in the
-//!   worker's core.
+//!   lines.
 //! - [`RuntimeProbes`]: a runtime's name, id, workers and
 //!   [`RemoteProbes`] (spawns and wakes from outside, counted under the
 //!   inject lock).
 //! - [`runtimes`]: every live runtime in the process.
 //! - [`RuntimeSnapshot`] / [`WorkerSnapshot`]: plain data with `delta`.
+//! - `fork` (hidden): the writing side, which only the patched Tokio uses:
+//!   the constructors, the runtime's one `RuntimeWriter` and each worker's one
+//!   `WorkerRecorder`. Everything else here only reads.
 //! - Optional, per runtime ([`PulseConfig`], set through the patched
 //!   `Builder::pulse` or `TOKIO_PULSE_*` variables): poll timing on a
 //!   calibrated [`Clock`] into log-scale [`tier`]s ([`PollTimeSnapshot`]),
@@ -32,24 +34,31 @@
 //! The model itself needs no Tokio; this is how the patched Tokio drives it:
 //!
 //! ```
-//! use tokio_pulse_probes::{runtimes, RuntimeProbes, ScheduleKind};
+//! use tokio_pulse_probes::{fork, runtimes, ScheduleKind};
 //!
-//! let (rt, mut recorders) = RuntimeProbes::new(Some("doc"), 2);
+//! let (writer, mut recorders) = fork::new(Some("doc"), 2);
 //! recorders[0].scheduled_local(ScheduleKind::Spawn, true);
-//! recorders[0].polled();
 //! assert!(runtimes().iter().any(|r| r.name() == "doc"));
-//! assert_eq!(rt.snapshot().spawns(), 1);
+//! assert_eq!(writer.probes().snapshot().spawns(), 1);
 //! ```
 
 mod clock;
 mod config;
 mod counter;
+mod delta;
 mod events;
+#[doc(hidden)]
+pub mod fork;
+mod kinds;
+mod lifecycle;
+mod recorder;
 mod registry;
+mod remote;
 mod runtime;
 mod snapshot;
 mod sync;
 pub mod task_names;
+mod timing;
 mod watchdog;
 mod worker;
 
@@ -60,11 +69,13 @@ pub use config::{
     ENV_STEAL_MATRIX, ENV_WATCHDOG_PERIOD, FULL_STEAL_MATRIX_MAX_WORKERS,
 };
 pub use counter::Counter;
-pub use events::{set_listener, PulseListener, SlowPoll, Stall, TaskInfo, EVENTS_PER_SECOND};
-pub use registry::runtimes;
-pub use runtime::{RemoteKind, RemoteProbes, RuntimeGauges, RuntimeProbes};
-pub use snapshot::{PollTimeSnapshot, RuntimeSnapshot, StealSnapshot, WorkerSnapshot};
-pub use worker::{
-    CurrentPoll, ScheduleKind, StealCell, WorkerProbes, WorkerRecorder, YieldReason,
-    BLOCK_ON_TASK_ID,
+pub use events::{
+    set_listener, PollEvent, PulseListener, SlowPoll, Stall, TaskInfo, EVENTS_PER_SECOND,
 };
+pub use kinds::{RemoteKind, ScheduleKind, YieldReason};
+pub use registry::runtimes;
+pub use remote::RemoteProbes;
+pub use runtime::RuntimeProbes;
+pub use snapshot::{PollTimeSnapshot, RuntimeSnapshot, StealSnapshot, WorkerSnapshot};
+pub use timing::{CurrentPoll, BLOCK_ON_TASK_ID};
+pub use worker::{StealCell, WorkerProbes};

@@ -1,6 +1,6 @@
 //! The process-wide list of live runtimes.
 //!
-//! 1. [`RuntimeProbes::new`](crate::RuntimeProbes::new) appends a `Weak`
+//! 1. [`fork::new`](crate::fork::new) appends a `Weak`
 //!    reference here; this happens once per runtime build.
 //! 2. [`runtimes`] upgrades the entries that are still alive and drops the
 //!    rest, so the list never grows past the number of live runtimes plus
@@ -11,7 +11,7 @@
 
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 
-use crate::RuntimeProbes;
+use crate::runtime::RuntimeProbes;
 
 static REGISTRY: Mutex<Vec<Weak<RuntimeProbes>>> = Mutex::new(Vec::new());
 

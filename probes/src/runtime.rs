@@ -1,4 +1,5 @@
-//! One runtime's probes: its identity, its workers and its remote counters.
+//! One runtime's probes: its identity, its workers, its remote counters
+//! ([`remote`](crate::remote)) and its lifecycle.
 
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::Instant;
@@ -7,151 +8,22 @@ use crossbeam_utils::CachePadded;
 
 use crate::sync::{self, AtomicBool, Ordering::Relaxed, StaticAtomicU64};
 
-use crate::{
-    registry, watchdog, Clock, Counter, PulseSettings, RuntimeSnapshot, ScheduleKind, WorkerProbes,
-    WorkerRecorder,
-};
-
-/// What reached a runtime's inject queue from a thread that did not hold a
-/// core of that runtime (or, for [`Overflow`](RemoteKind::Overflow), from a
-/// worker that found its local queue full while it was being stolen from).
-///
-/// # Examples
-///
-/// ```
-/// use tokio_pulse_probes::{RemoteKind, ScheduleKind};
-///
-/// assert_eq!(RemoteKind::from(ScheduleKind::Spawn), RemoteKind::Spawn);
-/// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[repr(u8)]
-pub enum RemoteKind {
-    /// A task spawned from outside the runtime's workers.
-    Spawn = 0,
-    /// A task woken from outside the runtime's workers.
-    Wake = 1,
-    /// A task that woke itself while being polled on a thread that had given
-    /// up its core (inside `block_in_place`).
-    SelfWake = 2,
-    /// A single task pushed to the inject queue because the worker's local
-    /// queue was full while another worker was stealing from it. It was
-    /// already counted once as a local schedule.
-    Overflow = 3,
-}
-
-impl RemoteKind {
-    const COUNT: usize = 4;
-}
-
-impl From<ScheduleKind> for RemoteKind {
-    #[inline(always)]
-    fn from(kind: ScheduleKind) -> RemoteKind {
-        match kind {
-            ScheduleKind::Spawn => RemoteKind::Spawn,
-            ScheduleKind::Wake => RemoteKind::Wake,
-            ScheduleKind::SelfWake => RemoteKind::SelfWake,
-        }
-    }
-}
-
-/// Counters for events that many threads cause.
-///
-/// They are still single-writer: Tokio records them only while it holds the
-/// inject queue's lock, which it takes for the push anyway. That costs a load
-/// and a store under a lock already held, where a shared `fetch_add` would
-/// cost a locked instruction on a contended line.
-///
-/// # Examples
-///
-/// ```
-/// use tokio_pulse_probes::{RemoteKind, RuntimeProbes};
-///
-/// let (rt, _recorders) = RuntimeProbes::new(None, 1);
-/// let inject_lock = std::sync::Mutex::new(());
-/// {
-///     let _held = inject_lock.lock().unwrap();
-///     rt.remote().pushed_locked(RemoteKind::Spawn);
-/// }
-/// assert_eq!(rt.remote().pushed(RemoteKind::Spawn), 1);
-/// ```
-#[derive(Debug, Default)]
-pub struct RemoteProbes {
-    pushed: [Counter; RemoteKind::COUNT],
-}
-
-impl RemoteProbes {
-    /// Counts one remote push of `kind`.
-    ///
-    /// The caller must hold the lock that serializes every caller of this
-    /// method for this runtime (Tokio's inject-queue lock). Without it,
-    /// concurrent callers lose counts.
-    ///
-    /// # Examples
-    ///
-    /// See [`RemoteProbes`].
-    #[inline(always)]
-    pub fn pushed_locked(&self, kind: RemoteKind) {
-        self.pushed[kind as usize].add(1);
-    }
-
-    /// Remote pushes of `kind` so far.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use tokio_pulse_probes::{RemoteKind, RuntimeProbes};
-    ///
-    /// let (rt, _recorders) = RuntimeProbes::new(None, 1);
-    /// assert_eq!(rt.remote().pushed(RemoteKind::Wake), 0);
-    /// ```
-    pub fn pushed(&self, kind: RemoteKind) -> u64 {
-        self.pushed[kind as usize].get()
-    }
-}
-
-/// Point-in-time values that a runtime computes on demand, when a snapshot
-/// is taken, never on a hot path. The patched Tokio implements this for its
-/// scheduler handle and registers it with
-/// [`RuntimeProbes::set_gauges`].
-///
-/// # Examples
-///
-/// ```
-/// use std::sync::Arc;
-/// use tokio_pulse_probes::{RuntimeGauges, RuntimeProbes};
-///
-/// struct Fixed;
-/// impl RuntimeGauges for Fixed {
-///     fn global_queue_depth(&self) -> usize { 3 }
-///     fn local_queue_depth(&self, _worker: usize) -> Option<usize> { Some(1) }
-///     fn alive_tasks(&self) -> usize { 7 }
-/// }
-///
-/// let (rt, _recorders) = RuntimeProbes::new(None, 2);
-/// let gauges: Arc<dyn RuntimeGauges> = Arc::new(Fixed);
-/// rt.set_gauges(Arc::downgrade(&gauges));
-/// let snap = rt.snapshot();
-/// assert_eq!(snap.global_queue_depth, Some(3));
-/// assert_eq!(snap.alive_tasks, Some(7));
-/// assert_eq!(snap.workers[1].local_queue_depth, Some(1));
-/// drop(gauges);
-/// assert_eq!(rt.snapshot().alive_tasks, None);
-/// ```
-pub trait RuntimeGauges: Send + Sync {
-    /// Tasks waiting in the runtime-wide inject queue.
-    fn global_queue_depth(&self) -> usize;
-    /// Tasks waiting in worker `worker`'s local queue, if the scheduler can
-    /// read it from another thread (the current-thread scheduler cannot).
-    fn local_queue_depth(&self, worker: usize) -> Option<usize>;
-    /// Tasks spawned and not yet completed.
-    fn alive_tasks(&self) -> usize;
-}
+use crate::clock::Clock;
+use crate::config::PulseSettings;
+use crate::lifecycle::Lifecycle;
+use crate::recorder::WorkerRecorder;
+use crate::remote::{RemoteProbes, RuntimeGauges};
+use crate::snapshot::RuntimeSnapshot;
+use crate::worker::WorkerProbes;
+use crate::{registry, watchdog};
 
 /// All probes of one Tokio runtime.
 ///
-/// The patched Tokio creates one per runtime at build time, keeps the
-/// [`WorkerRecorder`]s in its worker cores and hands the `Arc` out through
-/// `tokio::runtime::Handle::pulse()`. Every runtime also appears in
+/// The patched Tokio creates one per runtime at build time (through the
+/// hidden [`fork`](crate::fork) module), keeps the writers in its handle and
+/// worker cores and hands the `Arc` out through
+/// `tokio::runtime::Handle::pulse()`. This type has no method that writes:
+/// whoever holds the `Arc` can read and nothing else. Every runtime also appears in
 /// [`runtimes()`](crate::runtimes) for as long as anything holds its `Arc`.
 ///
 /// Reading is always allowed and never blocks a worker. The counters keep
@@ -188,73 +60,12 @@ pub struct RuntimeProbes {
     lifecycle: Arc<Lifecycle>,
 }
 
-/// What a runtime's recorders and its watchdog share: how many recorders
-/// (workers) are still alive, and the watchdog thread, which the last
-/// recorder's drop (and the probes' drop) wakes so that it finishes
-/// promptly whatever its period.
-#[derive(Debug)]
-pub(crate) struct Lifecycle {
-    live_workers: std::sync::atomic::AtomicUsize,
-    watchdog: OnceLock<std::thread::Thread>,
-    watchdog_alive: std::sync::atomic::AtomicBool,
-}
-
-impl Lifecycle {
-    fn new(workers: usize) -> Lifecycle {
-        Lifecycle {
-            live_workers: std::sync::atomic::AtomicUsize::new(workers),
-            watchdog: OnceLock::new(),
-            watchdog_alive: std::sync::atomic::AtomicBool::new(false),
-        }
-    }
-
-    /// A recorder was dropped: its worker will not poll again. Once per
-    /// recorder, never on a hot path. The `Release` half publishes the
-    /// worker's last writes to whoever sees the count reach zero.
-    pub(crate) fn recorder_dropped(&self) {
-        if self
-            .live_workers
-            .fetch_sub(1, std::sync::atomic::Ordering::AcqRel)
-            == 1
-        {
-            self.wake_watchdog();
-        }
-    }
-
-    /// Whether every recorder has been dropped; the `Acquire` load makes
-    /// the workers' last writes visible to the caller.
-    pub(crate) fn workers_stopped(&self) -> bool {
-        self.live_workers.load(std::sync::atomic::Ordering::Acquire) == 0
-    }
-
-    pub(crate) fn wake_watchdog(&self) {
-        if let Some(thread) = self.watchdog.get() {
-            thread.unpark();
-        }
-    }
-
-    pub(crate) fn set_watchdog(&self, thread: std::thread::Thread) {
-        let _ = self.watchdog.set(thread);
-    }
-
-    pub(crate) fn set_watchdog_alive(&self, alive: bool) {
-        self.watchdog_alive
-            .store(alive, std::sync::atomic::Ordering::Release);
-    }
-
-    fn watchdog_alive(&self) -> bool {
-        self.watchdog_alive
-            .load(std::sync::atomic::Ordering::Acquire)
-    }
-}
-
 impl RuntimeProbes {
-    /// Creates the probes for a runtime with `workers` workers (1 for a
-    /// current-thread runtime), registers them, and returns the one recorder
-    /// for each worker, in worker order.
-    ///
-    /// `name` is the runtime's name (Tokio's `Builder::name`). Without one,
-    /// the runtime is named `runtime-<id>`.
+    /// Detached probes for examples, tests and benches: like
+    /// [`fork::new`](crate::fork::new), with the runtime's
+    /// [`RuntimeWriter`](crate::fork::RuntimeWriter) dropped, so that nothing
+    /// can mark them shut down or count remote pushes. The recorders still
+    /// write the worker counters.
     ///
     /// # Examples
     ///
@@ -263,61 +74,40 @@ impl RuntimeProbes {
     /// assert_eq!(recorders.len(), 3);
     /// assert_eq!(rt.name(), format!("runtime-{}", rt.id()));
     /// ```
+    #[doc(hidden)]
     pub fn new(name: Option<&str>, workers: usize) -> (Arc<RuntimeProbes>, Vec<WorkerRecorder>) {
-        RuntimeProbes::with_settings(name, workers, &PulseSettings::default())
+        let (writer, recorders) = crate::fork::new(name, workers);
+        (writer.into_probes(), recorders)
     }
 
-    /// Like [`new`](Self::new), with the optional probes set up per
-    /// `settings`: poll timing on the recorders, and the stall watchdog
-    /// thread, started here.
-    ///
-    /// If the watchdog thread cannot be started (the OS refused a thread),
-    /// the runtime still works and [`watchdog_running`](Self::watchdog_running)
-    /// says so.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use tokio_pulse_probes::{PulseConfig, RuntimeProbes};
-    ///
-    /// let settings = PulseConfig::new().poll_timing(true).resolve().unwrap();
-    /// let (rt, recorders) = RuntimeProbes::with_settings(Some("timed"), 2, &settings);
-    /// assert!(rt.settings().poll_timing);
-    /// assert!(recorders.iter().all(|r| r.times_polls()));
-    /// ```
+    /// Detached probes per `settings`; see [`new`](Self::new) and
+    /// [`fork::with_settings`](crate::fork::with_settings).
+    #[doc(hidden)]
     pub fn with_settings(
         name: Option<&str>,
         workers: usize,
         settings: &PulseSettings,
     ) -> (Arc<RuntimeProbes>, Vec<WorkerRecorder>) {
-        // Calibrating the TSC takes a few milliseconds, once per process;
-        // only runtimes that time polls pay for it.
-        let clock = if settings.poll_timing {
-            Clock::global()
-        } else {
-            Clock::instant()
-        };
-        RuntimeProbes::with_clock(name, workers, settings, clock)
+        let (writer, recorders) = crate::fork::with_settings(name, workers, settings);
+        (writer.into_probes(), recorders)
     }
 
-    /// Like [`with_settings`](Self::with_settings), timing polls on `clock`
-    /// instead of [`Clock::global`]: for harnesses that drive the recorders
-    /// with synthetic time ([`Clock::instant`] makes one tick one
-    /// nanosecond exactly).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use tokio_pulse_probes::{Clock, PulseConfig, RuntimeProbes, TaskInfo};
-    ///
-    /// let settings = PulseConfig::new().poll_timing(true).resolve().unwrap();
-    /// let (rt, mut recorders) = RuntimeProbes::with_clock(None, 1, &settings, Clock::instant());
-    /// recorders[0].busy_started_at(0);
-    /// recorders[0].poll_started(|| TaskInfo { id: 9, spawned_at: None });
-    /// recorders[0].poll_ended_at(1_000); // exactly 1 µs: tier 1
-    /// assert_eq!(rt.snapshot().workers[0].poll_time.as_ref().unwrap().tiers[1], 1);
-    /// ```
+    /// Detached probes timed on `clock`; see [`new`](Self::new) and
+    /// [`fork::with_clock`](crate::fork::with_clock).
+    #[doc(hidden)]
     pub fn with_clock(
+        name: Option<&str>,
+        workers: usize,
+        settings: &PulseSettings,
+        clock: Clock,
+    ) -> (Arc<RuntimeProbes>, Vec<WorkerRecorder>) {
+        let (writer, recorders) = crate::fork::with_clock(name, workers, settings, clock);
+        (writer.into_probes(), recorders)
+    }
+
+    /// Builds and registers the probes of a runtime; see
+    /// [`fork::with_clock`](crate::fork::with_clock).
+    pub(crate) fn build(
         name: Option<&str>,
         workers: usize,
         settings: &PulseSettings,
@@ -449,7 +239,7 @@ impl RuntimeProbes {
     }
 
     /// Whether every worker of this runtime has stopped for good: Tokio has
-    /// dropped every worker's core (and [`WorkerRecorder`]), which it does
+    /// dropped every worker's core (and recorder), which it does
     /// only after the worker's last poll. At shutdown this comes after
     /// [`is_shut_down`](Self::is_shut_down), possibly much later: a worker
     /// stuck in a blocking poll keeps `Runtime::drop` waiting, and keeps its
@@ -458,8 +248,9 @@ impl RuntimeProbes {
     /// # Examples
     ///
     /// ```
-    /// let (rt, recorders) = tokio_pulse_probes::RuntimeProbes::new(None, 2);
-    /// rt.mark_shut_down();
+    /// let (writer, recorders) = tokio_pulse_probes::fork::new(None, 2);
+    /// let rt = writer.probes();
+    /// writer.mark_shut_down();
     /// assert!(!rt.workers_stopped()); // shutting down, workers still there
     /// drop(recorders);
     /// assert!(rt.workers_stopped());
@@ -532,11 +323,7 @@ impl RuntimeProbes {
     }
 
     /// Registers the runtime's gauges; only the first call has an effect.
-    ///
-    /// # Examples
-    ///
-    /// See [`RuntimeGauges`].
-    pub fn set_gauges(&self, gauges: Weak<dyn RuntimeGauges>) {
+    pub(crate) fn set_gauges(&self, gauges: Weak<dyn RuntimeGauges>) {
         let _ = self.gauges.set(gauges);
     }
 
@@ -553,16 +340,9 @@ impl RuntimeProbes {
     }
 
     /// Records that the runtime has begun shutting down. Tokio calls this
-    /// once; the counters stay readable.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let (rt, _) = tokio_pulse_probes::RuntimeProbes::new(None, 1);
-    /// rt.mark_shut_down();
-    /// assert!(rt.is_shut_down());
-    /// ```
-    pub fn mark_shut_down(&self) {
+    /// once, through its [`RuntimeWriter`](crate::fork::RuntimeWriter); the
+    /// counters stay readable.
+    pub(crate) fn mark_shut_down(&self) {
         self.shut_down.store(true, Relaxed);
     }
 

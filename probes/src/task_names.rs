@@ -119,7 +119,7 @@ fn forget_slow(shard: &Shard, id: u64) {
 
 /// Task `id`'s name: of a live named task, or of the last named task that
 /// completed on this thread. `None` for unnamed tasks and tasks long gone.
-/// The `block_on` pseudo-task, [`BLOCK_ON_TASK_ID`](crate::BLOCK_ON_TASK_ID),
+/// The `block_on` pseudo-task, [`BLOCK_ON_TASK_ID`](crate::timing::BLOCK_ON_TASK_ID),
 /// is named `"block_on"`.
 ///
 /// # Examples
@@ -132,7 +132,7 @@ fn forget_slow(shard: &Shard, id: u64) {
 ///
 /// See also the [module](self) documentation.
 pub fn name_of(id: u64) -> Option<Arc<str>> {
-    if id == crate::BLOCK_ON_TASK_ID {
+    if id == crate::timing::BLOCK_ON_TASK_ID {
         static BLOCK_ON: LazyLock<Arc<str>> = LazyLock::new(|| Arc::from("block_on"));
         return Some(BLOCK_ON.clone());
     }

@@ -37,10 +37,11 @@
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
-use crate::events::{self, Delivery, EventLimiter, Stall, TaskInfo};
-use crate::runtime::Lifecycle;
+use crate::events::{self, Delivery, EventLimiter, PollEvent, Stall, TaskInfo};
+use crate::lifecycle::Lifecycle;
+use crate::runtime::RuntimeProbes;
 use crate::task_names;
-use crate::RuntimeProbes;
+use crate::worker::WorkerProbes;
 
 /// How far past the bounds of its own samples the watchdog accepts a
 /// duration read from the worker's clock (a TSC's calibration error is well
@@ -178,7 +179,7 @@ fn run(
 struct Watch {
     workers: Vec<WorkerWatch>,
     /// Scratch space for one sample's reads: (start mark, current poll).
-    reads: Vec<(u64, Option<crate::CurrentPoll>)>,
+    reads: Vec<(u64, Option<crate::timing::CurrentPoll>)>,
     /// The watchdog's clock just before the previous sample.
     previous: Instant,
     started: Instant,
@@ -197,7 +198,7 @@ impl Watch {
             let timing = &worker.timing;
             match timing.current() {
                 Some(poll) => (poll.started, Some(poll)),
-                None => (timing.mark.load(std::sync::atomic::Ordering::Acquire), None),
+                None => (timing.published_mark(), None),
             }
         }));
         let after = Instant::now();
@@ -231,8 +232,7 @@ impl Watch {
                         let upper = after.saturating_duration_since(watched.since);
                         let own = worker
                             .timing
-                            .last_stall
-                            .ticks_of(watched.mark)
+                            .stall_ticks_of(watched.mark)
                             .unwrap_or_else(|| now.saturating_sub(watched.mark));
                         let duration =
                             within(Duration::from_nanos(clock.ticks_to_ns(own)), lower, upper);
@@ -273,11 +273,10 @@ impl Watch {
             if watched.stall.is_some() || observed < self.threshold {
                 continue;
             }
-            let timing = &worker.timing;
-            timing.stalls.add(1);
             let at =
                 u64::try_from(before.duration_since(self.started).as_nanos()).unwrap_or(u64::MAX);
             let delivered = state.limiter.admit(at);
+            worker.timing.count_stall(delivered);
             let reported = Reported {
                 task_name: task_names::name_of(watched.task.id),
                 delivered,
@@ -296,8 +295,6 @@ impl Watch {
                     std::mem::take(&mut state.limiter.dropped_since_sent),
                 );
                 deliver(worker, &event);
-            } else {
-                timing.stall_events_dropped.add(1);
             }
             watched.stall = Some(reported);
         }
@@ -322,19 +319,21 @@ fn stall_event(
     dropped_before: u64,
 ) -> Stall {
     Stall {
-        runtime: probes.name_arc(),
-        runtime_id: probes.id(),
-        worker,
-        task: watched.task,
-        task_name: reported.task_name.clone(),
-        duration,
+        poll: PollEvent {
+            runtime: probes.name_arc(),
+            runtime_id: probes.id(),
+            worker,
+            task: watched.task,
+            task_name: reported.task_name.clone(),
+            duration,
+            dropped_before,
+        },
         ended,
-        dropped_before,
     }
 }
 
-fn deliver(worker: &crate::WorkerProbes, event: &Stall) {
+fn deliver(worker: &WorkerProbes, event: &Stall) {
     if events::deliver(|listener| listener.stall(event)) == Delivery::Panicked {
-        worker.timing.stall_listener_panics.add(1);
+        worker.timing.count_stall_listener_panic();
     }
 }

@@ -34,7 +34,7 @@
 
 use loom::thread;
 use tokio_pulse_probes::{
-    Counter, RemoteKind, RuntimeProbes, RuntimeSnapshot, ScheduleKind, WorkerSnapshot, YieldReason,
+    fork, RemoteKind, RuntimeProbes, RuntimeSnapshot, ScheduleKind, WorkerSnapshot, YieldReason,
 };
 
 fn model(f: impl Fn() + Sync + Send + 'static) {
@@ -49,15 +49,15 @@ fn model(f: impl Fn() + Sync + Send + 'static) {
 fn fields(w: &WorkerSnapshot) -> Vec<u64> {
     let mut v = vec![
         w.polls,
-        w.lifo_polls,
+        w.polls_lifo,
         w.spawns_local,
         w.wakes_lifo,
         w.wakes_local_queue,
         w.yields_yield_now,
         w.yields_budget,
-        w.yields_self_wake,
+        w.self_wakes_local,
         w.lifo_capped,
-        w.overflows,
+        w.overflows_batch,
         w.steal_attempts,
         w.steal_operations,
         w.stolen_tasks,
@@ -107,22 +107,27 @@ impl Seen {
 fn counter_reader_never_sees_it_go_backwards() {
     static SEEN: Seen = Seen::new();
     model(|| {
-        let counter = loom::sync::Arc::new(Counter::new());
+        // A counter's only writer outside the crate is its recorder: here
+        // the tasks stolen from victim 0.
+        let (rt, mut recorders) = RuntimeProbes::new(None, 1);
+        let mut recorder = recorders.pop().unwrap();
+        let tasks = |rt: &RuntimeProbes| rt.worker(0).unwrap().steals_from()[0].tasks.get();
+        recorder.steal_attempt(0);
         let reader = {
-            let counter = counter.clone();
+            let rt = rt.clone();
             thread::spawn(move || {
-                let first = counter.get();
-                let second = counter.get();
+                let first = tasks(&rt);
+                let second = tasks(&rt);
                 assert!(first <= second, "{first} then {second}");
                 SEEN.push(first);
                 SEEN.push(second);
             })
         };
-        counter.add(1);
-        counter.add(2);
-        counter.add(3);
+        recorder.stole(1);
+        recorder.stole(2);
+        recorder.stole(3);
         reader.join().unwrap();
-        assert_eq!(counter.get(), 6);
+        assert_eq!(tasks(&rt), 6);
     });
     // Exactly the values the writer stored, and each of them, were seen.
     assert_eq!(SEEN.distinct(), [0, 1, 3, 6]);
@@ -132,7 +137,8 @@ fn counter_reader_never_sees_it_go_backwards() {
 fn snapshot_is_monotonic_and_final_snapshot_equals_the_writes() {
     static SEEN_POLLS: Seen = Seen::new();
     model(|| {
-        let (rt, mut recorders) = RuntimeProbes::new(Some("loom"), 2);
+        let (writer, mut recorders) = fork::new(Some("loom"), 2);
+        let rt = writer.probes().clone();
         let mut second = recorders.pop().unwrap();
         let mut first = recorders.pop().unwrap();
         let reader = {
@@ -151,20 +157,26 @@ fn snapshot_is_monotonic_and_final_snapshot_equals_the_writes() {
             second
         });
         first.scheduled_local(ScheduleKind::Spawn, true);
-        first.polled();
-        first.lifo_polled();
+        first.poll_started(|| tokio_pulse_probes::TaskInfo {
+            id: 1,
+            spawned_at: None,
+        });
+        first.lifo_poll_started(|| tokio_pulse_probes::TaskInfo {
+            id: 1,
+            spawned_at: None,
+        });
         first.steal_attempt(1);
         first.stole(4);
         // Tokio writes the remote counters under the inject lock; here this
         // thread is their only writer.
-        rt.remote().pushed_locked(RemoteKind::Spawn);
+        writer.pushed_locked(RemoteKind::Spawn);
         reader.join().unwrap();
         let second = w1.join().unwrap();
 
         let end = rt.snapshot();
         let w = &end.workers[0];
         assert_eq!(
-            (w.spawns_local, w.polls, w.lifo_polls, w.steal_attempts),
+            (w.spawns_local, w.polls, w.polls_lifo, w.steal_attempts),
             (1, 2, 1, 1)
         );
         assert_eq!((w.steal_operations, w.stolen_tasks), (1, 4));
@@ -202,10 +214,16 @@ fn a_recorder_moving_between_threads_stays_the_single_writer() {
                 SEEN_POLLS.push(b.workers[0].polls);
             })
         };
-        recorder.polled();
+        recorder.poll_started(|| tokio_pulse_probes::TaskInfo {
+            id: 1,
+            spawned_at: None,
+        });
         let mut recorder = thread::spawn(move || {
             let mut recorder = recorder;
-            recorder.polled();
+            recorder.poll_started(|| tokio_pulse_probes::TaskInfo {
+                id: 1,
+                spawned_at: None,
+            });
             recorder
         })
         .join()

@@ -6,7 +6,7 @@ use std::sync::{Arc, Barrier, Mutex};
 use std::thread;
 
 use tokio_pulse_probes::{
-    runtimes, RemoteKind, RuntimeProbes, ScheduleKind, WorkerProbes, YieldReason,
+    fork, runtimes, RemoteKind, RuntimeProbes, ScheduleKind, WorkerProbes, YieldReason,
 };
 
 #[test]
@@ -39,7 +39,10 @@ fn one_writer_per_worker_loses_nothing() {
             thread::spawn(move || {
                 start.wait();
                 for _ in 0..EVENTS {
-                    recorder.polled();
+                    recorder.poll_started(|| tokio_pulse_probes::TaskInfo {
+                        id: 1,
+                        spawned_at: None,
+                    });
                     recorder.scheduled_local(ScheduleKind::Wake, false);
                     recorder.yielded(YieldReason::YieldNow);
                 }
@@ -84,7 +87,10 @@ fn live_readers_never_see_a_counter_go_back() {
         })
         .collect();
     for i in 0..EVENTS {
-        recorder.polled();
+        recorder.poll_started(|| tokio_pulse_probes::TaskInfo {
+            id: 1,
+            spawned_at: None,
+        });
         if i % 16 == 0 {
             recorder.steal_attempt(1);
             recorder.stole(3);
@@ -103,11 +109,13 @@ fn live_readers_never_see_a_counter_go_back() {
 #[test]
 fn remote_counts_under_a_lock_lose_nothing() {
     const PER_THREAD: u64 = if cfg!(miri) { 200 } else { 50_000 };
-    let (rt, _recorders) = RuntimeProbes::new(None, 1);
+    let (writer, _recorders) = fork::new(None, 1);
+    let rt = writer.probes().clone();
+    let writer = Arc::new(writer);
     let inject_lock = Arc::new(Mutex::new(()));
     let threads: Vec<_> = (0..4)
         .map(|t| {
-            let (rt, lock) = (rt.clone(), inject_lock.clone());
+            let (writer, lock) = (writer.clone(), inject_lock.clone());
             thread::spawn(move || {
                 let kind = if t % 2 == 0 {
                     RemoteKind::Spawn
@@ -116,7 +124,7 @@ fn remote_counts_under_a_lock_lose_nothing() {
                 };
                 for _ in 0..PER_THREAD {
                     let _held = lock.lock().unwrap();
-                    rt.remote().pushed_locked(kind);
+                    writer.pushed_locked(kind);
                 }
             })
         })
@@ -144,19 +152,28 @@ fn schedules_are_split_by_kind_and_path() {
     assert_eq!(w.spawns_local, 2);
     assert_eq!(w.wakes_lifo, 2);
     assert_eq!(w.wakes_local_queue, 1);
-    assert_eq!(w.yields_self_wake, 1);
+    assert_eq!(w.self_wakes_local, 1);
     assert_eq!(w.local_schedules(), 6);
 }
 
 #[test]
 fn delta_is_the_change_between_snapshots() {
     let (rt, mut recorders) = RuntimeProbes::new(Some("delta"), 2);
-    recorders[0].polled();
+    recorders[0].poll_started(|| tokio_pulse_probes::TaskInfo {
+        id: 1,
+        spawned_at: None,
+    });
     recorders[1].steal_attempt(0);
     recorders[1].stole(5);
     let before = rt.snapshot();
-    recorders[0].polled();
-    recorders[0].lifo_polled();
+    recorders[0].poll_started(|| tokio_pulse_probes::TaskInfo {
+        id: 1,
+        spawned_at: None,
+    });
+    recorders[0].lifo_poll_started(|| tokio_pulse_probes::TaskInfo {
+        id: 1,
+        spawned_at: None,
+    });
     recorders[1].steal_attempt(0);
     recorders[1].steal_attempt(0);
     recorders[1].stole(2);
@@ -164,7 +181,7 @@ fn delta_is_the_change_between_snapshots() {
     let after = rt.snapshot();
     let change = after.delta(&before);
     assert_eq!(change.workers[0].polls, 2);
-    assert_eq!(change.workers[0].lifo_polls, 1);
+    assert_eq!(change.workers[0].polls_lifo, 1);
     assert_eq!(change.workers[0].parks, 1);
     assert_eq!(change.workers[1].steals_from[0].tasks, 2);
     assert_eq!(change.workers[1].steals_from[0].operations, 1);

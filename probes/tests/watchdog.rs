@@ -9,9 +9,10 @@
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+use tokio_pulse_probes::fork::{self, RuntimeWriter, WorkerRecorder};
 use tokio_pulse_probes::{
     Clock, PulseConfig, PulseListener, PulseSettings, RuntimeProbes, SlowPoll, Stall, TaskInfo,
-    WorkerRecorder, EVENTS_PER_SECOND,
+    EVENTS_PER_SECOND,
 };
 
 /// Every event of this binary. Events from a runtime whose name starts with
@@ -75,10 +76,20 @@ fn synthetic(
     stall: Duration,
     period: Duration,
 ) -> (Arc<RuntimeProbes>, WorkerRecorder) {
-    let (rt, mut recorders) =
-        RuntimeProbes::with_clock(Some(name), 1, &settings(stall, period), Clock::instant());
-    assert!(rt.watchdog_running());
-    (rt, recorders.remove(0))
+    let (writer, recorder) = synthetic_writer(name, stall, period);
+    (writer.probes().clone(), recorder)
+}
+
+/// Like [`synthetic`], keeping the runtime's writer.
+fn synthetic_writer(
+    name: &str,
+    stall: Duration,
+    period: Duration,
+) -> (RuntimeWriter, WorkerRecorder) {
+    let (writer, mut recorders) =
+        fork::with_clock(Some(name), 1, &settings(stall, period), Clock::instant());
+    assert!(writer.probes().watchdog_running());
+    (writer, recorders.remove(0))
 }
 
 fn task(id: u64) -> impl FnOnce() -> TaskInfo {
@@ -193,13 +204,14 @@ fn a_stall_is_reported_while_it_lasts_and_with_the_workers_duration() {
 #[test]
 fn a_stall_open_when_the_workers_stop_is_closed_with_its_duration() {
     capture();
-    let (rt, mut worker) = synthetic(
+    let (writer, mut worker) = synthetic_writer(
         "stopping",
         Duration::from_millis(10),
         Duration::from_millis(1),
     );
+    let rt = writer.probes().clone();
     let clock = rt.clock();
-    rt.mark_shut_down();
+    writer.mark_shut_down();
     assert!(!rt.workers_stopped());
     worker.busy_started_at(clock.now());
     worker.poll_started(task(4));

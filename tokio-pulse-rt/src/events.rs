@@ -25,7 +25,7 @@
 //! allows only under `--cfg tokio_unstable` with its `tracing` feature
 //! (`tokio::task::Builder::new().name(..)`).
 
-use tokio_pulse_probes::{ConfigWarning, PulseListener, SlowPoll, Stall};
+use tokio_pulse_probes::{ConfigWarning, PollEvent, PulseListener, SlowPoll, Stall};
 
 /// The listener that turns probe events into `tracing` events.
 ///
@@ -37,17 +37,32 @@ use tokio_pulse_probes::{ConfigWarning, PulseListener, SlowPoll, Stall};
 #[derive(Debug, Default)]
 pub struct TracingListener;
 
+/// One `tracing::warn!` for a poll event: the fields every poll event has
+/// (from its [`PollEvent`] header), then the event's own fields and message.
+/// (A macro, not a function: `tracing` needs the target and the field names
+/// at compile time.)
+macro_rules! warn_poll {
+    ($target:literal, $poll:expr, $($own:tt)+) => {{
+        let poll: &PollEvent = $poll;
+        tracing::warn!(
+            target: $target,
+            runtime = %poll.runtime,
+            worker = poll.worker,
+            task.id = poll.task.id,
+            task.name = poll.task_name.as_deref(),
+            spawned_at = %display_location(poll.task.spawned_at),
+            dropped_before = poll.dropped_before,
+            $($own)+
+        )
+    }};
+}
+
 impl PulseListener for TracingListener {
     fn slow_poll(&self, event: &SlowPoll) {
-        tracing::warn!(
-            target: "tokio_pulse::slow_poll",
-            runtime = %event.runtime,
-            worker = event.worker,
-            task.id = event.task.id,
-            task.name = event.task_name.as_deref(),
-            spawned_at = %display_location(event.task.spawned_at),
+        warn_poll!(
+            "tokio_pulse::slow_poll",
+            event,
             duration_us = event.duration.as_micros() as u64,
-            dropped_before = event.dropped_before,
             "slow poll: {:?} in {}{}",
             event.duration,
             event.task,
@@ -61,16 +76,11 @@ impl PulseListener for TracingListener {
         } else {
             "is stuck: so far"
         };
-        tracing::warn!(
-            target: "tokio_pulse::stall",
-            runtime = %event.runtime,
-            worker = event.worker,
-            task.id = event.task.id,
-            task.name = event.task_name.as_deref(),
-            spawned_at = %display_location(event.task.spawned_at),
+        warn_poll!(
+            "tokio_pulse::stall",
+            event,
             stalled_for_ms = event.duration.as_secs_f64() * 1e3,
             ended = event.ended,
-            dropped_before = event.dropped_before,
             "worker {} {state} {:?} in one poll of {}{}",
             event.worker,
             event.duration,

@@ -37,6 +37,38 @@
 //! assert_eq!(change.spawns_remote, 1);
 //! println!("{}", tokio_pulse_rt::report::WorkerTable::new(&change));
 //! ```
+//!
+//! # Read only
+//!
+//! What [`probes`], [`current`] and [`runtimes`] hand out can be read and
+//! nothing else: every counter has exactly one writer inside the patched
+//! Tokio (a worker's recorder in its core, the runtime's writer under the
+//! inject lock), and a second writer's late store could move a counter
+//! backwards, which Prometheus would read as a reset. None of these
+//! compile:
+//!
+//! ```compile_fail,E0624
+//! let rt = tokio::runtime::Runtime::new().unwrap();
+//! let probes = tokio_pulse_rt::probes(rt.handle());
+//! // Remote pushes are counted only under the inject queue's lock; an
+//! // unlocked second writer would lose or undo counts.
+//! probes.remote().pushed_locked(tokio_pulse_rt::RemoteKind::Spawn);
+//! ```
+//!
+//! ```compile_fail,E0624
+//! let rt = tokio::runtime::Runtime::new().unwrap();
+//! let probes = tokio_pulse_rt::probes(rt.handle());
+//! // Marking a live runtime shut down would hide it from exporters.
+//! probes.mark_shut_down();
+//! ```
+//!
+//! ```compile_fail,E0624
+//! let rt = tokio::runtime::Runtime::new().unwrap();
+//! let probes = tokio_pulse_rt::probes(rt.handle());
+//! // A worker's counters belong to its recorder; a store racing the
+//! // worker's could move the count backwards.
+//! probes.worker(0).unwrap().steals_from()[0].tasks.add(1);
+//! ```
 
 use std::sync::Arc;
 
@@ -51,9 +83,10 @@ pub use prometheus::prometheus;
 /// Names of tasks spawned with a name; see [`tokio_pulse_probes::task_names`].
 pub use tokio_pulse_probes::task_names;
 pub use tokio_pulse_probes::{
-    runtimes, tier, Clock, Counter, PollTimeSnapshot, PulseConfig, PulseListener, PulseSettings,
-    RemoteKind, RemoteProbes, RuntimeProbes, RuntimeSnapshot, ScheduleKind, SlowPoll, Stall,
-    StealSnapshot, TaskInfo, WorkerProbes, WorkerSnapshot, YieldReason,
+    config_warnings, runtimes, tier, Clock, ConfigWarning, Counter, CurrentPoll, PollEvent,
+    PollTimeSnapshot, PulseConfig, PulseListener, PulseSettings, RemoteKind, RemoteProbes,
+    RuntimeProbes, RuntimeSnapshot, ScheduleKind, SlowPoll, Stall, StealSnapshot, TaskInfo,
+    WorkerProbes, WorkerSnapshot, YieldReason, BLOCK_ON_TASK_ID,
 };
 
 /// The probes of the runtime behind `handle`.

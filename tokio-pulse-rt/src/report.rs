@@ -22,7 +22,7 @@ use crate::RuntimeSnapshot;
 ///
 /// let (rt, mut recorders) = RuntimeProbes::new(Some("doc"), 2);
 /// recorders[0].scheduled_local(ScheduleKind::Spawn, true);
-/// recorders[0].polled();
+/// recorders[0].poll_started(|| tokio_pulse_probes::TaskInfo { id: 1, spawned_at: None });
 /// let text = WorkerTable::new(&rt.snapshot()).to_string();
 /// assert!(text.contains("external"));
 /// assert!(text.lines().next().unwrap().ends_with("queue"));
@@ -72,7 +72,7 @@ impl fmt::Display for WorkerTable<'_> {
             let lifo_share = if worker.polls == 0 {
                 0.0
             } else {
-                100.0 * worker.lifo_polls as f64 / worker.polls as f64
+                100.0 * worker.polls_lifo as f64 / worker.polls as f64
             };
             writeln!(
                 f,
@@ -83,7 +83,7 @@ impl fmt::Display for WorkerTable<'_> {
                 worker.polls,
                 snap.rate(worker.polls),
                 lifo_share,
-                worker.yields_yield_now + worker.yields_budget + worker.yields_self_wake,
+                worker.yields_yield_now + worker.yields_budget + worker.self_wakes_local,
                 worker.stolen_tasks,
                 stolen_from_me,
                 worker.parks,

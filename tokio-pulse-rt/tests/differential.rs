@@ -28,8 +28,8 @@
 //! | `worker_steal_count(i)` | `stolen_tasks` | both counted in `Stats::incr_steal_count`, called once per successful `steal_into2` with the number of tasks moved |
 //! | `worker_steal_operations(i)` | `steal_operations` | the same call, one per successful steal |
 //! | `worker_local_schedule_count(i)` | `local_schedules()` | both in `Handle::schedule_local` (spawns, wakes and self-wakes by the thread holding the core) |
-//! | `worker_overflow_count(i)` | `overflows` | both in `Stats::incr_overflow_count` (half of a full local queue moved to the inject queue) |
-//! | `worker_poll_count(i)` | `polls - lifo_polls` | Tokio counts in `start_poll`, which `run_task` calls once per task taken from a queue; the polls chained through the LIFO slot afterwards are not counted (tokio-rs/tokio#7106). We count both kinds, separately |
+//! | `worker_overflow_count(i)` | `overflows_batch` | both in `Stats::incr_overflow_count` (half of a full local queue moved to the inject queue) |
+//! | `worker_poll_count(i)` | `polls - polls_lifo` | Tokio counts in `start_poll`, which `run_task` calls once per task taken from a queue; the polls chained through the LIFO slot afterwards are not counted (tokio-rs/tokio#7106). We count both kinds, separately |
 //! | `worker_park_count(i)` | `parks` | both in `Stats::about_to_park` |
 //! | `worker_park_unpark_count(i)` | `parks + unparks` | Tokio adds one on park and one on unpark |
 //!
@@ -38,7 +38,7 @@
 //! | Tokio | probes | why |
 //! |---|---|---|
 //! | `spawned_tasks_count()` | `spawns()` (= Σ `spawns_local` + `spawns_remote`) | Tokio counts every task bound into `OwnedTasks`; each bound task is scheduled once as a spawn, locally or through the inject queue |
-//! | `remote_schedule_count()` | `remote_schedules()` (= `spawns_remote + wakes_remote + self_wakes_remote + overflow_pushes`) | both in `Handle::push_remote_task`, which remote spawns, remote wakes, self-wakes without a core and single-task overflow pushes all go through |
+//! | `remote_schedule_count()` | `remote_schedules()` (= `spawns_remote + wakes_remote + self_wakes_remote + overflows_single`) | both in `Handle::push_remote_task`, which remote spawns, remote wakes, self-wakes without a core and single-task overflow pushes all go through |
 //! | `budget_forced_yield_count()` | Σ `yields_budget` | see below |
 //!
 //! ## Budget: the same number only where the definitions meet
@@ -168,8 +168,8 @@ const WORKER_NAMES: [&str; 7] = [
     "worker_steal_count == stolen_tasks",
     "worker_steal_operations == steal_operations",
     "worker_local_schedule_count == local_schedules()",
-    "worker_overflow_count == overflows",
-    "worker_poll_count == polls - lifo_polls",
+    "worker_overflow_count == overflows_batch",
+    "worker_poll_count == polls - polls_lifo",
     "worker_park_count == parks",
     "worker_park_unpark_count == parks + unparks",
 ];
@@ -196,8 +196,8 @@ fn read(metrics: &RuntimeMetrics, snap: &RuntimeSnapshot) -> Reading {
             w.stolen_tasks,
             w.steal_operations,
             w.local_schedules(),
-            w.overflows,
-            w.polls - w.lifo_polls,
+            w.overflows_batch,
+            w.polls - w.polls_lifo,
             w.parks,
             w.parks + w.unparks,
         ]);
@@ -264,9 +264,9 @@ fn assert_agree(rt: &Runtime, workload: &str) -> RuntimeSnapshot {
          stolen {}, overflows {}, budget yields {}, remote schedules {})",
         names.len(),
         snap.polls(),
-        snap.workers.iter().map(|w| w.lifo_polls).sum::<u64>(),
+        snap.workers.iter().map(|w| w.polls_lifo).sum::<u64>(),
         snap.stolen_tasks(),
-        snap.workers.iter().map(|w| w.overflows).sum::<u64>(),
+        snap.workers.iter().map(|w| w.overflows_batch).sum::<u64>(),
         snap.workers.iter().map(|w| w.yields_budget).sum::<u64>(),
         snap.remote_schedules(),
     );
@@ -344,7 +344,7 @@ fn workloads(rt: &Runtime) {
     let snap = assert_agree(rt, "ping-pong");
     let change = snap.delta(&before);
     assert!(
-        change.workers.iter().map(|w| w.lifo_polls).sum::<u64>() > 0,
+        change.workers.iter().map(|w| w.polls_lifo).sum::<u64>() > 0,
         "ping-pong chained no poll through the LIFO slot: {change:?}"
     );
 
@@ -402,7 +402,7 @@ fn workloads(rt: &Runtime) {
     // More than a local queue's worth spawned without yielding overflows
     // it unless other workers steal fast enough; with one worker, always.
     if workers == 1 {
-        assert!(change.workers[0].overflows > 0, "{change:?}");
+        assert!(change.workers[0].overflows_batch > 0, "{change:?}");
     }
 
     // Overflow: a busy task spawns 4 × LOCAL_QUEUE_CAPACITY tasks.
@@ -410,7 +410,7 @@ fn workloads(rt: &Runtime) {
     run(rt, spawn_local(4 * LOCAL_QUEUE_CAPACITY));
     let snap = assert_agree(rt, "overflow to the inject queue");
     if workers == 1 {
-        assert!(snap.delta(&before).workers[0].overflows > 0);
+        assert!(snap.delta(&before).workers[0].overflows_batch > 0);
     }
 
     // Budget: a task drains 1000 queued messages. Every receive that finds

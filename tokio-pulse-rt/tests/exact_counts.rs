@@ -129,7 +129,7 @@ fn yield_now_is_counted_once_per_call() {
         });
         let change = probes.snapshot().delta(&before);
         assert_eq!(sum(&change, |w| w.yields_yield_now), K, "{flavor}");
-        assert_eq!(sum(&change, |w| w.yields_self_wake), 0, "{flavor}");
+        assert_eq!(sum(&change, |w| w.self_wakes_local), 0, "{flavor}");
         assert_eq!(sum(&change, |w| w.yields_budget), 0, "{flavor}");
         // The task is polled once, then once per yield.
         assert_eq!(change.polls(), K + 1, "{flavor}");
@@ -159,7 +159,7 @@ fn self_wakes_during_a_poll_are_counted_as_yields() {
             .unwrap()
         });
         let change = probes.snapshot().delta(&before);
-        assert_eq!(sum(&change, |w| w.yields_self_wake), K, "{flavor}");
+        assert_eq!(sum(&change, |w| w.self_wakes_local), K, "{flavor}");
         assert_eq!(sum(&change, |w| w.yields_yield_now), 0, "{flavor}");
         assert_eq!(change.polls(), K + 1, "{flavor}");
     }
@@ -414,8 +414,8 @@ fn lifo_chained_polls_are_counted() {
     });
     let change = probes.snapshot().delta(&before);
     let worker = &change.workers[0];
-    assert!(worker.lifo_polls > 0, "{worker:?}");
-    assert!(worker.polls > worker.lifo_polls);
+    assert!(worker.polls_lifo > 0, "{worker:?}");
+    assert!(worker.polls > worker.polls_lifo);
     assert!(worker.wakes_lifo + worker.spawns_local > 0);
 }
 
@@ -433,14 +433,14 @@ fn assert_monotonic(earlier: &RuntimeSnapshot, later: &RuntimeSnapshot) {
         "self_wakes_remote",
     );
     went_back(
-        earlier.overflow_pushes,
-        later.overflow_pushes,
-        "overflow_pushes",
+        earlier.overflows_single,
+        later.overflows_single,
+        "overflows_single",
     );
     for (a, b) in earlier.workers.iter().zip(&later.workers) {
         let pairs = [
             (a.polls, b.polls, "polls"),
-            (a.lifo_polls, b.lifo_polls, "lifo_polls"),
+            (a.polls_lifo, b.polls_lifo, "polls_lifo"),
             (a.spawns_local, b.spawns_local, "spawns_local"),
             (a.wakes_lifo, b.wakes_lifo, "wakes_lifo"),
             (
@@ -450,9 +450,9 @@ fn assert_monotonic(earlier: &RuntimeSnapshot, later: &RuntimeSnapshot) {
             ),
             (a.yields_yield_now, b.yields_yield_now, "yields_yield_now"),
             (a.yields_budget, b.yields_budget, "yields_budget"),
-            (a.yields_self_wake, b.yields_self_wake, "yields_self_wake"),
+            (a.self_wakes_local, b.self_wakes_local, "self_wakes_local"),
             (a.lifo_capped, b.lifo_capped, "lifo_capped"),
-            (a.overflows, b.overflows, "overflows"),
+            (a.overflows_batch, b.overflows_batch, "overflows_batch"),
             (a.steal_attempts, b.steal_attempts, "steal_attempts"),
             (a.steal_operations, b.steal_operations, "steal_operations"),
             (a.stolen_tasks, b.stolen_tasks, "stolen_tasks"),

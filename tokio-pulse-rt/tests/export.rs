@@ -211,7 +211,7 @@ fn every_snapshot_field_is_published_exactly() {
         &[("reason", "self_wake"), ext],
         snapshot.self_wakes_remote,
     );
-    exact(export::OVERFLOW_PUSHES, &[], snapshot.overflow_pushes);
+    exact(export::OVERFLOW_PUSHES, &[], snapshot.overflows_single);
     exact(export::WORKERS, &[], snapshot.workers.len() as u64);
     match snapshot.global_queue_depth {
         Some(depth) => exact(export::GLOBAL_QUEUE_DEPTH, &[], depth),
@@ -225,11 +225,11 @@ fn every_snapshot_field_is_published_exactly() {
         let i = w.index.to_string();
         let me = ("worker", i.as_str());
         exact(export::POLLS, &[me], w.polls);
-        exact(export::LIFO_POLLS, &[me], w.lifo_polls);
+        exact(export::LIFO_POLLS, &[me], w.polls_lifo);
         exact(export::STEAL_ATTEMPTS, &[me], w.steal_attempts);
         exact(export::PARKS, &[me], w.parks);
         exact(export::UNPARKS, &[me], w.unparks);
-        exact(export::OVERFLOWS, &[me], w.overflows);
+        exact(export::OVERFLOWS, &[me], w.overflows_batch);
         exact(export::LIFO_CAPPED, &[me], w.lifo_capped);
         exact(export::SPAWNS, &[("origin", "local"), me], w.spawns_local);
         exact(export::WAKES, &[("path", "lifo"), me], w.wakes_lifo);
@@ -247,7 +247,7 @@ fn every_snapshot_field_is_published_exactly() {
         exact(
             export::YIELDS,
             &[("reason", "self_wake"), me],
-            w.yields_self_wake,
+            w.self_wakes_local,
         );
         match w.local_queue_depth {
             Some(depth) => exact(export::LOCAL_QUEUE_DEPTH, &[me], depth),

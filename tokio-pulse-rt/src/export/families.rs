@@ -136,7 +136,7 @@ pub const FAMILIES: &[Family] = &[
         LIFO_POLLS,
         "Polls of a task taken from the LIFO slot right after another poll.",
         "Polls of a task taken from the LIFO slot right after another poll.",
-        |w| int(w.lifo_polls),
+        |w| int(w.polls_lifo),
     ),
     counter(
         YIELDS,
@@ -209,14 +209,14 @@ pub const FAMILIES: &[Family] = &[
         OVERFLOWS,
         "Times the local queue was full and half of it moved to the inject queue.",
         "Times the local queue was full and half of it moved to the inject queue.",
-        |w| int(w.overflows),
+        |w| int(w.overflows_batch),
     ),
     counter(
         OVERFLOW_PUSHES,
         &[],
         "Single tasks pushed to the inject queue because a local queue was full while being stolen from.",
         "Single tasks pushed to the inject queue because a local queue was full while another worker was stealing from it.",
-        Read::Runtime(|s| int(s.overflow_pushes)),
+        Read::Runtime(|s| int(s.overflows_single)),
     ),
     per_worker(
         LIFO_CAPPED,
@@ -442,7 +442,7 @@ fn yields(snap: &RuntimeSnapshot, emit: &mut dyn FnMut(Sample)) {
         emit(Sample::of(
             ("reason", "self_wake"),
             worker,
-            w.yields_self_wake,
+            w.self_wakes_local,
         ));
     }
     let external = Worker::External;

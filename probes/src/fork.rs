@@ -1,0 +1,175 @@
+//! The writing side, for the patched Tokio only.
+//!
+//! Tokio keeps its `MetricsBatch` `pub(crate)`; the probes live in another
+//! crate, so their writers are `pub` but gathered here, hidden from the docs,
+//! and reachable only from what the constructors return. What
+//! `Handle::pulse()` hands out, an `Arc<RuntimeProbes>`, has no writing
+//! method: the runtime-wide writes go through the one [`RuntimeWriter`] the
+//! scheduler keeps in its shared state, and each worker's through the one
+//! [`WorkerRecorder`] in its core.
+//!
+//! # Examples
+//!
+//! ```
+//! use tokio_pulse_probes::{fork, RemoteKind, ScheduleKind};
+//!
+//! let (writer, mut recorders) = fork::new(Some("doc-fork"), 2);
+//! recorders[0].scheduled_local(ScheduleKind::Spawn, true);
+//! writer.pushed_locked(RemoteKind::Wake); // under the inject lock
+//! let probes = writer.probes();
+//! assert_eq!(probes.snapshot().spawns(), 1);
+//! assert_eq!(probes.snapshot().wakes_remote, 1);
+//! ```
+
+use std::sync::{Arc, Weak};
+
+use crate::clock::Clock;
+use crate::config::PulseSettings;
+use crate::kinds::RemoteKind;
+use crate::runtime::RuntimeProbes;
+
+pub use crate::recorder::WorkerRecorder;
+pub use crate::remote::RuntimeGauges;
+
+/// The runtime-wide writer: the only way to mark a runtime shut down, count
+/// pushes to its inject queue and register its gauges. One per runtime, not
+/// `Clone`; the scheduler keeps it in its shared state.
+///
+/// # Examples
+///
+/// ```
+/// let (writer, _recorders) = tokio_pulse_probes::fork::new(None, 1);
+/// writer.mark_shut_down();
+/// assert!(writer.probes().is_shut_down());
+/// ```
+#[derive(Debug)]
+pub struct RuntimeWriter {
+    probes: Arc<RuntimeProbes>,
+}
+
+impl RuntimeWriter {
+    /// The probes this writer writes, for `Handle::pulse()` to hand out.
+    ///
+    /// # Examples
+    ///
+    /// See [`RuntimeWriter`].
+    #[inline]
+    pub fn probes(&self) -> &Arc<RuntimeProbes> {
+        &self.probes
+    }
+
+    /// Gives up writing; the probes stay readable.
+    pub(crate) fn into_probes(self) -> Arc<RuntimeProbes> {
+        self.probes
+    }
+
+    /// Counts one push of `kind` to the inject queue.
+    ///
+    /// The caller must hold the inject queue's lock (or whatever serializes
+    /// every push for this runtime); without it, concurrent callers lose
+    /// counts.
+    ///
+    /// # Examples
+    ///
+    /// See the [module docs](self).
+    #[inline(always)]
+    pub fn pushed_locked(&self, kind: RemoteKind) {
+        self.probes.remote().pushed_locked(kind);
+    }
+
+    /// Records that the runtime has begun shutting down.
+    ///
+    /// # Examples
+    ///
+    /// See [`RuntimeWriter`].
+    #[inline]
+    pub fn mark_shut_down(&self) {
+        self.probes.mark_shut_down();
+    }
+
+    /// Registers the runtime's gauges; only the first call has an effect.
+    ///
+    /// # Examples
+    ///
+    /// See [`RuntimeGauges`].
+    pub fn set_gauges(&self, gauges: Weak<dyn RuntimeGauges>) {
+        self.probes.set_gauges(gauges);
+    }
+}
+
+/// Creates the probes for a runtime with `workers` workers (1 for a
+/// current-thread runtime), registers them, and returns the runtime's writer
+/// and the one recorder for each worker, in worker order.
+///
+/// `name` is the runtime's name (Tokio's `Builder::name`). Without one, the
+/// runtime is named `runtime-<id>`.
+///
+/// # Examples
+///
+/// ```
+/// let (writer, recorders) = tokio_pulse_probes::fork::new(None, 3);
+/// assert_eq!(recorders.len(), 3);
+/// let rt = writer.probes();
+/// assert_eq!(rt.name(), format!("runtime-{}", rt.id()));
+/// ```
+pub fn new(name: Option<&str>, workers: usize) -> (RuntimeWriter, Vec<WorkerRecorder>) {
+    with_settings(name, workers, &PulseSettings::default())
+}
+
+/// Like [`new`], with the optional probes set up per `settings`: poll timing
+/// on the recorders, and the stall watchdog thread, started here.
+///
+/// If the watchdog thread cannot be started (the OS refused a thread), the
+/// runtime still works and `RuntimeProbes::watchdog_running` says so.
+///
+/// # Examples
+///
+/// ```
+/// use tokio_pulse_probes::{fork, PulseConfig};
+///
+/// let settings = PulseConfig::new().poll_timing(true).resolve().unwrap();
+/// let (writer, recorders) = fork::with_settings(Some("timed"), 2, &settings);
+/// assert!(writer.probes().settings().poll_timing);
+/// assert!(recorders.iter().all(|r| r.times_polls()));
+/// ```
+pub fn with_settings(
+    name: Option<&str>,
+    workers: usize,
+    settings: &PulseSettings,
+) -> (RuntimeWriter, Vec<WorkerRecorder>) {
+    // Calibrating the TSC takes a few milliseconds, once per process; only
+    // runtimes that time polls pay for it.
+    let clock = if settings.poll_timing {
+        Clock::global()
+    } else {
+        Clock::instant()
+    };
+    with_clock(name, workers, settings, clock)
+}
+
+/// Like [`with_settings`], timing polls on `clock` instead of
+/// [`Clock::global`]: for harnesses that drive the recorders with synthetic
+/// time ([`Clock::instant`] makes one tick one nanosecond exactly).
+///
+/// # Examples
+///
+/// ```
+/// use tokio_pulse_probes::{fork, Clock, PulseConfig, TaskInfo};
+///
+/// let settings = PulseConfig::new().poll_timing(true).resolve().unwrap();
+/// let (writer, mut recorders) = fork::with_clock(None, 1, &settings, Clock::instant());
+/// recorders[0].busy_started_at(0);
+/// recorders[0].poll_started(|| TaskInfo { id: 9, spawned_at: None });
+/// recorders[0].poll_ended_at(1_000); // exactly 1 µs: tier 1
+/// let snap = writer.probes().snapshot();
+/// assert_eq!(snap.workers[0].poll_time.as_ref().unwrap().tiers[1], 1);
+/// ```
+pub fn with_clock(
+    name: Option<&str>,
+    workers: usize,
+    settings: &PulseSettings,
+    clock: Clock,
+) -> (RuntimeWriter, Vec<WorkerRecorder>) {
+    let (probes, recorders) = RuntimeProbes::build(name, workers, settings, clock);
+    (RuntimeWriter { probes }, recorders)
+}

@@ -1,0 +1,378 @@
+//! [`WorkerRecorder`], the one writer of a worker's counters.
+
+use std::panic::Location;
+use std::sync::Arc;
+
+use crossbeam_utils::CachePadded;
+
+use crate::clock::{self, Clock};
+use crate::config::PulseSettings;
+use crate::events::TaskInfo;
+use crate::kinds::{ScheduleKind, YieldReason};
+use crate::lifecycle::Lifecycle;
+use crate::timing::{self, Kind, Timing};
+use crate::worker::WorkerProbes;
+
+/// The writing end of one worker's counters.
+///
+/// There is exactly one per worker, handed out once, by
+/// [`fork::new`](crate::fork::new).
+/// Every method takes `&mut self`, so whoever owns the recorder is, by
+/// construction, the only writer. Tokio keeps it in the worker's core. It is
+/// `Send` (the core moves between threads) but deliberately not `Clone`.
+///
+/// Every method is `#[inline]` and costs one `Relaxed` load and one `Relaxed`
+/// store to this worker's own cache lines.
+#[derive(Debug)]
+pub struct WorkerRecorder {
+    probes: Arc<CachePadded<WorkerProbes>>,
+    /// The worker named by the last [`steal_attempt`](Self::steal_attempt),
+    /// so that [`stole`](Self::stole), which Tokio calls from inside the
+    /// queue code where the victim is not known, can credit it.
+    victim: usize,
+    /// Poll-timing state; `None` when poll timing is off, which makes every
+    /// timing probe one predictable branch. Kept inline, not boxed: the
+    /// recorder lives in the worker's core, and one fewer pointer to follow
+    /// is a load saved on every timed poll.
+    timing: Option<Timing>,
+    /// Counts this recorder among its runtime's live workers until it is
+    /// dropped (`None` for a detached recorder).
+    lifecycle: Option<Arc<Lifecycle>>,
+    /// Batches started ([`busy_started`](Self::busy_started)). With the poll
+    /// counts it makes [`poll_key`](Self::poll_key), which two polls of a
+    /// current-thread `block_on` future (not a task, so not in the poll
+    /// counts) with no task poll between them also tell apart: the scheduler
+    /// starts a batch between them.
+    batches: u64,
+    /// The [`poll_key`](Self::poll_key) of the last poll counted as a budget
+    /// yield, so that a poll refused budget by several operations (a
+    /// `futures::select!` over several channels) counts once. Nothing per poll: it
+    /// is read and written only when an operation is refused budget.
+    budget_yield_key: u64,
+}
+
+/// The worker is gone once its recorder is: Tokio drops a worker's core, and
+/// the recorder in it, only after the worker has run its last poll (the
+/// multi-thread scheduler drops all cores together once every worker has
+/// handed its core in at shutdown; the current-thread scheduler drops its
+/// core with the scheduler).
+impl Drop for WorkerRecorder {
+    fn drop(&mut self) {
+        if let Some(lifecycle) = self.lifecycle.take() {
+            lifecycle.recorder_dropped();
+        }
+    }
+}
+impl WorkerRecorder {
+    pub(crate) fn new(probes: Arc<CachePadded<WorkerProbes>>) -> WorkerRecorder {
+        WorkerRecorder {
+            probes,
+            victim: 0,
+            timing: None,
+            lifecycle: None,
+            batches: 0,
+            // No poll has this key: the first refusal always counts.
+            budget_yield_key: u64::MAX,
+        }
+    }
+
+    /// Counts this recorder among the live workers of `lifecycle`'s runtime
+    /// until it is dropped.
+    pub(crate) fn with_lifecycle(mut self, lifecycle: Arc<Lifecycle>) -> WorkerRecorder {
+        self.lifecycle = Some(lifecycle);
+        self
+    }
+
+    /// Turns poll timing on for this recorder, per `settings`.
+    pub(crate) fn with_timing(
+        mut self,
+        settings: &PulseSettings,
+        clock: Clock,
+        runtime: Arc<str>,
+        runtime_id: u64,
+    ) -> WorkerRecorder {
+        self.timing = Timing::new(self.probes.index(), settings, clock, runtime, runtime_id);
+        self
+    }
+
+    /// Whether this recorder times polls.
+    pub fn times_polls(&self) -> bool {
+        self.timing.is_some()
+    }
+
+    /// A recorder that belongs to no runtime and is listed nowhere, for
+    /// scratch scheduler state whose counts must not reach any runtime's
+    /// probes (Tokio's task-dump stealing, Tokio's own unit tests).
+    pub fn detached() -> WorkerRecorder {
+        WorkerRecorder::new(Arc::new(CachePadded::new(WorkerProbes::new(0, 1))))
+    }
+
+    /// The counters this recorder writes.
+    pub fn probes(&self) -> &WorkerProbes {
+        &self.probes
+    }
+
+    /// A task is about to be polled (taken from a queue): counts the poll
+    /// and, with poll timing on, publishes the task for the watchdog.
+    /// `task` is called only when poll timing is on, so that reading the
+    /// task's id and spawn location costs nothing otherwise.
+    #[inline(always)]
+    pub fn poll_started(&mut self, task: impl FnOnce() -> TaskInfo) {
+        let probes = &*self.probes;
+        probes.polls[0].add(1);
+        if self.timing.is_some() {
+            timing::publish_start(&probes.timing, task());
+        }
+    }
+
+    /// Like [`poll_started`](Self::poll_started), for a task taken from the
+    /// LIFO slot right after another poll.
+    #[inline(always)]
+    pub fn lifo_poll_started(&mut self, task: impl FnOnce() -> TaskInfo) {
+        let probes = &*self.probes;
+        probes.polls[1].add(1);
+        if self.timing.is_some() {
+            timing::publish_start(&probes.timing, task());
+        }
+    }
+
+    /// The poll started last has returned. With poll timing on, this is the
+    /// one clock read of the poll: it ends this poll and starts the next.
+    ///
+    /// # Examples
+    ///
+    /// See [`poll_started`](Self::poll_started).
+    #[inline(always)]
+    pub fn poll_ended(&mut self) {
+        let probes = &*self.probes;
+        if let Some(timing) = &mut self.timing {
+            timing.end_poll(&probes.timing, clock::tsc_now(), true);
+        }
+    }
+
+    /// [`poll_ended`](Self::poll_ended) at an explicit clock reading, in
+    /// ticks of the runtime's [`Clock`]. For harnesses that drive the model
+    /// with synthetic time; Tokio calls `poll_ended`.
+    pub fn poll_ended_at(&mut self, now: u64) {
+        let probes = &*self.probes;
+        if let Some(timing) = &mut self.timing {
+            timing.end_poll(&probes.timing, now, false);
+        }
+    }
+
+    /// A current-thread runtime is about to poll the future passed to
+    /// `block_on`, called at `caller`. With poll timing on, the poll is
+    /// published as the pseudo-task [`BLOCK_ON_TASK_ID`](crate::BLOCK_ON_TASK_ID) (for the watchdog
+    /// and `current_poll_seconds`), so that its time is charged to neither
+    /// the next task nor nobody. It is not a task poll: it is not counted in
+    /// [`polls`](WorkerProbes::polls), nor in the poll-duration tiers or the
+    /// poll-time sum (so these stay the task polls' own), but a slow poll or
+    /// stall of it is counted and reported like any other, naming
+    /// `block_on` and `caller`.
+    #[inline]
+    pub fn block_on_poll_started(&mut self, caller: &'static Location<'static>) {
+        if let Some(timing) = &mut self.timing {
+            timing.start_block_on(&self.probes.timing, caller);
+        }
+    }
+
+    /// The poll of the `block_on` future started last has returned; see
+    /// [`block_on_poll_started`](Self::block_on_poll_started). With poll
+    /// timing on, reads the clock once: this ends the `block_on` poll and
+    /// starts the next poll.
+    ///
+    /// # Examples
+    ///
+    /// See [`block_on_poll_started`](Self::block_on_poll_started).
+    #[inline]
+    pub fn block_on_poll_ended(&mut self) {
+        if let Some(timing) = &mut self.timing {
+            timing.end_cold(
+                &self.probes.timing,
+                clock::tsc_now(),
+                true,
+                true,
+                Kind::BlockOn,
+            );
+        }
+    }
+
+    /// [`block_on_poll_ended`](Self::block_on_poll_ended) at an explicit
+    /// clock reading, for harnesses; see [`poll_ended_at`](Self::poll_ended_at).
+    ///
+    /// # Examples
+    ///
+    /// See [`block_on_poll_started`](Self::block_on_poll_started).
+    pub fn block_on_poll_ended_at(&mut self, now: u64) {
+        if let Some(timing) = &mut self.timing {
+            timing.end_cold(&self.probes.timing, now, false, false, Kind::BlockOn);
+        }
+    }
+
+    /// A current-thread runtime's `block_on` gives the core back, returning
+    /// or unwinding. With poll timing on, counts the last task poll's tier
+    /// (so that the tiers add up to [`polls`](WorkerProbes::polls) between
+    /// `block_on` calls) and ends a poll of the `block_on` future that a
+    /// panic left open, so that it does not look stuck.
+    #[inline]
+    pub fn block_on_exited(&mut self) {
+        if let Some(timing) = &mut self.timing {
+            timing.exit_block_on(&self.probes.timing);
+        }
+    }
+
+    /// The worker starts a batch of polls: after a park, after maintenance,
+    /// or when a thread picks up the worker's core. With poll timing on,
+    /// this reads the clock, so that the next poll is not charged for the
+    /// time before it, and ends a poll left open by a core hand-off (a
+    /// `block_in_place`, whose thread gives the core away mid-poll and never
+    /// ends the poll): that poll held the worker until this reading, and is
+    /// timed and counted up to it, so that every poll counted is timed.
+    #[inline]
+    pub fn busy_started(&mut self) {
+        self.batches = self.batches.wrapping_add(1);
+        if let Some(timing) = &self.timing {
+            let now = timing.now();
+            self.restart_clock_at(now);
+        }
+    }
+
+    /// The worker did scheduler work after the last poll ended or its batch
+    /// started, and is about to poll: it woke a sibling worker (a futex or
+    /// `eventfd` syscall), or waited for the other workers to take a task
+    /// dump. With poll timing on, this reads the clock, like
+    /// [`busy_started`](Self::busy_started), so that the next poll is not
+    /// charged for that work; the work is in no poll and in no busy time.
+    /// Tokio calls it only on those paths, never once per poll.
+    #[inline]
+    pub fn scheduler_work_done(&mut self) {
+        if let Some(timing) = &self.timing {
+            let now = timing.now();
+            self.restart_clock_at(now);
+        }
+    }
+
+    /// [`busy_started`](Self::busy_started) at an explicit clock reading.
+    ///
+    /// # Examples
+    ///
+    /// See [`poll_ended_at`](Self::poll_ended_at).
+    pub fn busy_started_at(&mut self, now: u64) {
+        self.batches = self.batches.wrapping_add(1);
+        self.restart_clock_at(now);
+    }
+
+    /// Makes `now` the next poll's start, with poll timing on: counts what
+    /// is pending and closes a poll left open, as a batch start does.
+    fn restart_clock_at(&mut self, now: u64) {
+        if let Some(timing) = &mut self.timing {
+            timing.restart_at(&self.probes.timing, now);
+        }
+    }
+
+    /// The worker ran out of tasks to poll (it is about to steal, park or
+    /// run maintenance). With poll timing on, counts the last poll's tier
+    /// and adds the batch, from its start to the end of its last poll, to the
+    /// poll-time sum (which is also busy time). That end is the last mark,
+    /// so this reads no clock: a batch of `n` polls costs `n + 1` reads.
+    ///
+    /// # Examples
+    ///
+    /// See [`busy_started`](Self::busy_started).
+    #[inline]
+    pub fn busy_ended(&mut self) {
+        if let Some(timing) = &mut self.timing {
+            timing.flush(&self.probes.timing);
+        }
+    }
+
+    /// A task was scheduled by the thread holding this worker's core, into
+    /// the LIFO slot (`lifo == true`) or onto the back of the local queue.
+    #[inline(always)]
+    pub fn scheduled_local(&mut self, kind: ScheduleKind, lifo: bool) {
+        self.probes.scheduled[kind as usize][lifo as usize].add(1);
+    }
+
+    /// A running task deferred its wake-up for `reason`.
+    ///
+    /// [`YieldNow`](YieldReason::YieldNow) counts every call.
+    /// [`Budget`](YieldReason::Budget) counts once per poll: Tokio calls this
+    /// for every operation refused budget, and once the budget is spent a
+    /// task waiting on `n` channels with a combinator that has no budget
+    /// check of its own (`futures::select!`, `tokio::join!`, a hand-written
+    /// `poll_fn`) is refused `n` times in the one poll that yields. A poll
+    /// is told from the next by the poll counts and the batches started (see
+    /// [`busy_started`](Self::busy_started)), so this adds nothing to a poll
+    /// that is not refused budget. Polls that Tokio's workers do not see
+    /// (the tasks of a `LocalSet`, the futures of a `FuturesUnordered`) are
+    /// inside one worker poll and count as one.
+    #[inline(always)]
+    pub fn yielded(&mut self, reason: YieldReason) {
+        if reason == YieldReason::Budget {
+            let key = self.poll_key();
+            if key == self.budget_yield_key {
+                return;
+            }
+            self.budget_yield_key = key;
+        }
+        self.probes.yields[reason as usize].add(1);
+    }
+
+    /// A number that differs from one poll to the next on this worker: the
+    /// polls counted so far plus the batches started. Both only grow, and the
+    /// scheduler counts a poll or starts a batch between any two polls, task
+    /// or `block_on` future.
+    #[inline]
+    fn poll_key(&self) -> u64 {
+        let polls = &self.probes.polls;
+        polls[0]
+            .get()
+            .wrapping_add(polls[1].get())
+            .wrapping_add(self.batches)
+    }
+
+    /// LIFO chaining hit its cap and the slot was disabled for this tick.
+    #[inline(always)]
+    pub fn lifo_capped(&mut self) {
+        self.probes.lifo_capped.add(1);
+    }
+
+    /// The local queue overflowed: half of it moved to the inject queue.
+    #[inline(always)]
+    pub fn overflowed(&mut self) {
+        self.probes.overflows.add(1);
+    }
+
+    /// This worker is about to try to steal from worker `victim`. Call it
+    /// before the attempt: a successful attempt then reports what it took
+    /// with [`stole`](Self::stole).
+    #[inline]
+    pub fn steal_attempt(&mut self, victim: usize) {
+        self.victim = victim;
+        self.probes.steal_attempts.add(1);
+    }
+
+    /// The current steal attempt moved `tasks` tasks from the victim named
+    /// by the last [`steal_attempt`](Self::steal_attempt).
+    #[inline]
+    pub fn stole(&mut self, tasks: u64) {
+        // An out-of-range victim can only come from a caller bug; drop the
+        // sample rather than panic inside the scheduler.
+        if let Some(cell) = self.probes.steals_from.get(self.victim) {
+            cell.operations.add(1);
+            cell.tasks.add(tasks);
+        }
+    }
+
+    /// The worker is about to park.
+    #[inline(always)]
+    pub fn parked(&mut self) {
+        self.probes.parks.add(1);
+    }
+
+    /// The worker returned from a park.
+    #[inline(always)]
+    pub fn unparked(&mut self) {
+        self.probes.unparks.add(1);
+    }
+}
