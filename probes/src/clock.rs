@@ -249,7 +249,11 @@ fn this_machines_verdict() -> Result<(), Refusal> {
     let invariant = tsc::invariant();
     // Not `kernel_clocksource().filter(..)`: that would read the file
     // (which Miri's isolation refuses) even for a CPU without the TSC.
-    let clocksource = if invariant { kernel_clocksource() } else { None };
+    let clocksource = if invariant {
+        kernel_clocksource()
+    } else {
+        None
+    };
     tsc_verdict(invariant, clocksource)
 }
 
