@@ -10,6 +10,9 @@ use std::time::{Duration, Instant};
 use tokio::runtime::{Builder, Runtime};
 use tokio_pulse_rt::{tier, Clock, PulseConfig, PulseListener, SlowPoll, Stall};
 
+mod common;
+use common::settle;
+
 /// Every event of this test binary, with the time it arrived.
 #[derive(Default)]
 struct Capture {
@@ -44,29 +47,6 @@ fn capture() -> &'static Arc<Capture> {
             .unwrap_or_else(|_| panic!("a listener was already installed"));
         capture
     })
-}
-
-/// Waits until no task is alive and no worker is inside a poll. A task's
-/// `JoinHandle` completes from inside the task's last poll, so the poll's end
-/// is recorded a moment after `block_on` returns.
-fn settle(probes: &tokio_pulse_rt::RuntimeProbes) -> tokio_pulse_rt::RuntimeSnapshot {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let snap = probes.snapshot();
-        let polling = snap.workers.iter().any(|w| {
-            w.poll_time
-                .as_ref()
-                .is_some_and(|t| t.current_poll.is_some())
-        });
-        if !polling && snap.alive_tasks == Some(0) {
-            return snap;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "runtime did not settle: {snap:?}"
-        );
-        std::thread::sleep(Duration::from_millis(1));
-    }
 }
 
 fn timed_runtime(workers: usize, config: PulseConfig) -> Runtime {

@@ -24,7 +24,10 @@ use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use tokio::runtime::Builder;
-use tokio_pulse_rt::{PulseConfig, RuntimeProbes, RuntimeSnapshot};
+use tokio_pulse_rt::{PulseConfig, RuntimeSnapshot};
+
+mod common;
+use common::settle;
 
 /// Polls at least this long are slow.
 const SLOW: Duration = Duration::from_millis(100);
@@ -44,27 +47,6 @@ fn wait_until(what: &str, done: impl Fn() -> bool) {
     let deadline = Instant::now() + DEADLINE;
     while !done() {
         assert!(Instant::now() < deadline, "timed out waiting: {what}");
-        std::thread::sleep(Duration::from_millis(1));
-    }
-}
-
-/// Waits until no task is alive and no worker is inside a poll.
-fn settle(probes: &RuntimeProbes) -> RuntimeSnapshot {
-    let deadline = Instant::now() + DEADLINE;
-    loop {
-        let snap = probes.snapshot();
-        let polling = snap.workers.iter().any(|w| {
-            w.poll_time
-                .as_ref()
-                .is_some_and(|t| t.current_poll.is_some())
-        });
-        if !polling && snap.alive_tasks == Some(0) {
-            return snap;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "runtime did not settle: {snap:?}"
-        );
         std::thread::sleep(Duration::from_millis(1));
     }
 }

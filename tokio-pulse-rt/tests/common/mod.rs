@@ -1,4 +1,7 @@
-//! Shared by the test binaries that read what reaches `tracing`.
+//! Shared by the test binaries: a `tracing` capture buffer, and waiting
+//! for a runtime to settle.
+
+#![allow(dead_code)] // Each test binary uses its own part of this module.
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
@@ -34,5 +37,29 @@ impl Write for Buffer {
     }
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
+    }
+}
+
+/// Waits until no task is alive and no worker is inside a poll, and returns
+/// that snapshot. A task's `JoinHandle` completes from inside the task's
+/// last poll, so the poll's end is recorded a moment after `block_on`
+/// returns.
+pub fn settle(probes: &tokio_pulse_rt::RuntimeProbes) -> tokio_pulse_rt::RuntimeSnapshot {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let snap = probes.snapshot();
+        let polling = snap.workers.iter().any(|w| {
+            w.poll_time
+                .as_ref()
+                .is_some_and(|t| t.current_poll.is_some())
+        });
+        if !polling && snap.alive_tasks == Some(0) {
+            return snap;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "runtime did not settle: {snap:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(1));
     }
 }
