@@ -7,74 +7,18 @@
 //! Its own binary: the event listener is process-wide.
 
 use std::panic::Location;
-use std::sync::{mpsc, Arc, Mutex, OnceLock};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use tokio::runtime::{Builder, Runtime};
 use tokio_pulse_probes::BLOCK_ON_TASK_ID;
-use tokio_pulse_rt::{PulseConfig, PulseListener, RuntimeSnapshot, SlowPoll, Stall};
+use tokio_pulse_rt::{PulseConfig, RuntimeSnapshot};
 
-/// Every event of this test binary.
-#[derive(Default)]
-struct Capture {
-    slow: Mutex<Vec<SlowPoll>>,
-    stalls: Mutex<Vec<Stall>>,
-}
-
-struct Recorder(Arc<Capture>);
-
-impl PulseListener for Recorder {
-    fn slow_poll(&self, event: &SlowPoll) {
-        self.0.slow.lock().unwrap().push(event.clone());
-    }
-    fn stall(&self, event: &Stall) {
-        self.0.stalls.lock().unwrap().push(event.clone());
-    }
-}
-
-fn capture() -> &'static Arc<Capture> {
-    static CAPTURE: OnceLock<Arc<Capture>> = OnceLock::new();
-    CAPTURE.get_or_init(|| {
-        let capture = Arc::new(Capture::default());
-        tokio_pulse_probes::set_listener(Box::new(Recorder(capture.clone())))
-            .unwrap_or_else(|_| panic!("a listener was already installed"));
-        capture
-    })
-}
-
-impl Capture {
-    fn slow_of(&self, runtime_id: u64) -> Vec<SlowPoll> {
-        let slow = self.slow.lock().unwrap();
-        slow.iter()
-            .filter(|e| e.runtime_id == runtime_id)
-            .cloned()
-            .collect()
-    }
-    fn stalls_of(&self, runtime_id: u64) -> Vec<Stall> {
-        let stalls = self.stalls.lock().unwrap();
-        stalls
-            .iter()
-            .filter(|e| e.runtime_id == runtime_id)
-            .cloned()
-            .collect()
-    }
-}
-
-fn current_thread(config: PulseConfig) -> Runtime {
-    Builder::new_current_thread()
-        .pulse(config)
-        .enable_all()
-        .build()
-        .expect("build current-thread runtime")
-}
+mod common;
+use common::{capture, pulse_current_thread as current_thread, pulse_multi_thread};
 
 fn multi_thread(workers: usize) -> Runtime {
-    Builder::new_multi_thread()
-        .worker_threads(workers)
-        .pulse(PulseConfig::new().poll_timing(true))
-        .enable_all()
-        .build()
-        .expect("build multi-thread runtime")
+    pulse_multi_thread(workers, PulseConfig::new().poll_timing(true))
 }
 
 /// Asserts, per worker, that the poll histogram counts every poll counted.
@@ -264,7 +208,7 @@ fn tokio_main_child() {
     // The watchdog reports the stuck body while it is stuck. (Its end is
     // not reported: the runtime shuts down right after, and the watchdog
     // stops with it.)
-    let stalls = capture.stalls.lock().unwrap().clone();
+    let stalls = capture.stalls();
     assert!(!stalls.is_empty() && !stalls[0].ended, "{stalls:?}");
     for stall in &stalls {
         assert_eq!(stall.task.id, BLOCK_ON_TASK_ID, "{stall:?}");
@@ -273,7 +217,7 @@ fn tokio_main_child() {
         println!("child: stall of {}", stall.task);
     }
     // Its end is one slow poll, of the body.
-    let slow = capture.slow.lock().unwrap().clone();
+    let slow = capture.slow();
     assert_eq!(slow.len(), 1, "{slow:?}");
     assert_eq!(slow[0].task, stalls[0].task);
     assert_eq!(slow[0].task_name.as_deref(), Some("block_on"));

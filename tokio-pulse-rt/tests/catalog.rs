@@ -5,19 +5,17 @@
 use std::collections::BTreeSet;
 
 use metrics_util::debugging::DebuggingRecorder;
-use tokio::runtime::{Builder, Runtime};
+use tokio::runtime::Runtime;
 use tokio_pulse_probes::PulseConfig;
 use tokio_pulse_rt::export::{self, FamilyKind, FAMILIES};
+
+mod common;
+use common::named_pulse_multi_thread;
 
 /// A timed 2-worker runtime that has run some tasks, so that every family
 /// has samples (the queue gauges when the runtime can read them).
 fn timed_runtime() -> Runtime {
-    let rt = Builder::new_multi_thread()
-        .worker_threads(2)
-        .name("catalog")
-        .pulse(PulseConfig::new().poll_timing(true))
-        .build()
-        .expect("build runtime");
+    let rt = named_pulse_multi_thread("catalog", 2, PulseConfig::new().poll_timing(true));
     rt.block_on(async {
         tokio::spawn(async {
             let children: Vec<_> = (0..50).map(|_| tokio::spawn(async {})).collect();

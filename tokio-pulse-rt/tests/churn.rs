@@ -8,17 +8,10 @@
 use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, Instant};
 
-use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
-use tokio::runtime::{Builder, Runtime};
+use metrics_util::debugging::{DebuggingRecorder, Snapshotter};
 
-fn runtime(name: &str) -> Runtime {
-    Builder::new_multi_thread()
-        .worker_threads(2)
-        .name(name)
-        .enable_all()
-        .build()
-        .expect("build runtime")
-}
+mod common;
+use common::{facade, named_multi_thread};
 
 /// Series by (name, labels), with their values.
 type Series = BTreeMap<(String, Vec<(String, String)>), f64>;
@@ -30,17 +23,9 @@ fn series(snapshotter: &Snapshotter) -> Series {
         .into_vec()
         .into_iter()
         .map(|(key, _, _, value)| {
-            let labels = key
-                .key()
-                .labels()
-                .map(|l| (l.key().to_string(), l.value().to_string()))
-                .collect();
-            let value = match value {
-                DebugValue::Counter(v) => v as f64,
-                DebugValue::Gauge(v) => v.into_inner(),
-                DebugValue::Histogram(_) => panic!("no facade histograms"),
-            };
-            ((key.key().name().to_string(), labels), value)
+            let key = key.key();
+            let value = facade::value(key, value);
+            ((key.name().to_string(), facade::labels(key)), value)
         })
         .collect()
 }
@@ -60,7 +45,7 @@ fn a_hundred_dropped_runtimes_leave_the_recorder_bounded() {
     let snapshotter = recorder.snapshotter();
     recorder.install().expect("the only global recorder here");
 
-    let stays = runtime("churn-stays");
+    let stays = named_multi_thread("churn-stays", 2);
     let stays_id = stays.handle().pulse().id().to_string();
     let publisher = tokio_pulse_rt::export::publisher()
         .interval(Duration::from_millis(10))
@@ -68,7 +53,7 @@ fn a_hundred_dropped_runtimes_leave_the_recorder_bounded() {
         .expect("start the publisher");
 
     // A runtime that lives long enough to be published, then goes.
-    let medium = runtime("churn-medium");
+    let medium = named_multi_thread("churn-medium", 2);
     let medium_id = medium.handle().pulse().id().to_string();
     medium.block_on(async {
         tokio::spawn(async {}).await.unwrap();
@@ -89,7 +74,7 @@ fn a_hundred_dropped_runtimes_leave_the_recorder_bounded() {
     // A runtime per request: each lives for several publish intervals.
     let mut dropped = HashSet::new();
     for i in 0..100 {
-        let rt = runtime(&format!("churn-{i}"));
+        let rt = named_multi_thread(&format!("churn-{i}"), 2);
         dropped.insert(rt.handle().pulse().id().to_string());
         rt.block_on(async {
             tokio::spawn(async {}).await.unwrap();

@@ -77,22 +77,17 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::task::{Poll, Waker};
 use std::time::{Duration, Instant};
 
-use tokio::runtime::{Builder, Runtime, RuntimeMetrics};
+use tokio::runtime::{Runtime, RuntimeMetrics};
 use tokio_pulse_rt::RuntimeSnapshot;
+
+mod common;
+use common::{multi_thread, poll_fn_select_drain};
 
 /// Longest wait for a workload or for quiescence before the test fails.
 const DEADLINE: Duration = Duration::from_secs(30);
 /// Tokio's local run queue holds 256 tasks; spawning more from a busy task
 /// overflows it.
 const LOCAL_QUEUE_CAPACITY: usize = 256;
-
-fn runtime(workers: usize) -> Runtime {
-    Builder::new_multi_thread()
-        .worker_threads(workers)
-        .enable_all()
-        .build()
-        .expect("build multi-thread runtime")
-}
 
 /// A one-shot, auto-resetting wake-up that uses no Tokio primitive, so no
 /// coop budget: the scheduler sees plain wakes.
@@ -459,57 +454,30 @@ fn workloads(rt: &Runtime) {
 /// both, one message per select, with a select written with `poll_fn` that
 /// polls each open channel in turn.
 async fn select_over_two_full_channels(capacity: usize) {
-    let mut channels: [_; 2] = std::array::from_fn(|_| {
+    let channels: [_; 2] = std::array::from_fn(|_| {
         let (tx, rx) = tokio::sync::mpsc::channel(capacity);
         for i in 0..capacity {
             tx.try_send(i).expect("room left in the channel");
         }
         rx
     });
-    let mut open = [true, true];
-    let mut received = 0;
-    poll_fn(|cx| loop {
-        let mut pending = false;
-        let mut got = false;
-        for (rx, open) in channels.iter_mut().zip(&mut open) {
-            if !*open {
-                continue;
-            }
-            match rx.poll_recv(cx) {
-                Poll::Ready(Some(_)) => {
-                    received += 1;
-                    got = true;
-                    break;
-                }
-                Poll::Ready(None) => *open = false,
-                Poll::Pending => pending = true,
-            }
-        }
-        if got {
-            continue;
-        }
-        if pending {
-            return Poll::Pending;
-        }
-        return Poll::Ready(());
-    })
-    .await;
+    let received = poll_fn_select_drain(channels).await;
     assert_eq!(received, 2 * capacity);
 }
 
 #[test]
 fn probes_agree_with_tokio_metrics_on_one_worker() {
-    workloads(&runtime(1));
+    workloads(&multi_thread(1));
 }
 
 #[test]
 fn probes_agree_with_tokio_metrics_on_two_workers() {
-    workloads(&runtime(2));
+    workloads(&multi_thread(2));
 }
 
 #[test]
 fn probes_agree_with_tokio_metrics_on_four_workers() {
-    workloads(&runtime(4));
+    workloads(&multi_thread(4));
 }
 
 /// Pins the documented difference in budget accounting: Tokio counts the
@@ -520,7 +488,7 @@ fn probes_agree_with_tokio_metrics_on_four_workers() {
 #[test]
 fn budget_definitions_differ_where_documented() {
     const BUDGET: u32 = 128;
-    let rt = runtime(1);
+    let rt = multi_thread(1);
     let before = assert_agree(&rt, "idle runtime");
     let tokio_before = rt.metrics().budget_forced_yield_count();
     run(&rt, async {

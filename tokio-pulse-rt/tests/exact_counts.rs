@@ -10,22 +10,10 @@ use std::time::{Duration, Instant};
 use tokio::runtime::{Builder, Runtime};
 use tokio_pulse_rt::{RuntimeSnapshot, WorkerSnapshot};
 
+mod common;
+use common::{current_thread, multi_thread, poll_fn_select_drain};
+
 const N: usize = 1000;
-
-fn multi_thread(workers: usize) -> Runtime {
-    Builder::new_multi_thread()
-        .worker_threads(workers)
-        .enable_all()
-        .build()
-        .expect("build multi-thread runtime")
-}
-
-fn current_thread() -> Runtime {
-    Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("build current-thread runtime")
-}
 
 /// Both flavors, for tests that apply to both.
 fn flavors() -> [(&'static str, Runtime); 2] {
@@ -112,22 +100,27 @@ fn spawns_from_a_plain_thread_are_remote() {
     }
 }
 
+/// Runs `task` to its end as a task spawned on `rt`, and returns what the
+/// probes counted meanwhile.
+fn change_from_task(
+    rt: &Runtime,
+    task: impl Future<Output = ()> + Send + 'static,
+) -> RuntimeSnapshot {
+    let probes = rt.handle().pulse();
+    let before = probes.snapshot();
+    rt.block_on(async { tokio::spawn(task).await.unwrap() });
+    probes.snapshot().delta(&before)
+}
+
 #[test]
 fn yield_now_is_counted_once_per_call() {
     const K: u64 = 257;
     for (flavor, rt) in flavors() {
-        let probes = rt.handle().pulse();
-        let before = probes.snapshot();
-        rt.block_on(async {
-            tokio::spawn(async {
-                for _ in 0..K {
-                    tokio::task::yield_now().await;
-                }
-            })
-            .await
-            .unwrap()
+        let change = change_from_task(&rt, async {
+            for _ in 0..K {
+                tokio::task::yield_now().await;
+            }
         });
-        let change = probes.snapshot().delta(&before);
         assert_eq!(sum(&change, |w| w.yields_yield_now), K, "{flavor}");
         assert_eq!(sum(&change, |w| w.self_wakes_local), 0, "{flavor}");
         assert_eq!(sum(&change, |w| w.yields_budget), 0, "{flavor}");
@@ -140,25 +133,18 @@ fn yield_now_is_counted_once_per_call() {
 fn self_wakes_during_a_poll_are_counted_as_yields() {
     const K: u64 = 100;
     for (flavor, rt) in flavors() {
-        let probes = rt.handle().pulse();
-        let before = probes.snapshot();
-        rt.block_on(async {
-            tokio::spawn(async {
-                let mut left = K;
-                poll_fn(move |cx| {
-                    if left == 0 {
-                        return Poll::Ready(());
-                    }
-                    left -= 1;
-                    cx.waker().wake_by_ref();
-                    Poll::Pending
-                })
-                .await
+        let change = change_from_task(&rt, async {
+            let mut left = K;
+            poll_fn(move |cx| {
+                if left == 0 {
+                    return Poll::Ready(());
+                }
+                left -= 1;
+                cx.waker().wake_by_ref();
+                Poll::Pending
             })
             .await
-            .unwrap()
         });
-        let change = probes.snapshot().delta(&before);
         assert_eq!(sum(&change, |w| w.self_wakes_local), K, "{flavor}");
         assert_eq!(sum(&change, |w| w.yields_yield_now), 0, "{flavor}");
         assert_eq!(change.polls(), K + 1, "{flavor}");
@@ -172,18 +158,11 @@ fn coop_budget_exhaustion_is_counted() {
     const BUDGET: u64 = 128;
     const CALLS: u64 = 1000;
     for (flavor, rt) in flavors() {
-        let probes = rt.handle().pulse();
-        let before = probes.snapshot();
-        rt.block_on(async {
-            tokio::spawn(async {
-                for _ in 0..CALLS {
-                    tokio::task::consume_budget().await;
-                }
-            })
-            .await
-            .unwrap()
+        let change = change_from_task(&rt, async {
+            for _ in 0..CALLS {
+                tokio::task::consume_budget().await;
+            }
         });
-        let change = probes.snapshot().delta(&before);
         let expected = CALLS / BUDGET;
         assert_eq!(sum(&change, |w| w.yields_budget), expected, "{flavor}");
         assert_eq!(change.polls(), expected + 1, "{flavor}");
@@ -245,34 +224,7 @@ fn drain(
                 }
             }
         }),
-        Combinator::PollFnSelect => {
-            let (mut received, mut open) = (0, [true, true]);
-            Box::pin(poll_fn(move |cx| loop {
-                let mut pending = false;
-                let mut got = false;
-                for (rx, open) in [&mut a, &mut b].into_iter().zip(&mut open) {
-                    if !*open {
-                        continue;
-                    }
-                    match rx.poll_recv(cx) {
-                        Poll::Ready(Some(_)) => {
-                            received += 1;
-                            got = true;
-                            break;
-                        }
-                        Poll::Ready(None) => *open = false,
-                        Poll::Pending => pending = true,
-                    }
-                }
-                if got {
-                    continue;
-                }
-                if pending {
-                    return Poll::Pending;
-                }
-                return Poll::Ready(received);
-            }))
-        }
+        Combinator::PollFnSelect => Box::pin(poll_fn_select_drain([a, b])),
         Combinator::TokioJoin => Box::pin(async move {
             let one = |mut rx: tokio::sync::mpsc::Receiver<usize>| async move {
                 let mut received = 0;
@@ -345,27 +297,20 @@ fn a_block_on_future_is_one_budget_yield_per_poll_on_current_thread() {
 #[test]
 fn forced_imbalance_produces_steals_attributed_to_victims() {
     let rt = multi_thread(2);
-    let probes = rt.handle().pulse();
     // Everything is spawned from one worker that then stays busy, so the
     // other worker can only get work by stealing. Retry a few times in case
     // the scheduler happens to hand everything to one side.
     let mut stolen = 0;
     for _attempt in 0..5 {
-        let before = probes.snapshot();
-        rt.block_on(async {
-            tokio::spawn(async {
-                let tasks: Vec<_> = (0..64)
-                    .map(|_| tokio::spawn(async { spin(Duration::from_micros(200)) }))
-                    .collect();
-                spin(Duration::from_millis(20));
-                for task in tasks {
-                    task.await.unwrap();
-                }
-            })
-            .await
-            .unwrap()
+        let change = change_from_task(&rt, async {
+            let tasks: Vec<_> = (0..64)
+                .map(|_| tokio::spawn(async { spin(Duration::from_micros(200)) }))
+                .collect();
+            spin(Duration::from_millis(20));
+            for task in tasks {
+                task.await.unwrap();
+            }
         });
-        let change = probes.snapshot().delta(&before);
         for thief in &change.workers {
             let per_victim_tasks: u64 = thief.steals_from.iter().map(|c| c.tasks).sum();
             let per_victim_ops: u64 = thief.steals_from.iter().map(|c| c.operations).sum();

@@ -8,12 +8,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use metrics::Unit;
-use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
+use metrics_util::debugging::{DebuggingRecorder, Snapshotter};
 use metrics_util::MetricKind;
-use tokio::runtime::{Builder, Runtime};
+use tokio::runtime::Runtime;
 use tokio_pulse_probes::PulseConfig;
 use tokio_pulse_rt::export::{self, FamilyKind, FAMILIES};
 use tokio_pulse_rt::RuntimeSnapshot;
+
+mod common;
+use common::{facade, named_multi_thread, named_pulse_multi_thread};
 
 type Labels = BTreeMap<String, String>;
 
@@ -31,16 +34,8 @@ impl Published {
         let mut out = Published::default();
         for (key, unit, help, value) in snapshotter.snapshot().into_vec() {
             let name = key.key().name().to_string();
-            let labels: Labels = key
-                .key()
-                .labels()
-                .map(|l| (l.key().to_string(), l.value().to_string()))
-                .collect();
-            let value = match value {
-                DebugValue::Counter(v) => v as f64,
-                DebugValue::Gauge(v) => v.into_inner(),
-                DebugValue::Histogram(_) => panic!("no facade histograms expected: {name}"),
-            };
+            let labels: Labels = facade::labels(key.key());
+            let value = facade::value(key.key(), value);
             out.kinds.insert(name.clone(), key.kind());
             out.units.insert(name.clone(), unit);
             out.help.insert(name.clone(), help.map(|h| h.to_string()));
@@ -91,15 +86,6 @@ fn publish_to(recorder: &DebuggingRecorder, snapshot: &RuntimeSnapshot) {
     metrics::with_local_recorder(recorder, || export::publish_snapshot(snapshot));
 }
 
-fn multi_thread(name: &str, workers: usize) -> Runtime {
-    Builder::new_multi_thread()
-        .worker_threads(workers)
-        .name(name)
-        .enable_all()
-        .build()
-        .expect("build runtime")
-}
-
 fn wait_for(done: &AtomicUsize, target: usize) {
     let deadline = Instant::now() + Duration::from_secs(30);
     while done.load(SeqCst) < target {
@@ -144,7 +130,7 @@ fn known_workload(rt: &Runtime) {
 
 #[test]
 fn a_known_workload_publishes_known_values() {
-    let rt = multi_thread("export-known", 2);
+    let rt = named_multi_thread("export-known", 2);
     known_workload(&rt);
     let probes = rt.handle().pulse();
     let snapshot = probes.snapshot();
@@ -179,7 +165,7 @@ fn a_known_workload_publishes_known_values() {
 /// Every field of a snapshot lands in its family with its exact value.
 #[test]
 fn every_snapshot_field_is_published_exactly() {
-    let rt = multi_thread("export-fields", 3);
+    let rt = named_multi_thread("export-fields", 3);
     known_workload(&rt);
     let snapshot = rt.handle().pulse().snapshot();
     let recorder = DebuggingRecorder::new();
@@ -300,7 +286,7 @@ fn every_snapshot_field_is_published_exactly() {
 #[test]
 fn labels_are_bounded_and_name_the_runtime() {
     let workers = 4;
-    let rt = multi_thread("export-labels", workers);
+    let rt = named_multi_thread("export-labels", workers);
     let snapshot = rt.handle().pulse().snapshot();
     let recorder = DebuggingRecorder::new();
     let snapshotter = recorder.snapshotter();
@@ -337,7 +323,7 @@ fn labels_are_bounded_and_name_the_runtime() {
 
 #[test]
 fn families_describe_themselves_with_units() {
-    let rt = multi_thread("export-describe", 2);
+    let rt = named_multi_thread("export-describe", 2);
     let recorder = DebuggingRecorder::new();
     let snapshotter = recorder.snapshotter();
     metrics::with_local_recorder(&recorder, || {
@@ -376,18 +362,9 @@ fn families_describe_themselves_with_units() {
 
 #[test]
 fn poll_timing_families_follow_the_runtime_setting() {
-    let timed = Builder::new_multi_thread()
-        .worker_threads(2)
-        .name("export-timed")
-        .pulse(PulseConfig::new().poll_timing(true))
-        .build()
-        .expect("build runtime");
-    let untimed = Builder::new_multi_thread()
-        .worker_threads(2)
-        .name("export-untimed")
-        .pulse(PulseConfig::new().poll_timing(false))
-        .build()
-        .expect("build runtime");
+    let timed = named_pulse_multi_thread("export-timed", 2, PulseConfig::new().poll_timing(true));
+    let untimed =
+        named_pulse_multi_thread("export-untimed", 2, PulseConfig::new().poll_timing(false));
     timed.block_on(async {
         tokio::spawn(async { std::thread::sleep(Duration::from_millis(30)) })
             .await
@@ -422,8 +399,8 @@ fn poll_timing_families_follow_the_runtime_setting() {
 
 #[test]
 fn runtimes_sharing_a_name_stay_apart() {
-    let a = multi_thread("export-twin", 1);
-    let b = multi_thread("export-twin", 2);
+    let a = named_multi_thread("export-twin", 1);
+    let b = named_multi_thread("export-twin", 2);
     let (id_a, id_b) = (a.handle().pulse().id(), b.handle().pulse().id());
     let recorder = DebuggingRecorder::new();
     let snapshotter = recorder.snapshotter();
@@ -441,7 +418,7 @@ fn runtimes_sharing_a_name_stay_apart() {
 
 #[test]
 fn shut_down_runtimes_are_not_published() {
-    let rt = multi_thread("export-gone", 2);
+    let rt = named_multi_thread("export-gone", 2);
     let probes = rt.handle().pulse();
     let id = probes.id();
     assert!(export::live_snapshots().iter().any(|s| s.id == id));
@@ -459,7 +436,7 @@ fn shut_down_runtimes_are_not_published() {
 
 #[test]
 fn published_counters_never_go_back() {
-    let rt = multi_thread("export-monotonic", 2);
+    let rt = named_multi_thread("export-monotonic", 2);
     let probes = rt.handle().pulse();
     known_workload(&rt);
     let early = probes.snapshot();
@@ -485,7 +462,7 @@ fn the_interval_publisher_feeds_the_global_recorder() {
     recorder
         .install()
         .expect("no other global recorder in this test binary");
-    let rt = multi_thread("export-interval", 2);
+    let rt = named_multi_thread("export-interval", 2);
     known_workload(&rt);
     let id = rt.handle().pulse().id();
     let publisher = export::publisher()
@@ -526,7 +503,7 @@ fn a_zero_interval_is_an_error() {
 /// The steal totals are the sums of the matrix, by thief and by victim.
 #[test]
 fn steal_totals_sum_the_matrix() {
-    let rt = multi_thread("export-steal-totals", 3);
+    let rt = named_multi_thread("export-steal-totals", 3);
     for _ in 0..5 {
         known_workload(&rt);
     }
@@ -572,12 +549,7 @@ fn steal_totals_sum_the_matrix() {
 fn a_128_worker_runtime_publishes_totals_unless_the_matrix_is_asked_for() {
     const N: usize = 128;
     let count = |config: PulseConfig| -> (usize, usize, usize) {
-        let rt = Builder::new_multi_thread()
-            .worker_threads(N)
-            .name("export-128")
-            .pulse(config)
-            .build()
-            .expect("build runtime");
+        let rt = named_pulse_multi_thread("export-128", N, config);
         let snapshot = rt.handle().pulse().snapshot();
         assert!(snapshot.workers.iter().all(|w| w.steals_from.len() == N));
         let recorder = DebuggingRecorder::new();
@@ -627,8 +599,8 @@ fn a_prometheus_recorder_with_an_idle_timeout_forgets_a_gone_runtime() {
         .idle_timeout(MetricKindMask::ALL, Some(Duration::from_millis(300)))
         .build_recorder();
     let handle = recorder.handle();
-    let stays = multi_thread("export-idle-stays", 1);
-    let goes = multi_thread("export-idle-goes", 1);
+    let stays = named_multi_thread("export-idle-stays", 1);
+    let goes = named_multi_thread("export-idle-goes", 1);
     metrics::with_local_recorder(&recorder, export::publish);
     let text = handle.render();
     assert!(text.contains("runtime=\"export-idle-goes\""), "{text}");

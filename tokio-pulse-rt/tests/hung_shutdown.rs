@@ -5,56 +5,20 @@
 //! counted.
 
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use tokio::runtime::Builder;
-use tokio_pulse_rt::{PulseConfig, PulseListener, SlowPoll, Stall};
+use tokio_pulse_rt::{PulseConfig, SlowPoll, Stall};
 
-#[derive(Default)]
-struct Capture {
-    slow: Mutex<Vec<SlowPoll>>,
-    stalls: Mutex<Vec<(Instant, Stall)>>,
-}
-
-struct Recorder(Arc<Capture>);
-
-impl PulseListener for Recorder {
-    fn slow_poll(&self, event: &SlowPoll) {
-        self.0.slow.lock().unwrap().push(event.clone());
-    }
-    fn stall(&self, event: &Stall) {
-        self.0
-            .stalls
-            .lock()
-            .unwrap()
-            .push((Instant::now(), event.clone()));
-    }
-}
-
-fn capture() -> &'static Arc<Capture> {
-    static CAPTURE: OnceLock<Arc<Capture>> = OnceLock::new();
-    CAPTURE.get_or_init(|| {
-        let capture = Arc::new(Capture::default());
-        tokio_pulse_probes::set_listener(Box::new(Recorder(capture.clone())))
-            .unwrap_or_else(|_| panic!("a listener was already installed"));
-        capture
-    })
-}
+mod common;
+use common::{capture, wait_until};
 
 /// The tests of this binary count watchdog threads; one at a time.
 fn serial() -> std::sync::MutexGuard<'static, ()> {
     static LOCK: Mutex<()> = Mutex::new(());
     LOCK.lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-fn wait_until(what: &str, within: Duration, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + within;
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(1));
-    }
 }
 
 fn listed(id: u64) -> bool {
@@ -74,16 +38,7 @@ fn a_hung_shutdown_stays_watched_and_exported_until_the_workers_stop() {
         .unwrap();
     let probes = rt.handle().pulse().clone();
     let id = probes.id();
-    let stalls = || -> Vec<Stall> {
-        capture
-            .stalls
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|(_, e)| e.runtime_id == id)
-            .map(|(_, e)| e.clone())
-            .collect()
-    };
+    let stalls = || -> Vec<Stall> { capture.stalls_of(id) };
     let (started_tx, started_rx) = mpsc::channel();
     rt.spawn(async move {
         started_tx.send(()).unwrap();
@@ -131,12 +86,9 @@ fn a_hung_shutdown_stays_watched_and_exported_until_the_workers_stop() {
     assert!(done.duration >= Duration::from_millis(300), "{done:?}");
     // The final duration is the worker's own timing of the poll.
     let slow: Vec<SlowPoll> = capture
-        .slow
-        .lock()
-        .unwrap()
-        .iter()
-        .filter(|e| e.runtime_id == id && e.task == live.task)
-        .cloned()
+        .slow_of(id)
+        .into_iter()
+        .filter(|e| e.task == live.task)
         .collect();
     assert_eq!(slow.len(), 1, "{slow:?}");
     assert_eq!(done.duration, slow[0].duration);

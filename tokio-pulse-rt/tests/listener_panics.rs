@@ -5,10 +5,13 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::runtime::Builder;
 use tokio_pulse_rt::PulseConfig;
+
+mod common;
+use common::wait_until;
 
 /// Panics on every event; counts the events first.
 struct Panicking;
@@ -35,14 +38,6 @@ impl tracing::Subscriber for Panicking {
     }
     fn enter(&self, _: &tracing::span::Id) {}
     fn exit(&self, _: &tracing::span::Id) {}
-}
-
-fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(1));
-    }
 }
 
 #[test]
@@ -79,7 +74,7 @@ fn a_panicking_tracing_layer_is_counted_and_survived() {
             .recv_timeout(Duration::from_secs(10))
             .expect("the blocking task finished");
         // A slow poll, a stall and its end: three events, three panics.
-        wait_until("the events of this round", || {
+        wait_until("the events of this round", Duration::from_secs(10), || {
             EVENTS.load(Ordering::SeqCst) == 3 * round && timing().2 == 3 * round
         });
     }

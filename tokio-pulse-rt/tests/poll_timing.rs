@@ -4,59 +4,13 @@
 //! probes are (that is `cargo xtask overhead`'s job).
 
 use std::panic::Location;
-use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use tokio::runtime::{Builder, Runtime};
-use tokio_pulse_rt::{tier, Clock, PulseConfig, PulseListener, SlowPoll, Stall};
+use tokio::runtime::Builder;
+use tokio_pulse_rt::{tier, Clock, PulseConfig, SlowPoll, Stall};
 
 mod common;
-use common::settle;
-
-/// Every event of this test binary, with the time it arrived.
-#[derive(Default)]
-struct Capture {
-    slow: Mutex<Vec<(Instant, SlowPoll)>>,
-    stalls: Mutex<Vec<(Instant, Stall)>>,
-}
-
-struct Recorder(Arc<Capture>);
-
-impl PulseListener for Recorder {
-    fn slow_poll(&self, event: &SlowPoll) {
-        self.0
-            .slow
-            .lock()
-            .unwrap()
-            .push((Instant::now(), event.clone()));
-    }
-    fn stall(&self, event: &Stall) {
-        self.0
-            .stalls
-            .lock()
-            .unwrap()
-            .push((Instant::now(), event.clone()));
-    }
-}
-
-fn capture() -> &'static Arc<Capture> {
-    static CAPTURE: OnceLock<Arc<Capture>> = OnceLock::new();
-    CAPTURE.get_or_init(|| {
-        let capture = Arc::new(Capture::default());
-        tokio_pulse_probes::set_listener(Box::new(Recorder(capture.clone())))
-            .unwrap_or_else(|_| panic!("a listener was already installed"));
-        capture
-    })
-}
-
-fn timed_runtime(workers: usize, config: PulseConfig) -> Runtime {
-    Builder::new_multi_thread()
-        .worker_threads(workers)
-        .pulse(config)
-        .enable_all()
-        .build()
-        .expect("build timed runtime")
-}
+use common::{capture, pulse_multi_thread as timed_runtime, settle};
 
 #[test]
 fn tier_boundaries_are_exact_for_synthetic_durations() {
@@ -122,14 +76,7 @@ fn a_20ms_blocking_poll_is_slow_with_its_spawn_location() {
         .map(|w| w.poll_time.as_ref().unwrap().slow_polls)
         .sum();
     assert_eq!(slow, 1, "exactly the blocking poll is slow");
-    let events: Vec<SlowPoll> = capture
-        .slow
-        .lock()
-        .unwrap()
-        .iter()
-        .filter(|(_, e)| e.runtime_id == probes.id())
-        .map(|(_, e)| e.clone())
-        .collect();
+    let events: Vec<SlowPoll> = capture.slow_of(probes.id());
     assert_eq!(events.len(), 1, "{events:?}");
     let event = &events[0];
     assert!(event.duration >= Duration::from_millis(20), "{event:?}");
@@ -160,14 +107,7 @@ fn the_watchdog_reports_a_50ms_block_while_it_lasts_and_once() {
     });
     // Let the watchdog see the end of the stall.
     std::thread::sleep(Duration::from_millis(30));
-    let events: Vec<(Instant, Stall)> = capture
-        .stalls
-        .lock()
-        .unwrap()
-        .iter()
-        .filter(|(_, e)| e.runtime_id == probes.id())
-        .cloned()
-        .collect();
+    let events: Vec<(Instant, Stall)> = capture.timed_stalls_of(probes.id());
     let ongoing: Vec<_> = events.iter().filter(|(_, e)| !e.ended).collect();
     let over: Vec<_> = events.iter().filter(|(_, e)| e.ended).collect();
     assert_eq!(ongoing.len(), 1, "one report while stuck: {events:?}");
@@ -184,12 +124,9 @@ fn the_watchdog_reports_a_50ms_block_while_it_lasts_and_once() {
     // The final duration is the worker's own timing of that poll, the same
     // number its slow-poll event carries, not the watchdog's estimate.
     let slow: Vec<SlowPoll> = capture
-        .slow
-        .lock()
-        .unwrap()
-        .iter()
-        .filter(|(_, e)| e.runtime_id == probes.id() && e.task == live.task)
-        .map(|(_, e)| e.clone())
+        .slow_of(probes.id())
+        .into_iter()
+        .filter(|e| e.task == live.task)
         .collect();
     assert_eq!(slow.len(), 1, "{slow:?}");
     assert_eq!(done.duration, slow[0].duration);

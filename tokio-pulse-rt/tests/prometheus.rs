@@ -12,14 +12,8 @@ use tokio_pulse_probes::PulseConfig;
 use tokio_pulse_rt::prometheus::{self, write_histogram, HistogramSeries};
 use tokio_pulse_rt::ExportError;
 
-fn multi_thread(name: &str, workers: usize) -> Runtime {
-    Builder::new_multi_thread()
-        .worker_threads(workers)
-        .name(name)
-        .enable_all()
-        .build()
-        .expect("build runtime")
-}
+mod common;
+use common::{facade, named_multi_thread, named_pulse_multi_thread};
 
 /// Some work on `rt`, from inside and outside its workers.
 fn busy(rt: &Runtime) {
@@ -123,7 +117,7 @@ fn pulse_only() -> prometheus::Builder {
 
 #[test]
 fn serves_metrics_that_promtool_accepts() {
-    let rt = multi_thread("prom-serve", 3);
+    let rt = named_multi_thread("prom-serve", 3);
     busy(&rt);
     let id = rt.handle().pulse().id();
     let server = pulse_only().install().expect("install");
@@ -161,7 +155,7 @@ fn serves_metrics_that_promtool_accepts() {
 
 #[test]
 fn counters_do_not_decrease_between_scrapes() {
-    let rt = multi_thread("prom-monotonic", 2);
+    let rt = named_multi_thread("prom-monotonic", 2);
     let renderer = tokio_pulse_rt::prometheus()
         .with_global_recorder(false)
         .build()
@@ -195,8 +189,8 @@ fn counters_do_not_decrease_between_scrapes() {
 
 #[test]
 fn a_runtime_that_shuts_down_leaves_the_next_scrape() {
-    let stays = multi_thread("prom-stays", 1);
-    let goes = multi_thread("prom-goes", 2);
+    let stays = named_multi_thread("prom-stays", 1);
+    let goes = named_multi_thread("prom-goes", 2);
     let renderer = tokio_pulse_rt::prometheus()
         .with_global_recorder(false)
         .build()
@@ -284,7 +278,7 @@ fn assert_each_family_once(text: &str) {
 /// running next to `install()` cannot make a family appear twice.
 #[test]
 fn the_global_recorder_carries_the_application_metrics() {
-    let rt = multi_thread("prom-global", 1);
+    let rt = named_multi_thread("prom-global", 1);
     busy(&rt);
     let server = tokio_pulse_rt::prometheus()
         .listen("127.0.0.1:0")
@@ -374,18 +368,9 @@ test_poll_duration_seconds_count{runtime=\"b\",worker=\"1\"} 0
 
 #[test]
 fn poll_timing_renders_a_real_histogram() {
-    let timed = Builder::new_multi_thread()
-        .worker_threads(2)
-        .name("prom-timed")
-        .pulse(PulseConfig::new().poll_timing(true))
-        .build()
-        .expect("build runtime");
-    let untimed = Builder::new_multi_thread()
-        .worker_threads(2)
-        .name("prom-untimed")
-        .pulse(PulseConfig::new().poll_timing(false))
-        .build()
-        .expect("build runtime");
+    let timed = named_pulse_multi_thread("prom-timed", 2, PulseConfig::new().poll_timing(true));
+    let untimed =
+        named_pulse_multi_thread("prom-untimed", 2, PulseConfig::new().poll_timing(false));
     busy(&timed);
     busy(&untimed);
     // One poll of at least 20 ms, far above the 16 ms bucket.
@@ -493,14 +478,9 @@ fn without_poll_timing_the_histogram_is_absent() {
 /// same values, from one snapshot.
 #[test]
 fn the_text_and_the_facade_agree() {
-    use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+    use metrics_util::debugging::DebuggingRecorder;
 
-    let rt = Builder::new_multi_thread()
-        .worker_threads(3)
-        .name("prom \"agree\"")
-        .pulse(PulseConfig::new().poll_timing(true))
-        .build()
-        .expect("build runtime");
+    let rt = named_pulse_multi_thread("prom \"agree\"", 3, PulseConfig::new().poll_timing(true));
     busy(&rt);
     let snapshot = rt.handle().pulse().snapshot();
 
@@ -535,12 +515,7 @@ fn the_text_and_the_facade_agree() {
                 })
                 .collect();
             let series = format!("{}{{{}}}", key.key().name(), labels.join(","));
-            let value = match value {
-                DebugValue::Counter(v) => v as f64,
-                DebugValue::Gauge(v) => v.into_inner(),
-                DebugValue::Histogram(_) => panic!("no facade histograms"),
-            };
-            (series, value)
+            (series, facade::value(key.key(), value))
         })
         .collect();
     assert!(from_text.len() > 50, "{} series", from_text.len());
@@ -556,12 +531,7 @@ fn the_text_and_the_facade_agree() {
 fn samples_per_runtime_are_as_documented() {
     const N: usize = 4;
     let count = |timing: bool| -> usize {
-        let rt = Builder::new_multi_thread()
-            .worker_threads(N)
-            .name("prom-count")
-            .pulse(PulseConfig::new().poll_timing(timing))
-            .build()
-            .expect("build runtime");
+        let rt = named_pulse_multi_thread("prom-count", N, PulseConfig::new().poll_timing(timing));
         let mut text = String::new();
         prometheus::render_families(&mut text, &[rt.handle().pulse().snapshot()]);
         drop(rt);

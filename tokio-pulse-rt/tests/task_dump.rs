@@ -27,7 +27,7 @@ use tokio::runtime::Builder;
 use tokio_pulse_rt::{PulseConfig, RuntimeSnapshot};
 
 mod common;
-use common::settle;
+use common::{settle, wait_until};
 
 /// Polls at least this long are slow.
 const SLOW: Duration = Duration::from_millis(100);
@@ -41,14 +41,6 @@ fn slow_polls(snap: &RuntimeSnapshot) -> u64 {
         .iter()
         .map(|w| w.poll_time.as_ref().expect("poll timing is on").slow_polls)
         .sum()
-}
-
-fn wait_until(what: &str, done: impl Fn() -> bool) {
-    let deadline = Instant::now() + DEADLINE;
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting: {what}");
-        std::thread::sleep(Duration::from_millis(1));
-    }
 }
 
 /// One worker is inside a 200 ms poll when the dump is requested, so the
@@ -85,7 +77,9 @@ fn a_task_dump_makes_no_slow_polls() {
             Poll::Pending
         }));
     }
-    wait_until("the short tasks run", || spins.load(SeqCst) > 1000);
+    wait_until("the short tasks run", DEADLINE, || {
+        spins.load(SeqCst) > 1000
+    });
 
     let before = probes.snapshot();
     let blocking = Arc::new(AtomicBool::new(false));
@@ -94,7 +88,7 @@ fn a_task_dump_makes_no_slow_polls() {
         blocked.store(true, SeqCst);
         std::thread::sleep(BLOCK);
     });
-    wait_until("a worker blocks", || blocking.load(SeqCst));
+    wait_until("a worker blocks", DEADLINE, || blocking.load(SeqCst));
 
     let dumper = Builder::new_current_thread()
         .enable_all()
@@ -111,7 +105,7 @@ fn a_task_dump_makes_no_slow_polls() {
 
     // Both workers poll the short tasks again after the dump.
     let after_dump = spins.load(SeqCst);
-    wait_until("the short tasks run after the dump", || {
+    wait_until("the short tasks run after the dump", DEADLINE, || {
         spins.load(SeqCst) > after_dump + 1000
     });
     stop.store(true, SeqCst);

@@ -1,7 +1,10 @@
-//! Shared by the test binaries: a `tracing` capture buffer, and waiting
-//! for a runtime to settle.
+//! Shared by the test binaries: the runtimes they build (`runtimes`), a
+//! process-wide slow-poll and stall listener (`capture`), workloads more
+//! than one binary runs (`workloads`), a `tracing` capture buffer, and
+//! waiting for a condition or for a runtime to settle.
 
-#![allow(dead_code)] // Each test binary uses its own part of this module.
+// Each test binary uses its own part of this module.
+#![allow(dead_code, unused_imports)]
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
@@ -59,6 +62,31 @@ pub fn settle(probes: &tokio_pulse_rt::RuntimeProbes) -> tokio_pulse_rt::Runtime
         assert!(
             std::time::Instant::now() < deadline,
             "runtime did not settle: {snap:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+}
+
+mod capture;
+pub mod facade;
+mod runtimes;
+mod workloads;
+
+pub use capture::{capture, Capture};
+pub use runtimes::{
+    current_thread, multi_thread, named_multi_thread, named_pulse_multi_thread,
+    pulse_current_thread, pulse_multi_thread,
+};
+pub use workloads::poll_fn_select_drain;
+
+/// Waits, for at most `within`, until `done` holds; fails the test naming
+/// `what` when it does not.
+pub fn wait_until(what: &str, within: std::time::Duration, mut done: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + within;
+    while !done() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
         );
         std::thread::sleep(std::time::Duration::from_millis(1));
     }
