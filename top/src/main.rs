@@ -52,7 +52,7 @@ fn parse_interval(text: &str) -> Result<Duration, String> {
     };
     let value: f64 = number.trim().parse().map_err(|_| bad())?;
     let secs = value * scale;
-    if !secs.is_finite() || secs < 0.1 || secs > 3600.0 {
+    if !secs.is_finite() || !(0.1..=3600.0).contains(&secs) {
         return Err(format!("interval {text:?} must be from 100ms to 3600s"));
     }
     Ok(Duration::from_secs_f64(secs))

@@ -210,7 +210,7 @@ impl Process {
             .iter()
             .flat_map(|w| w.recent_events.iter().map(|e| (w.index, e.clone())))
             .collect();
-        events.sort_by(|a, b| b.1.seq.cmp(&a.1.seq));
+        events.sort_by_key(|e| std::cmp::Reverse(e.1.seq));
         let timed: Vec<f64> = workers.iter().filter_map(|w| w.busy).collect();
         let settings = rt.settings.clone().unwrap_or_default();
         RuntimeView {

@@ -398,8 +398,8 @@ fn sorted(rows: &[WorkerRow], sort: Sort) -> Vec<&WorkerRow> {
 
 fn draw_workers(app: &App, rt: &RuntimeView, area: Rect, buf: &mut Buffer) {
     use ratatui::widgets::Widget;
-    // Fixed columns take 95 characters; the sparkline gets the rest.
-    let spark_width = (area.width as usize).saturating_sub(97).clamp(8, 60);
+    // Fixed columns take 97 characters; the sparkline gets the rest.
+    let spark_width = (area.width as usize).saturating_sub(99).clamp(8, 60);
     let red_past = rt.stall_threshold.or(rt.slow_threshold);
     let rows = sorted(&rt.workers, app.sort).into_iter().map(|w| {
         let current = match w.current_poll {
@@ -437,8 +437,8 @@ fn draw_workers(app: &App, rt: &RuntimeView, area: Rect, buf: &mut Buffer) {
             Constraint::Length(5),
             Constraint::Length(8),
             Constraint::Length(8),
-            Constraint::Length(9),
-            Constraint::Length(9),
+            Constraint::Length(10),
+            Constraint::Length(10),
             Constraint::Length(8),
             Constraint::Length(6),
             Constraint::Length(8),
@@ -526,7 +526,11 @@ fn draw_histogram(rt: &RuntimeView, area: Rect, buf: &mut Buffer) {
         let count = rt.tiers[k] + rt.tiers.get(k + 1).copied().unwrap_or(0);
         let label = match rt.tier_bounds.get(k + 1).copied().flatten() {
             Some(us) => format!("<{}", secs(us as f64 * 1e-6)),
-            None => match rt.tier_bounds.get(k).copied().flatten() {
+            // The last pair: from the lower bound of its first tier up.
+            None => match k
+                .checked_sub(1)
+                .and_then(|j| rt.tier_bounds.get(j).copied().flatten())
+            {
                 Some(us) => format!("≥{}", secs(us as f64 * 1e-6)),
                 None => "rest".to_string(),
             },
@@ -642,7 +646,7 @@ fn draw_help(area: Rect, buf: &mut Buffer) {
         Line::from(""),
         Line::from("p50/p99: upper bound of the poll-time tier holding it."),
         Line::from("in poll: the poll running now; red past the stall threshold."),
-        Line::from("steal in/s: tasks this worker stole; stolen/s: from it."),
+        Line::from("steals in: tasks/s this worker stole; out: stolen from it."),
         Line::from("LIFO: share of polls from the LIFO slot."),
     ])
     .block(Block::bordered().title(" help "))
