@@ -47,9 +47,9 @@ impl Document {
     ///
     /// See [`Document`].
     pub fn parse(text: &str) -> Result<Document, String> {
-        let doc: Document = serde_json::from_str(text)
+        let value: serde_json::Value = serde_json::from_str(text)
             .map_err(|err| format!("not a /pulse.json document: {err}"))?;
-        doc.checked()
+        Document::from_value(value)
     }
 
     /// Reads a document from a JSON value (what `tokio_pulse_rt::json::value`
@@ -66,6 +66,9 @@ impl Document {
     /// assert_eq!(tokio_pulse_top::model::Document::from_value(value).unwrap().pid, 7);
     /// ```
     pub fn from_value(value: serde_json::Value) -> Result<Document, String> {
+        if !value.is_object() {
+            return Err("not a /pulse.json document: not a JSON object".to_string());
+        }
         let doc: Document = serde_json::from_value(value)
             .map_err(|err| format!("not a /pulse.json document: {err}"))?;
         doc.checked()

@@ -9,6 +9,9 @@ use crate::model::{Document, Runtime, Worker};
 /// How far back sparklines, the steal matrix and the histogram look.
 pub const WINDOW: Duration = Duration::from_secs(60);
 
+/// The largest steal matrix drawn, in workers a side.
+pub const MAX_MATRIX: usize = 256;
+
 /// One process `top` watches.
 #[derive(Debug)]
 pub struct Process {
@@ -183,6 +186,9 @@ impl Process {
                 row.spark.push(rate(b.polls, a.polls, dt));
             }
         }
+        // A matrix of at most MAX_MATRIX workers a side, whatever the
+        // document says.
+        let n = n.min(MAX_MATRIX);
         let mut steals = vec![vec![0u64; n]; n];
         for (thief, w) in rt.workers.iter().enumerate().take(n) {
             for (victim, cell) in w.steals_from.iter().enumerate().take(n) {
@@ -202,7 +208,7 @@ impl Process {
                 .and_then(|fw| fw.poll_time.as_ref());
             for (k, count) in t.tiers.iter().enumerate().take(tier_count) {
                 let b = before.and_then(|b| b.tiers.get(k)).copied().unwrap_or(0);
-                tiers[k] += count.saturating_sub(b);
+                tiers[k] = tiers[k].saturating_add(count.saturating_sub(b));
             }
         }
         let mut events: Vec<(usize, crate::model::Event)> = rt
@@ -220,8 +226,8 @@ impl Process {
             polls_per_sec: workers.iter().map(|w| w.polls_per_sec).sum(),
             spawns_local_per_sec: prev.map_or(0.0, |p| {
                 rate(
-                    rt.workers.iter().map(|w| w.spawns_local).sum(),
-                    p.workers.iter().map(|w| w.spawns_local).sum(),
+                    total(rt.workers.iter().map(|w| w.spawns_local)),
+                    total(p.workers.iter().map(|w| w.spawns_local)),
                     dt,
                 )
             }),
@@ -229,18 +235,18 @@ impl Process {
                 .map_or(0.0, |p| rate(rt.spawns_remote, p.spawns_remote, dt)),
             busy: (!timed.is_empty() && prev.is_some())
                 .then(|| timed.iter().sum::<f64>() / timed.len() as f64),
-            stalls: rt
-                .workers
-                .iter()
-                .filter_map(|w| w.poll_time.as_ref())
-                .map(|t| t.stalls)
-                .sum(),
-            slow_polls: rt
-                .workers
-                .iter()
-                .filter_map(|w| w.poll_time.as_ref())
-                .map(|t| t.slow_polls)
-                .sum(),
+            stalls: total(
+                rt.workers
+                    .iter()
+                    .filter_map(|w| w.poll_time.as_ref())
+                    .map(|t| t.stalls),
+            ),
+            slow_polls: total(
+                rt.workers
+                    .iter()
+                    .filter_map(|w| w.poll_time.as_ref())
+                    .map(|t| t.slow_polls),
+            ),
             alive_tasks: rt.alive_tasks,
             global_queue: rt.global_queue_depth,
             stall_threshold: settings.stall_seconds,
@@ -254,6 +260,17 @@ impl Process {
             window: first.map_or(0.0, |f| rt.uptime_seconds - f.uptime_seconds),
         }
     }
+}
+
+/// The sum of `counts`, saturating: a document's numbers are not trusted.
+///
+/// # Examples
+///
+/// ```
+/// assert_eq!(tokio_pulse_top::state::total([u64::MAX, 1]), u64::MAX);
+/// ```
+pub fn total(counts: impl IntoIterator<Item = u64>) -> u64 {
+    counts.into_iter().fold(0, u64::saturating_add)
 }
 
 /// `(now - before) / dt`, 0 for no time or a counter that went back.
@@ -283,11 +300,12 @@ fn worker_row(
     row.polls_per_sec = rate(w.polls, b.polls, dt);
     row.steals_in = rate(w.stolen_tasks, b.stolen_tasks, dt);
     let stolen_from = |r: &Runtime| -> u64 {
-        r.workers
-            .iter()
-            .filter_map(|t| t.steals_from.get(w.index))
-            .map(|c| c.tasks)
-            .sum()
+        total(
+            r.workers
+                .iter()
+                .filter_map(|t| t.steals_from.get(w.index))
+                .map(|c| c.tasks),
+        )
     };
     if let Some(p) = prev {
         row.steals_out = rate(stolen_from(rt), stolen_from(p), dt);
@@ -326,17 +344,22 @@ fn worker_row(
 /// assert_eq!(tokio_pulse_top::state::percentile(&tiers, 0.99), Some(1024e-6));
 /// ```
 pub fn percentile(tiers: &[u64], q: f64) -> Option<f64> {
-    let total: u64 = tiers.iter().sum();
+    let total = total(tiers.iter().copied());
     if total == 0 {
         return None;
     }
-    let want = (q * total as f64).ceil().max(1.0) as u64;
-    let mut seen = 0;
+    let want = (q * total as f64).ceil().clamp(1.0, total as f64) as u64;
+    let mut seen = 0u64;
     for (k, count) in tiers.iter().enumerate() {
-        seen += count;
+        seen = seen.saturating_add(*count);
         if seen >= want {
-            let k = if k + 1 == tiers.len() { k - 1 } else { k };
-            return Some((1u64 << k) as f64 * 1e-6);
+            // The last tier is unbounded: report where it starts.
+            let k = if k + 1 == tiers.len() {
+                k.saturating_sub(1)
+            } else {
+                k
+            };
+            return Some(2f64.powi(k.min(63) as i32) * 1e-6);
         }
     }
     None

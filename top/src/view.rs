@@ -10,7 +10,7 @@ use ratatui::text::{Line, Span, Text};
 use ratatui::widgets::{Block, Cell, Clear, Paragraph, Row, Table, Wrap};
 use ratatui::Frame;
 
-use crate::state::{Process, RuntimeView, WorkerRow};
+use crate::state::{total, Process, RuntimeView, WorkerRow};
 
 /// The worker table's sort order (`s` cycles).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -120,14 +120,14 @@ pub fn draw(frame: &mut Frame, app: &App) {
 pub fn wanted_height(app: &App) -> u16 {
     let fleet = fleet_height(app);
     let rt = selected_view(app);
-    let workers = rt.as_ref().map_or(0, |r| r.workers.len()) as u16;
+    let workers = rt.as_ref().map_or(0, |r| r.workers.len()).min(1000) as u16;
     let events = rt.as_ref().map_or(0, |r| r.events.len().min(12)) as u16;
     fleet + 4 + (workers + 3) + (workers + 3).max(14) + events.max(1) + 2 + 2
 }
 
 fn fleet_height(app: &App) -> u16 {
     if app.processes.len() > 1 {
-        app.processes.len() as u16 + 3
+        app.processes.len().min(100) as u16 + 3
     } else {
         0
     }
@@ -147,7 +147,7 @@ fn selected_view(app: &App) -> Option<RuntimeView> {
 pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     use ratatui::widgets::Widget;
     let rt = selected_view(app);
-    let workers = rt.as_ref().map_or(1, |r| r.workers.len().max(1)) as u16;
+    let workers = rt.as_ref().map_or(1, |r| r.workers.len().clamp(1, 1000)) as u16;
     let [fleet, header, table, middle, events, keys] = Layout::vertical([
         Constraint::Length(fleet_height(app)),
         Constraint::Length(4),
@@ -214,7 +214,7 @@ fn draw_fleet(app: &App, area: Rect, buf: &mut Buffer) {
         let polls: f64 = views.iter().map(|r| r.polls_per_sec).sum();
         let workers: usize = views.iter().map(|r| r.workers.len()).sum();
         let busy: Vec<f64> = views.iter().filter_map(|r| r.busy).collect();
-        let stalls: u64 = views.iter().map(|r| r.stalls).sum();
+        let stalls = total(views.iter().map(|r| r.stalls));
         let (status, style) = status_of(p);
         let mark = if i == app.selected { ">" } else { " " };
         Row::new(vec![
@@ -453,8 +453,8 @@ fn draw_workers(app: &App, rt: &RuntimeView, area: Rect, buf: &mut Buffer) {
             "busy",
             "p50",
             "p99",
-            "steal in/s",
-            "stolen/s",
+            "steals in",
+            "steals out",
             "parks/s",
             "queue",
             "in poll",
@@ -471,7 +471,7 @@ fn draw_steals(rt: &RuntimeView, area: Rect, buf: &mut Buffer) {
     const SHADES: [char; 5] = ['·', '░', '▒', '▓', '█'];
     let n = rt.steals.len();
     let max = rt.steals.iter().flatten().copied().max().unwrap_or(0);
-    let total: u64 = rt.steals.iter().flatten().sum();
+    let total = total(rt.steals.iter().flatten().copied());
     let mut lines = vec![Line::from(format!(
         "thief↓ victim→  {total} tasks stolen in {:.0} s",
         rt.window
@@ -523,7 +523,7 @@ fn draw_histogram(rt: &RuntimeView, area: Rect, buf: &mut Buffer) {
     let mut rows: Vec<(String, u64)> = Vec::new();
     let mut k = 0;
     while k < rt.tiers.len() {
-        let count = rt.tiers[k] + rt.tiers.get(k + 1).copied().unwrap_or(0);
+        let count = rt.tiers[k].saturating_add(rt.tiers.get(k + 1).copied().unwrap_or(0));
         let label = match rt.tier_bounds.get(k + 1).copied().flatten() {
             Some(us) => format!("<{}", secs(us as f64 * 1e-6)),
             // The last pair: from the lower bound of its first tier up.
@@ -538,7 +538,7 @@ fn draw_histogram(rt: &RuntimeView, area: Rect, buf: &mut Buffer) {
         rows.push((label, count));
         k += 2;
     }
-    let total: u64 = rows.iter().map(|r| r.1).sum();
+    let total = total(rows.iter().map(|r| r.1));
     let bar_width = (area.width as usize).saturating_sub(26).max(4);
     let lines: Vec<Line> = rows
         .iter()
