@@ -12,6 +12,10 @@
 //! 5. `q`: the pane leaves the alternate screen, the cursor is shown and the
 //!    tty is back in canonical mode (`stty -a` after `top` exits).
 //!
+//! A second test runs the demo itself in a pane: on a terminal it draws the
+//! same view of its own runtime in-process, says how to stop it and where
+//! `/metrics` is, and Ctrl-C ends it with the terminal restored.
+//!
 //! It needs `tmux` and the example binaries (`cargo xtask test` builds them
 //! and runs this with `--ignored`). Without `tmux` it fails under
 //! `CI=true`, and elsewhere prints `SKIPPED` and returns. Every process it
@@ -324,4 +328,63 @@ fn top_in_tmux_shows_workers_stalls_disconnects_and_restores_the_terminal() {
         "1"
     );
     drop(demo);
+}
+
+/// `cargo xtask demo` on a terminal: the same view of its own runtime,
+/// drawn in-process, with how to stop it and where `/metrics` is; Ctrl-C
+/// stops it, restores the terminal and prints the totals.
+#[test]
+#[ignore = "needs tmux and the example binaries: cargo xtask test runs it"]
+fn the_demo_on_a_terminal_draws_the_top_view_of_itself() {
+    if !tmux_or_skip() {
+        return;
+    }
+    let demo = example("demo");
+    let tmux = Tmux {
+        socket: format!("tokio-pulse-demo-test-{}", std::process::id()),
+    };
+    let script = format!(
+        "{} --workers 3 --duration 60 --addr 127.0.0.1:0 2>/dev/null; echo DEMO-EXITED $?; sleep 120",
+        demo.display()
+    );
+    tmux.run(&[
+        "new-session",
+        "-d",
+        "-s",
+        "top",
+        "-x",
+        "200",
+        "-y",
+        "60",
+        "sh",
+        "-c",
+        &script,
+    ]);
+    let screen = tmux.wait_for("the demo's own view with busy workers", |screen| {
+        let rows = worker_polls(screen);
+        screen.contains("demo (in-process, pid ")
+            && rows.len() == 3
+            && rows.iter().any(|&(_, polls)| polls > 0.0)
+    });
+    assert!(screen.contains("runtime \"demo\""), "{screen}");
+    assert!(screen.contains("q or Ctrl-C stops it"), "{screen}");
+    assert!(
+        screen
+            .lines()
+            .any(|l| l.contains("Prometheus: http://127.0.0.1:") && l.contains("/metrics")),
+        "{screen}"
+    );
+    tmux.keys("C-c");
+    let screen = tmux.wait_for("the demo's exit", |screen| screen.contains("DEMO-EXITED"));
+    assert!(screen.contains("DEMO-EXITED 0"), "{screen}");
+    assert!(screen.contains("tasks stolen"), "the totals:\n{screen}");
+    assert!(
+        worker_polls(&screen).is_empty(),
+        "the view is gone:\n{screen}"
+    );
+    assert_eq!(
+        tmux.run(&["display", "-p", "-t", "top", "#{alternate_on}"])
+            .trim(),
+        "0"
+    );
 }
