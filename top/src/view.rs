@@ -281,7 +281,7 @@ fn draw_header(app: &App, rt: Option<&RuntimeView>, area: Rect, buf: &mut Buffer
     match rt {
         Some(rt) => {
             lines.push(Line::from(format!(
-                "runtime {:?} (id {}, {}/{runtimes})  up {}  polls/s {:.0}  spawns/s local {:.0} remote {:.0}  busy {}  stalls {}  slow polls {}",
+                "runtime {:?} (id {}, {}/{runtimes})  up {}  polls/s {:.0}  spawns/s {:.0} local, {:.0} remote  busy {}",
                 rt.name,
                 rt.id,
                 app.runtime.min(runtimes.saturating_sub(1)) + 1,
@@ -290,11 +290,11 @@ fn draw_header(app: &App, rt: Option<&RuntimeView>, area: Rect, buf: &mut Buffer
                 rt.spawns_local_per_sec,
                 rt.spawns_remote_per_sec,
                 rt.busy.map_or("-".into(), pct),
-                rt.stalls,
-                rt.slow_polls,
             )));
             lines.push(Line::from(format!(
-                "tasks alive {}  global queue {}  poll timing {}  slow poll ≥ {}  stall ≥ {}",
+                "stalls {}  slow polls {}  tasks alive {}  global queue {}  poll timing {}  slow poll ≥ {}  stall ≥ {}",
+                rt.stalls,
+                rt.slow_polls,
                 opt(rt.alive_tasks),
                 opt(rt.global_queue),
                 if rt.poll_timing {
