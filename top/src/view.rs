@@ -195,8 +195,11 @@ fn status_of(process: &Process) -> (String, Style) {
     match &process.error {
         Some((err, since)) => (
             format!(
-                "disconnected, retrying ({:.0} s): {err}",
-                since.elapsed().as_secs_f64()
+                "disconnected, retrying ({:.0} s): {}",
+                since.elapsed().as_secs_f64(),
+                // The label is on the line already.
+                err.strip_prefix(&format!("{}: ", process.label))
+                    .unwrap_or(err)
             ),
             Style::new().fg(Color::Red).add_modifier(Modifier::BOLD),
         ),
@@ -309,7 +312,9 @@ fn draw_header(app: &App, rt: Option<&RuntimeView>, area: Rect, buf: &mut Buffer
         None if process.ever_connected => lines.push(Line::from("no live runtime in this process")),
         None => {}
     }
-    Paragraph::new(lines).render(area, buf);
+    Paragraph::new(lines)
+        .wrap(Wrap { trim: false })
+        .render(area, buf);
 }
 
 fn opt(v: Option<u64>) -> String {
