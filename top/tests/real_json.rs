@@ -87,7 +87,9 @@ fn top_reads_the_exporters_json_and_draws_it() {
         .unwrap();
     assert!(view.polls_per_sec > 0.0);
     assert!(view.stalls >= 1 && view.slow_polls >= 1);
-    assert_eq!(view.tiers.iter().sum::<u64>(), polls);
+    // The tiers trail the poll count by at most one poll per worker.
+    let timed = view.tiers.iter().sum::<u64>();
+    assert!(timed <= polls && timed + 3 >= polls, "{timed} of {polls}");
 
     let mut app = App::new(["in-process"]);
     app.processes = vec![process];
