@@ -177,7 +177,7 @@ fn worker_polls(screen: &str) -> Vec<(usize, f64)> {
         .collect()
 }
 
-fn tmux_or_skip() -> bool {
+fn tmux_or_skip(what: &str) -> bool {
     let present = Command::new("tmux")
         .arg("-V")
         .stdout(Stdio::null())
@@ -191,14 +191,14 @@ fn tmux_or_skip() -> bool {
         std::env::var("CI").as_deref() != Ok("true"),
         "tmux is not installed; CI=true needs it (apt-get install tmux)"
     );
-    eprintln!("SKIPPED: tmux is not installed (apt-get install tmux); the TUI test did not run");
+    eprintln!("SKIPPED: tmux is not installed (apt-get install tmux); {what} did not run");
     if let Some(log) = std::env::var_os("TOKIO_PULSE_SKIP_LOG") {
         if let Ok(mut file) = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(log)
         {
-            let _ = writeln!(file, "the tmux TUI test of tokio-pulse top\tinstall tmux");
+            let _ = writeln!(file, "{what}\tinstall tmux");
         }
     }
     false
@@ -207,7 +207,7 @@ fn tmux_or_skip() -> bool {
 #[test]
 #[ignore = "needs tmux and the example binaries: cargo xtask test runs it"]
 fn top_in_tmux_shows_workers_stalls_disconnects_and_restores_the_terminal() {
-    if !tmux_or_skip() {
+    if !tmux_or_skip("tokio-pulse top under tmux") {
         return;
     }
     let top = env!("CARGO_BIN_EXE_tokio-pulse");
@@ -336,7 +336,7 @@ fn top_in_tmux_shows_workers_stalls_disconnects_and_restores_the_terminal() {
 #[test]
 #[ignore = "needs tmux and the example binaries: cargo xtask test runs it"]
 fn the_demo_on_a_terminal_draws_the_top_view_of_itself() {
-    if !tmux_or_skip() {
+    if !tmux_or_skip("the demo's own view under tmux") {
         return;
     }
     let demo = example("demo");
