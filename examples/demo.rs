@@ -4,8 +4,16 @@
 //! Run it with `cargo xtask demo` (which materializes the fork first), or
 //! `cargo run --release -p tokio-pulse-examples --example demo -- --help`.
 //! It serves every counter at `http://127.0.0.1:9464/metrics` for
-//! Prometheus (`--addr` to change; port 0 picks a free port and the demo
-//! prints which, on stderr).
+//! Prometheus, and everything as JSON at `/pulse.json` for `tokio-pulse top`
+//! (`--addr` to change; port 0 picks a free port and the demo prints which,
+//! on stderr).
+//!
+//! On a terminal it shows the `tokio-pulse top` view of its own runtime,
+//! drawn in-process by the same library (`tokio-pulse-top`) from the same
+//! JSON; `q` or Ctrl-C stops it. Headless (stdout not a terminal) it prints
+//! a plain per-worker table every `--interval` instead. Either way it says
+//! how to stop it and where `/metrics` is. Poll timing and a 50 ms stall
+//! watchdog are on, so the view has busy shares, poll times and stalls.
 //!
 //! The workload, each part running concurrently:
 //!
@@ -30,7 +38,8 @@ use clap::{Parser, ValueEnum};
 use crossterm::{cursor, terminal, QueueableCommand};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio_pulse_rt::{report::WorkerTable, RuntimeProbes, RuntimeSnapshot};
+use tokio_pulse_rt::{report::WorkerTable, PulseConfig, RuntimeProbes, RuntimeSnapshot};
+use tokio_pulse_top::{model::Document, Options, Source};
 
 /// Runs a mixed workload on the instrumented runtime and shows the probes live.
 #[derive(Debug, Parser)]
@@ -93,6 +102,11 @@ fn main() -> ExitCode {
         .worker_threads(args.workers.into())
         .name("demo")
         .enable_all()
+        .pulse(
+            PulseConfig::new()
+                .poll_timing(true)
+                .stall_watchdog(Duration::from_millis(50)),
+        )
         .build()
     {
         Ok(rt) => rt,
@@ -114,6 +128,13 @@ fn main() -> ExitCode {
     };
     // Tools (and the end-to-end test) read this line to find the port.
     eprintln!("demo: serving http://{}/metrics", server.local_addr());
+    let live = std::io::stdout().is_terminal();
+    eprintln!(
+        "demo: press {} to stop; Prometheus metrics at http://{addr}/metrics, \
+         the JSON view at http://{addr}/pulse.json (`cargo xtask top -- http://{addr}`)",
+        if live { "q or Ctrl-C" } else { "Ctrl-C" },
+        addr = server.local_addr()
+    );
 
     if args.workload.runs(Workload::Spawn) {
         spawn_remote_feeder(rt.handle().clone());
@@ -152,7 +173,11 @@ fn main() -> ExitCode {
 
     let deadline = (args.duration > 0).then(|| Instant::now() + Duration::from_secs(args.duration));
     let interval = Duration::from_secs_f64(args.interval);
-    let result = rt.block_on(show(probes, deadline, interval));
+    let result = if live {
+        top_view(&probes, server.local_addr(), deadline, interval)
+    } else {
+        rt.block_on(show(probes, deadline, interval))
+    };
     server.stop();
     rt.shutdown_timeout(Duration::from_secs(1));
     match result {
@@ -162,6 +187,43 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The `tokio-pulse top` view of this process, drawn in-process from
+/// `tokio_pulse_rt::json::value()`, until `q`, Ctrl-C or the deadline; then
+/// the totals.
+fn top_view(
+    probes: &RuntimeProbes,
+    addr: std::net::SocketAddr,
+    deadline: Option<Instant>,
+    interval: Duration,
+) -> std::io::Result<()> {
+    let start = probes.snapshot();
+    let source = Source::from_fn(
+        format!("demo (in-process, pid {})", std::process::id()),
+        || Document::from_value(tokio_pulse_rt::json::value()),
+    );
+    let options = Options {
+        interval,
+        note: Some(format!(
+            "demo: q or Ctrl-C stops it · Prometheus: http://{addr}/metrics · JSON: http://{addr}/pulse.json"
+        )),
+        until: deadline,
+    };
+    tokio_pulse_top::run(vec![source], &options)?;
+    print_totals(&probes.snapshot().delta(&start));
+    Ok(())
+}
+
+fn print_totals(total: &RuntimeSnapshot) {
+    println!(
+        "\ndemo: {:.1} s, {} polls ({:.0}/s), {} spawns, {} tasks stolen",
+        total.uptime.as_secs_f64(),
+        total.polls(),
+        total.rate(total.polls()),
+        total.spawns(),
+        total.stolen_tasks()
+    );
 }
 
 /// Prints the table until the deadline or Ctrl-C: redrawn in place on a
@@ -197,15 +259,7 @@ async fn show(
         out.flush()?;
         last = now;
         if stop {
-            let total = last.delta(&start);
-            println!(
-                "\ndemo: {:.1} s, {} polls ({:.0}/s), {} spawns, {} tasks stolen",
-                total.uptime.as_secs_f64(),
-                total.polls(),
-                total.rate(total.polls()),
-                total.spawns(),
-                total.stolen_tasks()
-            );
+            print_totals(&last.delta(&start));
             return Ok(());
         }
     }

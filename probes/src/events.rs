@@ -255,17 +255,45 @@ pub(crate) enum Delivery {
 }
 
 /// Calls `call` with the listener, if one is installed, catching a panic so
-/// that a faulty listener never unwinds into a worker or the watchdog.
+/// that a faulty listener never unwinds into a worker or the watchdog. The
+/// event is first kept in its runtime's ring of [recent
+/// events](crate::recent_events), listener or not.
 pub(crate) fn deliver(call: impl FnOnce(&dyn PulseListener)) -> Delivery {
-    let Some(listener) = listener() else {
-        return Delivery::NoListener;
-    };
+    let listener = listener();
+    let recording = Recording(listener);
     // The listener sees only the event, which the caller drops afterwards,
     // and whatever state the listener keeps itself: nothing of ours is left
     // half-updated by an unwind.
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| call(listener))) {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| call(&recording))) {
+        Ok(()) if listener.is_none() => Delivery::NoListener,
         Ok(()) => Delivery::Delivered,
         Err(_) => Delivery::Panicked,
+    }
+}
+
+/// Keeps each event in the ring of recent events, then hands it to the
+/// installed listener, if any.
+struct Recording(Option<&'static dyn PulseListener>);
+
+impl PulseListener for Recording {
+    fn slow_poll(&self, event: &SlowPoll) {
+        crate::recent::record(crate::recent::RecentEvent::SlowPoll(event.clone()));
+        if let Some(listener) = self.0 {
+            listener.slow_poll(event);
+        }
+    }
+
+    fn stall(&self, event: &Stall) {
+        crate::recent::record(crate::recent::RecentEvent::Stall(event.clone()));
+        if let Some(listener) = self.0 {
+            listener.stall(event);
+        }
+    }
+
+    fn config_warning(&self, warning: &crate::config::ConfigWarning) {
+        if let Some(listener) = self.0 {
+            listener.config_warning(warning);
+        }
     }
 }
 

@@ -23,6 +23,8 @@
 //!   calibrated [`Clock`] into log-scale [`tier`]s ([`PollTimeSnapshot`]),
 //!   slow-poll events, and a stall watchdog thread; events reach the
 //!   [`PulseListener`] installed with [`set_listener`].
+//! - [`recent_events`]: each runtime's last slow-poll and stall events, in a
+//!   bounded ring ([`DEFAULT_RECENT_EVENTS`] by default), listener or not.
 //! - [`task_names`]: names of tasks spawned with a name (Tokio has them only
 //!   under `tokio_unstable` with its `tracing` feature), for those events.
 //!
@@ -51,6 +53,7 @@ mod events;
 pub mod fork;
 mod kinds;
 mod lifecycle;
+mod recent;
 mod recorder;
 mod registry;
 mod remote;
@@ -73,6 +76,9 @@ pub use events::{
     set_listener, PollEvent, PulseListener, SlowPoll, Stall, TaskInfo, EVENTS_PER_SECOND,
 };
 pub use kinds::{RemoteKind, ScheduleKind, YieldReason};
+pub use recent::{
+    recent_capacity, recent_events, set_recent_capacity, Recent, RecentEvent, DEFAULT_RECENT_EVENTS,
+};
 pub use registry::runtimes;
 pub use remote::RemoteProbes;
 pub use runtime::RuntimeProbes;

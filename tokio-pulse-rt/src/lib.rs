@@ -15,6 +15,8 @@
 //! - [`report::WorkerTable`] renders a per-worker table of a change.
 //! - [`prometheus()`] serves every runtime's counters at `/metrics` in one
 //!   line: `tokio_pulse_rt::prometheus().listen("127.0.0.1:9464").install()?`.
+//! - [`json`] is the same data as one versioned JSON document, served at
+//!   `/pulse.json` next to `/metrics` (what `tokio-pulse top` reads).
 //! - [`export`] publishes them to any `metrics` recorder, once
 //!   ([`export::publish`]) or on an interval ([`export::publisher`]); its
 //!   catalog, [`export::FAMILIES`], maps every snapshot field to a metric
@@ -74,6 +76,7 @@ use std::sync::Arc;
 
 pub mod events;
 pub mod export;
+pub mod json;
 pub mod prometheus;
 pub mod report;
 
@@ -83,10 +86,11 @@ pub use prometheus::prometheus;
 /// Names of tasks spawned with a name; see [`tokio_pulse_probes::task_names`].
 pub use tokio_pulse_probes::task_names;
 pub use tokio_pulse_probes::{
-    config_warnings, runtimes, tier, Clock, ConfigWarning, Counter, CurrentPoll, PollEvent,
-    PollTimeSnapshot, PulseConfig, PulseListener, PulseSettings, RemoteKind, RemoteProbes,
-    RuntimeProbes, RuntimeSnapshot, ScheduleKind, SlowPoll, Stall, StealSnapshot, TaskInfo,
-    WorkerProbes, WorkerSnapshot, YieldReason, BLOCK_ON_TASK_ID,
+    config_warnings, recent_capacity, recent_events, runtimes, set_recent_capacity, tier, Clock,
+    ConfigWarning, Counter, CurrentPoll, PollEvent, PollTimeSnapshot, PulseConfig, PulseListener,
+    PulseSettings, Recent, RecentEvent, RemoteKind, RemoteProbes, RuntimeProbes, RuntimeSnapshot,
+    ScheduleKind, SlowPoll, Stall, StealSnapshot, TaskInfo, WorkerProbes, WorkerSnapshot,
+    YieldReason, BLOCK_ON_TASK_ID, DEFAULT_RECENT_EVENTS,
 };
 
 /// The probes of the runtime behind `handle`.

@@ -61,6 +61,13 @@ enum Command {
     Overhead(xtask::overhead::Args),
     /// Run the criterion suite; save or compare baselines; the seed-targets table.
     Bench(xtask::bench::Args),
+    /// Run `tokio-pulse top` (release build of top/): a live view of the
+    /// processes at the URLs (default http://127.0.0.1:9464).
+    Top {
+        /// Arguments for `tokio-pulse top` (after `--`), e.g. URLs, `--once`.
+        #[arg(last = true)]
+        args: Vec<String>,
+    },
     /// Ensure the fork, then run the demo example in release mode.
     Demo {
         /// Arguments for the demo (after `--`).
@@ -88,6 +95,7 @@ fn main() -> ExitCode {
         Command::Overhead(args) => xtask::overhead::run(&paths, &args),
         Command::Bench(args) => xtask::bench::run(&paths, &args),
         Command::Demo { args } => tasks::demo(&paths, &args),
+        Command::Top { args } => tasks::top(&paths, &args),
         Command::Swap { undo: false, path } => xtask::swap::swap(&paths, &path),
         Command::Swap { undo: true, path } => xtask::swap::undo(&paths, &path),
         Command::SwapTest => xtask::swap_test::run(&paths),

@@ -25,12 +25,16 @@
 //!    built with `--cfg loom` in release mode in `target/loom`.
 //! 7. `promtool check rules` and `promtool test rules` on `dashboards/`
 //!    ([`crate::dashboards`]).
-//! 8. `check-targets` ([`crate::cross`]): `cargo check -p tokio` of the fork
+//! 8. The TUI test, `top/tests/tui_tmux.rs` (ignored by the workspace's
+//!    `cargo test`): `tokio-pulse top` in a tmux pane against the demo and
+//!    the `slow_poll` example, after building the examples. Without `tmux`
+//!    it is a named skip (a failure under `CI=true`).
+//! 9. `check-targets` ([`crate::cross`]): `cargo check -p tokio` of the fork
 //!    for powerpc-unknown-linux-gnu (no 64-bit atomics; features `full`) and
 //!    wasm32-unknown-unknown (`rt`, `sync`, `macros`, `time`), one step each,
 //!    in `target/cross`. A target rustup cannot add is a named skip.
-//! 9. With `--miri`: the probes crate's tests (unit, integration and doc)
-//!    under Miri, with `rustup run nightly cargo miri test`.
+//! 10. With `--miri`: the probes crate's tests (unit, integration and doc)
+//!     under Miri, with `rustup run nightly cargo miri test`.
 //!
 //! Every step runs even if an earlier (non-fatal) one failed; the last line is
 //! `xtask test: N passed, N failed` plus, if anything did not run,
@@ -40,7 +44,8 @@
 //! step failed. To add a step, push it onto the list in [`test()`].
 //!
 //! `cargo xtask demo [-- args]` makes sure the fork is current, then runs the
-//! `demo` example of `tokio-pulse-examples` in release mode.
+//! `demo` example of `tokio-pulse-examples` in release mode. `cargo xtask top
+//! [-- args]` runs `tokio-pulse top` (top/) in release mode.
 
 use std::process::Command;
 
@@ -81,6 +86,9 @@ pub fn test(paths: &Paths, miri: bool, args: &[String]) -> Result<()> {
         }),
         Step::reporting("promtool check/test rules (dashboards/)", || {
             crate::dashboards::check_rules(paths)
+        }),
+        Step::reporting("tokio-pulse top under tmux (top/tests/tui_tmux.rs)", || {
+            tui_test(paths)
         }),
     ];
     steps.extend(crate::cross::steps(paths));
@@ -156,6 +164,61 @@ pub fn miri_cmd(paths: &Paths) -> Command {
         .env_remove("CARGO")
         .env_remove("RUSTUP_TOOLCHAIN");
     cmd
+}
+
+/// `cargo xtask top [-- args]`: `tokio-pulse top` from top/, in release mode.
+/// The fork is ensured first only because the workspace's `[patch]` needs
+/// `vendor/tokio` to resolve; top itself has no Tokio.
+pub fn top(paths: &Paths, args: &[String]) -> Result<()> {
+    ensure_fork(paths, false)?;
+    let mut cmd = cargo_cmd();
+    cmd.args([
+        "run",
+        "--release",
+        "-p",
+        "tokio-pulse-top",
+        "--bin",
+        "tokio-pulse",
+        "--",
+        "top",
+    ])
+    .args(args)
+    .current_dir(&paths.root);
+    stream(cmd)
+}
+
+/// The TUI test (`top/tests/tui_tmux.rs`, ignored by a plain `cargo test`):
+/// builds the example programs it drives, then runs it with the skip log,
+/// so a missing `tmux` comes back as a named skip (a failure under
+/// `CI=true`).
+fn tui_test(paths: &Paths) -> Result<Outcome> {
+    let mut build = cargo_cmd();
+    build
+        .args(["build", "-p", "tokio-pulse-examples", "--examples"])
+        .current_dir(&paths.root);
+    stream(build)?;
+    let log = paths
+        .scratch()
+        .join(format!("skips-tui-{}.log", std::process::id()));
+    std::fs::create_dir_all(paths.scratch())?;
+    let _ = std::fs::remove_file(&log);
+    let mut cmd = cargo_cmd();
+    cmd.args([
+        "test",
+        "-p",
+        "tokio-pulse-top",
+        "--test",
+        "tui_tmux",
+        "--",
+        "--ignored",
+    ])
+    .current_dir(&paths.root)
+    .env(SKIP_LOG_ENV, &log);
+    let result = stream(cmd);
+    let skipped = read_skip_log(&log);
+    let _ = std::fs::remove_file(&log);
+    result?;
+    Ok(Outcome::Passed { skipped: skipped? })
 }
 
 /// `cargo xtask demo [-- args]`: ensure the fork, then run the demo example.

@@ -42,6 +42,11 @@ impl Renderer {
         self.app.as_ref()
     }
 
+    /// Which runtimes it exports.
+    pub(crate) fn limits(&self) -> Limits {
+        self.limits
+    }
+
     /// Snapshots the live runtimes (the oldest `max_runtimes` of those at
     /// least `min_runtime_age` old) and renders the text exposition format.
     /// With a global recorder, this also drains its histograms.

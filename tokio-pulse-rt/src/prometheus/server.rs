@@ -1,4 +1,4 @@
-//! The `/metrics` HTTP/1.1 server: one accept thread, one thread per
+//! The `/metrics` (and `/pulse.json`, see [`crate::json`]) HTTP/1.1 server: one accept thread, one thread per
 //! connection up to a cap, a total deadline per connection.
 //!
 //! A request is small and a scrape is cheap, so the server needs no async
@@ -27,6 +27,7 @@ use std::time::{Duration, Instant};
 
 use super::{Renderer, CONTENT_TYPE};
 use crate::export::{ExportError, StopSignal};
+use crate::json;
 
 /// The largest request head the server reads.
 const MAX_REQUEST_HEAD: usize = 8 * 1024;
@@ -348,10 +349,15 @@ fn answer(mut stream: TcpStream, shared: &Shared, deadline: Instant) -> io::Resu
     let path = target.split('?').next().unwrap_or("");
     let (status, content_type, body) = match (method, path) {
         ("GET" | "HEAD", "/metrics") => ("200 OK", CONTENT_TYPE, shared.renderer.render()),
+        ("GET" | "HEAD", json::PATH) => (
+            "200 OK",
+            json::CONTENT_TYPE,
+            json::render(shared.renderer.limits()),
+        ),
         ("GET" | "HEAD", _) => (
             "404 Not Found",
             "text/plain; charset=utf-8",
-            "not found: the metrics are at /metrics\n".to_string(),
+            "not found: the metrics are at /metrics, the JSON view at /pulse.json\n".to_string(),
         ),
         _ => (
             "405 Method Not Allowed",
