@@ -46,7 +46,13 @@ fn a_panicking_tracing_layer_is_counted_and_survived() {
     assert!(tokio_pulse_rt::events::install());
     let rt = Builder::new_multi_thread()
         .worker_threads(2)
-        .pulse(PulseConfig::new().stall_watchdog(Duration::from_millis(20)))
+        // A slow-poll threshold far above any poll but the blocking one, so
+        // a loaded machine cannot add a slow poll to the count.
+        .pulse(
+            PulseConfig::new()
+                .slow_poll_threshold(Duration::from_millis(30))
+                .stall_watchdog(Duration::from_millis(20)),
+        )
         .build()
         .unwrap();
     let probes = rt.handle().pulse().clone();
