@@ -45,6 +45,8 @@ pub use crate::remote::RuntimeGauges;
 #[derive(Debug)]
 pub struct RuntimeWriter {
     probes: Arc<RuntimeProbes>,
+    /// The clock schedules are stamped on, with poll timing on.
+    stamp: Option<Clock>,
 }
 
 impl RuntimeWriter {
@@ -72,6 +74,29 @@ impl RuntimeWriter {
     /// # Examples
     ///
     /// See the [module docs](self).
+    /// A task is being scheduled (spawned or woken), from any thread: with
+    /// poll timing on, one clock reading (never 0) for the scheduler to keep
+    /// in the task, which the poll's
+    /// [`poll_started_stamped`](WorkerRecorder::poll_started_stamped) turns
+    /// into the task's schedule latency. `None`, and no clock read, with
+    /// timing off.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tokio_pulse_probes::{fork, PulseConfig};
+    ///
+    /// let settings = PulseConfig::new().poll_timing(true).resolve().unwrap();
+    /// let (writer, _recorders) = fork::with_settings(None, 1, &settings);
+    /// assert!(writer.schedule_stamp().is_some_and(|stamp| stamp > 0));
+    /// let (untimed, _recorders) = fork::new(None, 1);
+    /// assert_eq!(untimed.schedule_stamp(), None);
+    /// ```
+    #[inline(always)]
+    pub fn schedule_stamp(&self) -> Option<u64> {
+        self.stamp.as_ref().map(|clock| clock.now().max(1))
+    }
+
     #[inline(always)]
     pub fn pushed_locked(&self, kind: RemoteKind) {
         self.probes.remote().pushed_locked(kind);
@@ -171,5 +196,6 @@ pub fn with_clock(
     clock: Clock,
 ) -> (RuntimeWriter, Vec<WorkerRecorder>) {
     let (probes, recorders) = RuntimeProbes::build(name, workers, settings, clock);
-    (RuntimeWriter { probes }, recorders)
+    let stamp = settings.poll_timing.then_some(clock);
+    (RuntimeWriter { probes, stamp }, recorders)
 }

@@ -88,6 +88,9 @@ pub use tokio_pulse_probes::{
     RuntimeProbes, RuntimeSnapshot, ScheduleKind, SlowPoll, Stall, StealSnapshot, TaskInfo,
     WorkerProbes, WorkerSnapshot, YieldReason, BLOCK_ON_TASK_ID,
 };
+pub use tokio_pulse_probes::{
+    ScheduleLatencySnapshot, ScheduleSource, SourceLatency, WorkerState, WorkerStatesSnapshot,
+};
 
 /// The probes of the runtime behind `handle`.
 ///

@@ -92,6 +92,12 @@ impl Timing {
         self.clock.now()
     }
 
+    /// The clock polls are timed on.
+    #[inline(always)]
+    pub(crate) fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
     /// Starts a poll of the current-thread `block_on` future, spawned at
     /// `caller`: the task polls so far are counted and summed now, and the
     /// sum then skips this poll.
