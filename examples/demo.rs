@@ -238,13 +238,22 @@ fn timed_rows(window: &RuntimeSnapshot) -> String {
         let total = states.total().as_secs_f64().max(f64::MIN_POSITIVE);
         let shares: Vec<String> = WorkerState::ALL
             .iter()
-            .map(|&s| format!("{} {:.0}%", s.label(), 100.0 * states.state(s).as_secs_f64() / total))
+            .map(|&s| {
+                format!(
+                    "{} {:.0}%",
+                    s.label(),
+                    100.0 * states.state(s).as_secs_f64() / total
+                )
+            })
             .collect();
         let waits: Vec<String> = ScheduleSource::ALL
             .iter()
             .map(|&s| {
                 let waits = latency.source(s);
-                match waits.total.checked_div(waits.tasks().try_into().unwrap_or(u32::MAX)) {
+                match waits
+                    .total
+                    .checked_div(waits.tasks().try_into().unwrap_or(u32::MAX))
+                {
                     Some(mean) if waits.tasks() > 0 => format!("{} {mean:.0?}", s.label()),
                     _ => format!("{} -", s.label()),
                 }

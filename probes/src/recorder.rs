@@ -65,6 +65,10 @@ pub struct WorkerRecorder {
 /// core with the scheduler).
 impl Drop for WorkerRecorder {
     fn drop(&mut self) {
+        if let Some(timing) = &self.timing {
+            let now = timing.now();
+            self.states.stop(&self.probes.timing.states, now);
+        }
         if let Some(lifecycle) = self.lifecycle.take() {
             lifecycle.recorder_dropped();
         }

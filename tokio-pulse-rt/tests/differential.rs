@@ -627,7 +627,10 @@ fn schedule_latency_agrees_with_tokio_where_the_definitions_meet() {
     let snap = assert_agree(&rt, "schedule latency");
     let metrics = rt.metrics();
     assert_eq!(metrics.schedule_latency_histogram_num_buckets(), 2);
-    assert_eq!(metrics.schedule_latency_histogram_bucket_range(1).start, LONG);
+    assert_eq!(
+        metrics.schedule_latency_histogram_bucket_range(1).start,
+        LONG
+    );
     let long_tier = (0..tier::TIERS)
         .find(|&k| k > 0 && tier::upper_bound_us(k - 1).is_some_and(|us| us >= 16_000))
         .unwrap();

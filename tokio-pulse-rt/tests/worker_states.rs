@@ -168,3 +168,26 @@ fn block_in_place_hands_the_core_away() {
     let states = after.workers[0].states.as_ref().unwrap();
     assert!(states.total().abs_diff(states.wall) <= states.wall / 100);
 }
+
+#[test]
+fn a_stopped_worker_stops_counting() {
+    let rt = timed_runtime(1);
+    let probes = rt.handle().pulse();
+    started(&probes);
+    drop(rt);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let stopped = loop {
+        let snap = probes.snapshot();
+        let states = snap.workers[0].states.clone().unwrap();
+        if states.current.is_none() {
+            break states;
+        }
+        assert!(Instant::now() < deadline, "the worker did not stop");
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    std::thread::sleep(Duration::from_millis(50));
+    let later = probes.snapshot().workers[0].states.clone().unwrap();
+    assert_eq!(stopped, later);
+    assert!(stopped.wall > Duration::ZERO);
+    assert!(stopped.total().abs_diff(stopped.wall) <= stopped.wall / 100);
+}

@@ -157,7 +157,25 @@ impl StateClock {
         probes.since.store(self.since, Ordering::Relaxed);
         probes.seq.store(seq.wrapping_add(2), Ordering::Release);
     }
+
+    /// The worker has stopped (its recorder is dropped): the current state
+    /// is charged up to `now`, and nothing after it.
+    pub(crate) fn stop(&mut self, probes: &StateProbes, now: u64) {
+        if !self.started {
+            return;
+        }
+        let state = WorkerState::from_index(u64::from(self.state));
+        self.switch(probes, now, state);
+        let seq = probes.seq.load(Ordering::Relaxed);
+        probes.seq.store(seq.wrapping_add(1), Ordering::Relaxed);
+        fence(Ordering::Release);
+        probes.current.store(STOPPED, Ordering::Relaxed);
+        probes.seq.store(seq.wrapping_add(2), Ordering::Release);
+    }
 }
+
+/// The published `current` of a worker that has stopped.
+const STOPPED: u64 = u64::MAX;
 
 /// One worker's time per state since its first batch (poll timing on),
 /// read live: the state it is in now is charged up to the reading.
@@ -182,7 +200,8 @@ pub struct WorkerStatesSnapshot {
     /// the difference.
     pub wall: Duration,
     /// The state the worker was in at the reading, `None` before it
-    /// started. A gauge: a delta keeps the later value.
+    /// started and after it stopped. A gauge: a delta keeps the later
+    /// value.
     pub current: Option<WorkerState>,
 }
 
@@ -206,10 +225,17 @@ impl WorkerStatesSnapshot {
             if started == 0 {
                 return WorkerStatesSnapshot::default();
             }
+            let ns = |t: u64| Duration::from_nanos(clock.ticks_to_ns(t));
+            if current == STOPPED {
+                return WorkerStatesSnapshot {
+                    time: ticks.map(ns),
+                    wall: ns(since.saturating_sub(started)),
+                    current: None,
+                };
+            }
             let now = clock.now().max(since);
             let state = WorkerState::from_index(current);
             ticks[state as usize] += now - since;
-            let ns = |t: u64| Duration::from_nanos(clock.ticks_to_ns(t));
             return WorkerStatesSnapshot {
                 time: ticks.map(ns),
                 wall: ns(now.saturating_sub(started)),
