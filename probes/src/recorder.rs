@@ -164,6 +164,25 @@ impl WorkerRecorder {
         self.source = source;
     }
 
+    /// A task is being scheduled by the thread holding this worker's core:
+    /// like [`RuntimeWriter::schedule_stamp`](crate::fork::RuntimeWriter::schedule_stamp),
+    /// from the recorder the core already has at hand (`None`, and no clock
+    /// read, with poll timing off).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tokio_pulse_probes::{fork, PulseConfig};
+    ///
+    /// let settings = PulseConfig::new().poll_timing(true).resolve().unwrap();
+    /// let (_writer, mut recorders) = fork::with_settings(None, 1, &settings);
+    /// assert!(recorders[0].schedule_stamp().is_some_and(|stamp| stamp > 0));
+    /// ```
+    #[inline(always)]
+    pub fn schedule_stamp(&self) -> Option<u64> {
+        self.timing.as_ref().map(Timing::stamp)
+    }
+
     /// [`poll_started`](Self::poll_started) for a task whose schedule
     /// stamp `scheduled_at` returns (the reading of
     /// [`RuntimeWriter::schedule_stamp`](crate::fork::RuntimeWriter::schedule_stamp)

@@ -92,6 +92,17 @@ impl Timing {
         self.clock.now()
     }
 
+    /// A schedule stamp: a reading of the clock, never 0 (a TSC reading
+    /// with its lowest bit set, one tick at most).
+    #[inline(always)]
+    pub(crate) fn stamp(&self) -> u64 {
+        if self.clock.is_tsc() {
+            crate::clock::tsc_now() | 1
+        } else {
+            other_stamp(&self.clock)
+        }
+    }
+
     /// The clock polls are timed on.
     #[inline(always)]
     pub(crate) fn clock(&self) -> &Clock {
@@ -301,4 +312,10 @@ pub(crate) enum Kind {
 
 fn duration_ns(duration: Duration) -> u64 {
     u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// A schedule stamp on a clock that is not the TSC, out of line.
+#[inline(never)]
+fn other_stamp(clock: &Clock) -> u64 {
+    clock.now().max(1)
 }
