@@ -38,7 +38,9 @@ use clap::{Parser, ValueEnum};
 use crossterm::{cursor, terminal, QueueableCommand};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio_pulse_rt::{report::WorkerTable, PulseConfig, RuntimeProbes, RuntimeSnapshot};
+use tokio_pulse_rt::{
+    report::WorkerTable, PulseConfig, RuntimeProbes, RuntimeSnapshot, ScheduleSource, WorkerState,
+};
 use tokio_pulse_top::{model::Document, Options, Source};
 
 /// Runs a mixed workload on the instrumented runtime and shows the probes live.
@@ -267,15 +269,58 @@ async fn show(
 
 fn render(now: &RuntimeSnapshot, window: &RuntimeSnapshot) -> String {
     format!(
-        "runtime {:?}: up {:.1} s, last {:.1} s: {:.0} polls/s, {} remote spawns, {} remote wakes\n{}",
+        "runtime {:?}: up {:.1} s, last {:.1} s: {:.0} polls/s, {} remote spawns, {} remote wakes\n{}{}",
         now.name,
         now.uptime.as_secs_f64(),
         window.uptime.as_secs_f64(),
         window.rate(window.polls()),
         window.spawns_remote,
         window.wakes_remote,
-        WorkerTable::new(window)
+        WorkerTable::new(window),
+        timed_rows(window)
     )
+}
+
+/// With poll timing on, one row per worker: the share of the window spent
+/// in each worker state, and the mean schedule latency by source.
+fn timed_rows(window: &RuntimeSnapshot) -> String {
+    let mut rows = String::new();
+    for w in &window.workers {
+        let (Some(states), Some(latency)) = (&w.states, &w.schedule_latency) else {
+            continue;
+        };
+        let total = states.total().as_secs_f64().max(f64::MIN_POSITIVE);
+        let shares: Vec<String> = WorkerState::ALL
+            .iter()
+            .map(|&s| {
+                format!(
+                    "{} {:.0}%",
+                    s.label(),
+                    100.0 * states.state(s).as_secs_f64() / total
+                )
+            })
+            .collect();
+        let waits: Vec<String> = ScheduleSource::ALL
+            .iter()
+            .map(|&s| {
+                let waits = latency.source(s);
+                match waits
+                    .total
+                    .checked_div(waits.tasks().try_into().unwrap_or(u32::MAX))
+                {
+                    Some(mean) if waits.tasks() > 0 => format!("{} {mean:.0?}", s.label()),
+                    _ => format!("{} -", s.label()),
+                }
+            })
+            .collect();
+        rows.push_str(&format!(
+            "{:>8} states: {} | mean wait: {}\n",
+            w.index,
+            shares.join(" "),
+            waits.join(" ")
+        ));
+    }
+    rows
 }
 
 /// Spawns short tasks from a plain thread: remote spawns.

@@ -2,7 +2,7 @@
 //!
 //! xtask compiles this one source once per variant (stock Tokio 1.54.1, the
 //! fork, the fork with poll timing, stock with upstream's poll-time
-//! histogram), with the same flags, so that only the runtime differs. The
+//! histogram, and with it upstream's schedule-latency histogram), with the same flags, so that only the runtime differs. The
 //! variant's runtime options come from this package's cargo features, which
 //! the generated manifest turns on.
 //!
@@ -113,6 +113,8 @@ fn runtime(workers: usize) -> Result<Arc<tokio::runtime::Runtime>, String> {
     builder.worker_threads(workers).enable_all();
     #[cfg(feature = "upstream_hist")]
     builder.enable_metrics_poll_time_histogram();
+    #[cfg(feature = "upstream_sched")]
+    builder.enable_metrics_schedule_latency_histogram();
     #[cfg(feature = "pulse_timing")]
     builder.pulse(tokio_pulse_probes::PulseConfig::new().poll_timing(true));
     builder

@@ -45,6 +45,24 @@ pub use crate::remote::RuntimeGauges;
 #[derive(Debug)]
 pub struct RuntimeWriter {
     probes: Arc<RuntimeProbes>,
+    /// How schedules are stamped: one byte, so that with timing off the
+    /// stamp inlined into Tokio's `schedule_task` is one load and one
+    /// branch, and with a TSC a read and a store.
+    stamp: Stamp,
+    /// The clock of [`Stamp::Other`].
+    clock: Clock,
+}
+
+/// How a [`RuntimeWriter`] stamps schedules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+enum Stamp {
+    /// Poll timing off: no stamp.
+    Off,
+    /// The runtime's clock is the TSC.
+    Tsc,
+    /// Another clock, read out of line.
+    Other,
 }
 
 impl RuntimeWriter {
@@ -72,6 +90,36 @@ impl RuntimeWriter {
     /// # Examples
     ///
     /// See the [module docs](self).
+    /// A task is being scheduled (spawned or woken), from any thread: with
+    /// poll timing on, one clock reading (never 0) for the scheduler to keep
+    /// in the task, which the poll's
+    /// [`poll_started_stamped`](WorkerRecorder::poll_started_stamped) turns
+    /// into the task's schedule latency. `None`, and no clock read, with
+    /// timing off.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tokio_pulse_probes::{fork, PulseConfig};
+    ///
+    /// let settings = PulseConfig::new().poll_timing(true).resolve().unwrap();
+    /// let (writer, _recorders) = fork::with_settings(None, 1, &settings);
+    /// assert!(writer.schedule_stamp().is_some_and(|stamp| stamp > 0));
+    /// let (untimed, _recorders) = fork::new(None, 1);
+    /// assert_eq!(untimed.schedule_stamp(), None);
+    /// ```
+    #[inline(always)]
+    pub fn schedule_stamp(&self) -> Option<u64> {
+        if self.stamp == Stamp::Off {
+            return None;
+        }
+        Some(if self.stamp == Stamp::Tsc {
+            crate::clock::tsc_now() | 1
+        } else {
+            other_stamp(self.clock)
+        })
+    }
+
     #[inline(always)]
     pub fn pushed_locked(&self, kind: RemoteKind) {
         self.probes.remote().pushed_locked(kind);
@@ -171,5 +219,23 @@ pub fn with_clock(
     clock: Clock,
 ) -> (RuntimeWriter, Vec<WorkerRecorder>) {
     let (probes, recorders) = RuntimeProbes::build(name, workers, settings, clock);
-    (RuntimeWriter { probes }, recorders)
+    let stamp = match (settings.poll_timing, clock.is_tsc()) {
+        (false, _) => Stamp::Off,
+        (true, true) => Stamp::Tsc,
+        (true, false) => Stamp::Other,
+    };
+    (
+        RuntimeWriter {
+            probes,
+            stamp,
+            clock,
+        },
+        recorders,
+    )
+}
+
+/// A schedule stamp on a clock that is not the TSC (never 0).
+#[inline(never)]
+fn other_stamp(clock: Clock) -> u64 {
+    clock.now().max(1)
 }

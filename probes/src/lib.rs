@@ -83,5 +83,7 @@ pub use registry::runtimes;
 pub use remote::RemoteProbes;
 pub use runtime::RuntimeProbes;
 pub use snapshot::{PollTimeSnapshot, RuntimeSnapshot, StealSnapshot, WorkerSnapshot};
+pub use timing::schedule::{ScheduleLatencySnapshot, ScheduleSource, SourceLatency};
+pub use timing::states::{WorkerState, WorkerStatesSnapshot};
 pub use timing::{CurrentPoll, BLOCK_ON_TASK_ID};
 pub use worker::{StealCell, WorkerProbes};

@@ -10,6 +10,8 @@ use crate::config::PulseSettings;
 use crate::events::TaskInfo;
 use crate::kinds::{ScheduleKind, YieldReason};
 use crate::lifecycle::Lifecycle;
+use crate::timing::schedule::ScheduleSource;
+use crate::timing::states::{StateClock, WorkerState};
 use crate::timing::{self, Kind, Timing};
 use crate::worker::WorkerProbes;
 
@@ -49,6 +51,11 @@ pub struct WorkerRecorder {
     /// `futures::select!` over several channels) counts once. Nothing per poll: it
     /// is read and written only when an operation is refused budget.
     budget_yield_key: u64,
+    /// Where the worker is taking its next task from, as the scheduler last
+    /// said ([`took`](Self::took)), for the schedule-latency histogram.
+    source: ScheduleSource,
+    /// The worker's current state and its start (poll timing on).
+    states: StateClock,
 }
 
 /// The worker is gone once its recorder is: Tokio drops a worker's core, and
@@ -58,6 +65,10 @@ pub struct WorkerRecorder {
 /// core with the scheduler).
 impl Drop for WorkerRecorder {
     fn drop(&mut self) {
+        if let Some(timing) = &self.timing {
+            let now = timing.now();
+            self.states.stop(&self.probes.timing.states, now);
+        }
         if let Some(lifecycle) = self.lifecycle.take() {
             lifecycle.recorder_dropped();
         }
@@ -73,6 +84,8 @@ impl WorkerRecorder {
             batches: 0,
             // No poll has this key: the first refusal always counts.
             budget_yield_key: u64::MAX,
+            source: ScheduleSource::Local,
+            states: StateClock::default(),
         }
     }
 
@@ -122,6 +135,97 @@ impl WorkerRecorder {
         probes.polls[0].add(1);
         if self.timing.is_some() {
             timing::publish_start(&probes.timing, task());
+        }
+    }
+
+    /// The scheduler is about to take a task from `source`: the LIFO slot,
+    /// its local queue, a steal, or the inject queue. The last call before a
+    /// poll starts names where that poll's task came from. One store,
+    /// timing on or off.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tokio_pulse_probes::{PulseConfig, RuntimeProbes, ScheduleSource, TaskInfo};
+    ///
+    /// let settings = PulseConfig::new().poll_timing(true).resolve().unwrap();
+    /// let (rt, mut recorders) = RuntimeProbes::with_settings(None, 1, &settings);
+    /// let worker = &mut recorders[0];
+    /// worker.busy_started_at(10);
+    /// worker.took(ScheduleSource::Inject);
+    /// // Scheduled at tick 4, polled from the batch start at tick 10.
+    /// worker.poll_started_stamped(|| TaskInfo { id: 1, spawned_at: None }, || 4);
+    /// worker.poll_ended_at(20);
+    /// let latency = rt.snapshot().workers[0].schedule_latency.clone().unwrap();
+    /// assert_eq!(latency.source(ScheduleSource::Inject).tasks(), 1);
+    /// ```
+    #[inline(always)]
+    pub fn took(&mut self, source: ScheduleSource) {
+        self.source = source;
+    }
+
+    /// A task is being scheduled by the thread holding this worker's core:
+    /// like [`RuntimeWriter::schedule_stamp`](crate::fork::RuntimeWriter::schedule_stamp),
+    /// from the recorder the core already has at hand (`None`, and no clock
+    /// read, with poll timing off).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tokio_pulse_probes::{fork, PulseConfig};
+    ///
+    /// let settings = PulseConfig::new().poll_timing(true).resolve().unwrap();
+    /// let (_writer, mut recorders) = fork::with_settings(None, 1, &settings);
+    /// assert!(recorders[0].schedule_stamp().is_some_and(|stamp| stamp > 0));
+    /// ```
+    #[inline(always)]
+    pub fn schedule_stamp(&self) -> Option<u64> {
+        self.timing.as_ref().map(Timing::stamp)
+    }
+
+    /// [`poll_started`](Self::poll_started) for a task whose schedule
+    /// stamp `scheduled_at` returns (the reading of
+    /// [`RuntimeWriter::schedule_stamp`](crate::fork::RuntimeWriter::schedule_stamp)
+    /// kept in the task, 0 for none). With poll timing on, the wait from
+    /// the stamp to this poll's start (the mark: no clock read) goes into
+    /// the schedule-latency histogram of the source named by the last
+    /// [`took`](Self::took). Both closures run only with timing on.
+    ///
+    /// # Examples
+    ///
+    /// See [`took`](Self::took).
+    #[inline(always)]
+    pub fn poll_started_stamped(
+        &mut self,
+        task: impl FnOnce() -> TaskInfo,
+        scheduled_at: impl FnOnce() -> u64,
+    ) {
+        let probes = &*self.probes;
+        probes.polls[0].add(1);
+        if let Some(timing) = &self.timing {
+            timing::publish_start(&probes.timing, task());
+            record_wait(probes, timing, self.source, scheduled_at());
+        }
+    }
+
+    /// [`lifo_poll_started`](Self::lifo_poll_started) with the task's
+    /// schedule stamp; see [`poll_started_stamped`](Self::poll_started_stamped).
+    /// The source is [`ScheduleSource::Lifo`].
+    ///
+    /// # Examples
+    ///
+    /// See [`took`](Self::took).
+    #[inline(always)]
+    pub fn lifo_poll_started_stamped(
+        &mut self,
+        task: impl FnOnce() -> TaskInfo,
+        scheduled_at: impl FnOnce() -> u64,
+    ) {
+        let probes = &*self.probes;
+        probes.polls[1].add(1);
+        if let Some(timing) = &self.timing {
+            timing::publish_start(&probes.timing, task());
+            record_wait(probes, timing, ScheduleSource::Lifo, scheduled_at());
         }
     }
 
@@ -234,6 +338,7 @@ impl WorkerRecorder {
         if let Some(timing) = &self.timing {
             let now = timing.now();
             self.restart_clock_at(now);
+            self.switch_state(now, WorkerState::Poll);
         }
     }
 
@@ -248,7 +353,11 @@ impl WorkerRecorder {
     pub fn scheduler_work_done(&mut self) {
         if let Some(timing) = &self.timing {
             let now = timing.now();
+            // Polls up to the last mark, scheduler work since.
+            let mark = self.probes.timing.own_mark();
+            self.switch_state(mark, WorkerState::Maintenance);
             self.restart_clock_at(now);
+            self.switch_state(now, WorkerState::Poll);
         }
     }
 
@@ -260,6 +369,7 @@ impl WorkerRecorder {
     pub fn busy_started_at(&mut self, now: u64) {
         self.batches = self.batches.wrapping_add(1);
         self.restart_clock_at(now);
+        self.switch_state(now, WorkerState::Poll);
     }
 
     /// Makes `now` the next poll's start, with poll timing on: counts what
@@ -283,7 +393,100 @@ impl WorkerRecorder {
     pub fn busy_ended(&mut self) {
         if let Some(timing) = &mut self.timing {
             timing.flush(&self.probes.timing);
+            // The batch ended with its last poll: what follows, until the
+            // worker polls, parks or turns the driver, is looking for work.
+            let mark = self.probes.timing.own_mark();
+            self.switch_state(mark, WorkerState::Search);
         }
+    }
+
+    /// With poll timing on, charges the time since the worker's last state
+    /// change, up to `now`, to that state, and enters `next`.
+    #[inline]
+    fn switch_state(&mut self, now: u64, next: WorkerState) {
+        if self.timing.is_some() {
+            self.states.switch(&self.probes.timing.states, now, next);
+        }
+    }
+
+    /// With poll timing on, reads the clock and enters `next`.
+    #[inline]
+    fn switch_state_now(&mut self, next: WorkerState) {
+        if let Some(timing) = &self.timing {
+            let now = timing.now();
+            self.states.switch(&self.probes.timing.states, now, next);
+        }
+    }
+
+    /// The worker turns its driver without sleeping (`park_timeout(0)`:
+    /// maintenance, or deferred wakers before a park). With poll timing on,
+    /// one clock read: the worker enters the `driver` state.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tokio_pulse_probes::{PulseConfig, RuntimeProbes, WorkerState};
+    ///
+    /// let settings = PulseConfig::new().poll_timing(true).resolve().unwrap();
+    /// let (rt, mut recorders) = RuntimeProbes::with_settings(None, 1, &settings);
+    /// recorders[0].busy_started();
+    /// recorders[0].busy_ended();
+    /// recorders[0].driver_turn_started();
+    /// recorders[0].maintenance_started();
+    /// let states = rt.snapshot().workers[0].states.clone().unwrap();
+    /// assert_eq!(states.current, Some(WorkerState::Maintenance));
+    /// // Equal but for rounding each state to whole nanoseconds.
+    /// assert!(states.total().abs_diff(states.wall).as_nanos() < 10);
+    /// ```
+    #[inline]
+    pub fn driver_turn_started(&mut self) {
+        self.switch_state_now(WorkerState::Driver);
+    }
+
+    /// The worker starts its regular maintenance after a driver turn. With
+    /// poll timing on, one clock read: the worker enters `maintenance`.
+    ///
+    /// # Examples
+    ///
+    /// See [`driver_turn_started`](Self::driver_turn_started).
+    #[inline]
+    pub fn maintenance_started(&mut self) {
+        self.switch_state_now(WorkerState::Maintenance);
+    }
+
+    /// `block_in_place` is handing this worker's core to another thread.
+    /// With poll timing on, one clock read: the worker enters `blocking`
+    /// until a thread runs the core again ([`busy_started`](Self::busy_started)
+    /// or [`core_taken_back`](Self::core_taken_back)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tokio_pulse_probes::{PulseConfig, RuntimeProbes, WorkerState};
+    ///
+    /// let settings = PulseConfig::new().poll_timing(true).resolve().unwrap();
+    /// let (rt, mut recorders) = RuntimeProbes::with_settings(None, 1, &settings);
+    /// recorders[0].busy_started();
+    /// recorders[0].core_handed_off();
+    /// let states = rt.snapshot().workers[0].states.clone().unwrap();
+    /// assert_eq!(states.current, Some(WorkerState::Blocking));
+    /// recorders[0].core_taken_back();
+    /// ```
+    #[inline]
+    pub fn core_handed_off(&mut self) {
+        self.switch_state_now(WorkerState::Blocking);
+    }
+
+    /// The thread that handed the core away in `block_in_place` took it
+    /// back, inside the poll that called it: with poll timing on, one clock
+    /// read, and the worker is polling again.
+    ///
+    /// # Examples
+    ///
+    /// See [`core_handed_off`](Self::core_handed_off).
+    #[inline]
+    pub fn core_taken_back(&mut self) {
+        self.switch_state_now(WorkerState::Poll);
     }
 
     /// A task was scheduled by the thread holding this worker's core, into
@@ -368,11 +571,24 @@ impl WorkerRecorder {
     #[inline(always)]
     pub fn parked(&mut self) {
         self.probes.parks.add(1);
+        self.switch_state_now(WorkerState::Park);
     }
 
     /// The worker returned from a park.
     #[inline(always)]
     pub fn unparked(&mut self) {
         self.probes.unparks.add(1);
+        self.switch_state_now(WorkerState::Maintenance);
     }
+}
+
+/// Records the wait of the task whose poll starts now (at the mark), stamped
+/// at `stamp`, under `source`.
+#[inline(always)]
+fn record_wait(probes: &WorkerProbes, timing: &Timing, source: ScheduleSource, stamp: u64) {
+    let start = probes.timing.own_mark();
+    probes
+        .timing
+        .schedule
+        .record(timing.clock(), source, stamp, start);
 }

@@ -27,13 +27,17 @@
 //! assert_eq!(mine["workers"].as_array().unwrap().len(), 2);
 //! ```
 
+use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 use tokio_pulse_probes::{recent_capacity, recent_events, RecentEvent};
 
 use crate::export::{self, Limits, Selection};
-use crate::{tier, PollTimeSnapshot, PulseSettings, RuntimeSnapshot, WorkerSnapshot};
+use crate::{
+    tier, PollTimeSnapshot, PulseSettings, RuntimeSnapshot, ScheduleSource, WorkerSnapshot,
+    WorkerState,
+};
 
 /// The schema version of the document; it changes only when a field is
 /// removed or changes meaning (new fields may appear within a version).
@@ -136,7 +140,28 @@ struct Worker {
     unparks: u64,
     local_queue_depth: Option<u64>,
     poll_time: Option<PollTime>,
+    /// By source (`lifo`, `local`, `stolen`, `inject`); `null` without
+    /// poll timing.
+    schedule_latency: Option<BTreeMap<&'static str, SourceLatency>>,
+    /// Seconds per state; `null` without poll timing.
+    states: Option<States>,
     recent_events: Vec<Event>,
+}
+
+#[derive(Serialize)]
+struct SourceLatency {
+    /// Waits per poll-time tier.
+    tiers: Vec<u64>,
+    total_seconds: f64,
+}
+
+#[derive(Serialize)]
+struct States {
+    seconds: BTreeMap<&'static str, f64>,
+    wall_seconds: f64,
+    /// The state at the reading, `null` before the worker started or after
+    /// it stopped.
+    current: Option<&'static str>,
 }
 
 #[derive(Serialize)]
@@ -305,6 +330,29 @@ fn worker(w: &WorkerSnapshot, recent_events: Vec<Event>) -> Worker {
         unparks: w.unparks,
         local_queue_depth: w.local_queue_depth,
         poll_time: w.poll_time.as_ref().map(poll_time),
+        schedule_latency: w.schedule_latency.as_ref().map(|latency| {
+            ScheduleSource::ALL
+                .iter()
+                .map(|&source| {
+                    let l = latency.source(source);
+                    (
+                        source.label(),
+                        SourceLatency {
+                            tiers: l.tiers.to_vec(),
+                            total_seconds: l.total.as_secs_f64(),
+                        },
+                    )
+                })
+                .collect()
+        }),
+        states: w.states.as_ref().map(|states| States {
+            seconds: WorkerState::ALL
+                .iter()
+                .map(|&state| (state.label(), states.state(state).as_secs_f64()))
+                .collect(),
+            wall_seconds: states.wall.as_secs_f64(),
+            current: states.current.map(WorkerState::label),
+        }),
         recent_events,
     }
 }

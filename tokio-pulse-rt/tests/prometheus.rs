@@ -493,6 +493,8 @@ fn the_text_and_the_facade_agree() {
             !series.starts_with("tokio_pulse_poll_duration_seconds")
                 && !series.starts_with("tokio_pulse_busy_seconds_total")
                 && !series.starts_with("tokio_pulse_current_poll_seconds")
+                && !series.starts_with("tokio_pulse_schedule_latency_seconds")
+                && !series.starts_with("tokio_pulse_worker_state_seconds_total")
         })
         .collect();
 
@@ -526,7 +528,9 @@ fn the_text_and_the_facade_agree() {
 }
 
 /// The cardinality the README states: 7 + 18·N samples per runtime,
-/// 2·N·(N−1) more with the full steal matrix, 21·N more with poll timing.
+/// 2·N·(N−1) more with the full steal matrix, 83·N more with poll timing
+/// (21·N for the poll families, 4·14·N for the schedule-latency histogram,
+/// 6·N for the worker states).
 #[test]
 fn samples_per_runtime_are_as_documented() {
     const N: usize = 4;
@@ -541,5 +545,5 @@ fn samples_per_runtime_are_as_documented() {
     };
     let plain = 7 + 18 * N + 2 * N * (N - 1);
     assert_eq!(count(false), plain);
-    assert_eq!(count(true), plain + 21 * N);
+    assert_eq!(count(true), plain + 83 * N);
 }

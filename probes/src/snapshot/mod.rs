@@ -95,6 +95,10 @@ pub struct WorkerSnapshot {
     pub local_queue_depth: Option<u64>,
     /// Poll timing, when the runtime times polls.
     pub poll_time: Option<PollTimeSnapshot>,
+    /// Schedule latency by source, when the runtime times polls.
+    pub schedule_latency: Option<crate::ScheduleLatencySnapshot>,
+    /// Time per worker state, when the runtime times polls.
+    pub states: Option<crate::WorkerStatesSnapshot>,
 }
 
 impl WorkerSnapshot {
@@ -136,6 +140,10 @@ impl WorkerSnapshot {
                 .and_then(|g| g.local_queue_depth(worker.index()))
                 .map(|depth| depth as u64),
             poll_time: timing.map(|clock| PollTimeSnapshot::read(worker, clock)),
+            schedule_latency: timing
+                .map(|clock| crate::ScheduleLatencySnapshot::read(&worker.timing.schedule, clock)),
+            states: timing
+                .map(|clock| crate::WorkerStatesSnapshot::read(&worker.timing.states, clock)),
         }
     }
 
@@ -212,6 +220,8 @@ delta_by_field!(WorkerSnapshot {
     unparks: since,
     local_queue_depth: later,
     poll_time: since,
+    schedule_latency: since,
+    states: since,
 });
 
 /// A runtime's counters at one moment, or the change between two moments.

@@ -11,6 +11,8 @@ use crate::events::TaskInfo;
 use crate::sync::{self, fence, AtomicPtr, AtomicU64, Ordering};
 
 mod paths;
+pub(crate) mod schedule;
+pub(crate) mod states;
 
 pub(crate) use paths::{publish_start, Kind, Timing};
 
@@ -87,6 +89,10 @@ pub(crate) struct TimingProbes {
     /// The last poll that ran at least the stall threshold, so that the
     /// watchdog can report a stall's exact final duration.
     last_stall: LastStall,
+    /// Schedule latency by source ([`schedule`]).
+    pub(crate) schedule: schedule::ScheduleLatencyProbes,
+    /// Time per worker state ([`states`]).
+    pub(crate) states: states::StateProbes,
 }
 
 impl Default for TimingProbes {
@@ -104,6 +110,8 @@ impl Default for TimingProbes {
             task_id: AtomicU64::new(0),
             location: AtomicPtr::new(ptr::null_mut()),
             last_stall: LastStall::default(),
+            schedule: Default::default(),
+            states: Default::default(),
         }
     }
 }
@@ -199,7 +207,7 @@ impl TimingProbes {
     /// the compiler can fold into the subtraction that times the poll.
     #[inline(always)]
     #[allow(unsafe_code)]
-    fn own_mark(&self) -> u64 {
+    pub(crate) fn own_mark(&self) -> u64 {
         // SAFETY: only the worker's recorder (`&mut`, one per worker) stores
         // to `mark`, and this is that recorder reading it, so no store can
         // race with this load; other threads only load it, atomically, and

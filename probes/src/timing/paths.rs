@@ -92,6 +92,23 @@ impl Timing {
         self.clock.now()
     }
 
+    /// A schedule stamp: a reading of the clock, never 0 (a TSC reading
+    /// with its lowest bit set, one tick at most).
+    #[inline(always)]
+    pub(crate) fn stamp(&self) -> u64 {
+        if self.clock.is_tsc() {
+            crate::clock::tsc_now() | 1
+        } else {
+            other_stamp(&self.clock)
+        }
+    }
+
+    /// The clock polls are timed on.
+    #[inline(always)]
+    pub(crate) fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
     /// Starts a poll of the current-thread `block_on` future, spawned at
     /// `caller`: the task polls so far are counted and summed now, and the
     /// sum then skips this poll.
@@ -295,4 +312,10 @@ pub(crate) enum Kind {
 
 fn duration_ns(duration: Duration) -> u64 {
     u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// A schedule stamp on a clock that is not the TSC, out of line.
+#[inline(never)]
+fn other_stamp(clock: &Clock) -> u64 {
+    clock.now().max(1)
 }

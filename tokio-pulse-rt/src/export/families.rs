@@ -9,7 +9,9 @@ use std::sync::OnceLock;
 use metrics::Unit;
 
 use super::catalog::{Buckets, Family, FamilyKind, Read, Sample, Value, Worker};
-use crate::{PollTimeSnapshot, RuntimeSnapshot, StealSnapshot, WorkerSnapshot};
+use crate::{
+    PollTimeSnapshot, RuntimeSnapshot, ScheduleSource, StealSnapshot, WorkerSnapshot, WorkerState,
+};
 
 /// `tokio_pulse_workers`: worker threads of the runtime (gauge).
 pub const WORKERS: &str = "tokio_pulse_workers";
@@ -80,6 +82,12 @@ pub const BUSY_SECONDS: &str = "tokio_pulse_busy_seconds_total";
 /// `tokio_pulse_current_poll_seconds`: how long each worker has been inside
 /// its current poll (gauge).
 pub const CURRENT_POLL_SECONDS: &str = "tokio_pulse_current_poll_seconds";
+/// `tokio_pulse_schedule_latency_seconds{source}`: how long tasks waited
+/// between their schedule and their poll's start, by where the worker took
+/// them from (histogram).
+pub const SCHEDULE_LATENCY: &str = "tokio_pulse_schedule_latency_seconds";
+/// `tokio_pulse_worker_state_seconds_total{state}`: time per worker state.
+pub const WORKER_STATE_SECONDS: &str = "tokio_pulse_worker_state_seconds_total";
 
 /// `tokio_pulse_runtimes_omitted`: live runtimes an exporter left out, by
 /// its `max_runtimes` cap or `min_runtime_age` (gauge, no labels). Not in
@@ -300,7 +308,61 @@ pub const FAMILIES: &[Family] = &[
             Some(Value::Float(timing.current_poll.unwrap_or_default().as_secs_f64()))
         }),
     )),
+    text_seconds(family(
+        SCHEDULE_LATENCY,
+        FamilyKind::Histogram,
+        &["source", "worker"],
+        "How long tasks waited from their schedule (spawn or wake) to the start of their poll, by where the worker took them from: lifo, local (own queue), stolen, inject (poll timing on).",
+        "How long tasks waited from their schedule (spawn or wake) to the start of their poll, by where the worker took them: `lifo`, `local` (own queue), `stolen`, `inject` (remote schedules and overflow). Same buckets as the poll durations (poll timing on).",
+        Read::Samples(schedule_latency),
+    )),
+    text_seconds(counter(
+        WORKER_STATE_SECONDS,
+        &["state", "worker"],
+        "Time the worker spent in each state since it started: poll, driver, search, park, maintenance, blocking (poll timing on).",
+        "Time per worker state since the worker started: `poll`, `driver` (its own non-sleeping driver turns), `search` (looking for work, steals), `park` (sleeping), `maintenance`, `blocking` (core handed away by `block_in_place`). The states add up to the worker's wall time (poll timing on).",
+        Read::Samples(worker_states),
+    )),
 ];
+
+/// The schedule-latency histograms: one series per worker and source.
+fn schedule_latency(snap: &RuntimeSnapshot, emit: &mut dyn FnMut(Sample)) {
+    for w in &snap.workers {
+        let Some(latency) = w.schedule_latency.as_ref() else {
+            continue;
+        };
+        for source in ScheduleSource::ALL {
+            let waits = latency.source(source);
+            emit(Sample {
+                kind: Some(("source", source.label())),
+                worker: Some(Worker::Index(w.index)),
+                victim: None,
+                value: Value::Histogram(Box::new(Buckets {
+                    bounds: poll_bounds(),
+                    counts: tier_buckets(&waits.tiers),
+                    sum: waits.total.as_secs_f64(),
+                })),
+            });
+        }
+    }
+}
+
+/// The time per state: one series per worker and state.
+fn worker_states(snap: &RuntimeSnapshot, emit: &mut dyn FnMut(Sample)) {
+    for w in &snap.workers {
+        let Some(states) = w.states.as_ref() else {
+            continue;
+        };
+        for state in WorkerState::ALL {
+            emit(Sample {
+                kind: Some(("state", state.label())),
+                worker: Some(Worker::Index(w.index)),
+                victim: None,
+                value: Value::Float(states.state(state).as_secs_f64()),
+            });
+        }
+    }
+}
 
 /// The cells of the steal matrix of `snap` as `(thief, victim, cell)`:
 /// every ordered pair of distinct workers. A worker never steals from
@@ -380,19 +442,24 @@ pub(crate) fn poll_bounds() -> &'static [f64] {
 /// microsecond resolution.
 fn poll_buckets(w: &WorkerSnapshot) -> Option<Value> {
     let timing = w.poll_time.as_ref()?;
+    Some(Value::Histogram(Box::new(Buckets {
+        bounds: poll_bounds(),
+        counts: tier_buckets(&timing.tiers),
+        sum: timing.poll_time.as_secs_f64(),
+    })))
+}
+
+/// Probe tiers merged into the buckets of [`poll_bounds`].
+fn tier_buckets(tiers: &[u64; tokio_pulse_probes::tier::TIERS]) -> [u64; POLL_BUCKETS] {
     let mut counts = [0u64; POLL_BUCKETS];
-    for (tier, polls) in timing.tiers.iter().enumerate() {
+    for (tier, n) in tiers.iter().enumerate() {
         let bucket = POLL_BUCKET_TIERS
             .iter()
             .position(|&last| tier <= last)
             .unwrap_or(POLL_BUCKET_TIERS.len());
-        counts[bucket] = counts[bucket].saturating_add(*polls);
+        counts[bucket] = counts[bucket].saturating_add(*n);
     }
-    Some(Value::Histogram(Box::new(Buckets {
-        bounds: poll_bounds(),
-        counts,
-        sum: timing.poll_time.as_secs_f64(),
-    })))
+    counts
 }
 
 /// Spawns: local per worker, then remote.

@@ -81,6 +81,14 @@ pub const VARIANTS: &[Variant] = &[
         requires: None,
         about: "pristine, --cfg tokio_unstable + enable_metrics_poll_time_histogram()",
     },
+    Variant {
+        name: "upstream-sched",
+        source: Source::Pristine,
+        features: &["upstream_hist", "upstream_sched"],
+        rustflags: "--cfg tokio_unstable",
+        requires: Some(("Cargo.toml", "schedule-latency = []")),
+        about: "pristine, --cfg tokio_unstable, feature schedule-latency + enable_metrics_poll_time_histogram() and enable_metrics_schedule_latency_histogram()",
+    },
 ];
 
 impl Variant {
@@ -168,6 +176,11 @@ pub fn manifest(main_rs: &Path, tokio_dir: &Path, probes_dir: &Path) -> Result<S
         ]),
     )
     .set("features", "upstream_hist", strings::<&str>(&[]))
+    .set(
+        "features",
+        "upstream_sched",
+        strings(&["tokio/schedule-latency"]),
+    )
     .set(
         "features",
         "pulse_timing",
