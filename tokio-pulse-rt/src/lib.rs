@@ -88,6 +88,7 @@ pub use tokio_pulse_probes::{
     RuntimeProbes, RuntimeSnapshot, ScheduleKind, SlowPoll, Stall, StealSnapshot, TaskInfo,
     WorkerProbes, WorkerSnapshot, YieldReason, BLOCK_ON_TASK_ID,
 };
+pub use tokio_pulse_probes::{SamplerSnapshot, SpawnSiteSamples, SpawnSiteTable};
 
 /// The probes of the runtime behind `handle`.
 ///

@@ -300,6 +300,14 @@ pub const FAMILIES: &[Family] = &[
             Some(Value::Float(timing.current_poll.unwrap_or_default().as_secs_f64()))
         }),
     )),
+    // Sampled by the watchdog (`tokio_pulse_probes` `sampler`).
+    timed(counter(
+        POLL_SAMPLES,
+        &["location"],
+        "Watchdog samples that found a worker polling a task spawned at this location (file:line:col); the top K sites by name, the rest as other (poll timing and the watchdog on).",
+        "A CPU profile of the tasks by spawn site: each watchdog period, one sample per worker inside a poll, counted by where the polled task was spawned (`file:line:col`). The top K sites (default 20, `TOKIO_PULSE_SPAWN_SITES_TOP_K`) by name, the rest as `location=\"other\"`; the full table is in the snapshot. Samples × the watchdog period ≈ worker time (poll timing and the watchdog on).",
+        Read::Samples(poll_samples),
+    )),
 ];
 
 /// The cells of the steal matrix of `snap` as `(thief, victim, cell)`:
@@ -535,4 +543,53 @@ fn int(value: u64) -> Option<Value> {
 
 fn timing_int(w: &WorkerSnapshot, field: fn(&PollTimeSnapshot) -> u64) -> Option<Value> {
     w.poll_time.as_ref().map(|timing| Value::Int(field(timing)))
+}
+
+/// `tokio_pulse_poll_samples_total{location}`: watchdog samples of a worker
+/// polling a task, by the task's spawn site.
+pub const POLL_SAMPLES: &str = "tokio_pulse_poll_samples_total";
+
+/// The `location` label of a spawn site, `file:line:col` (or `unknown`),
+/// formatted and leaked once per site and process: label values are
+/// `&'static str`, and a program has a fixed set of spawn sites.
+fn location_label(location: Option<&'static std::panic::Location<'static>>) -> &'static str {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, PoisonError};
+    type Labels = HashMap<&'static std::panic::Location<'static>, &'static str>;
+    static LABELS: OnceLock<Mutex<Labels>> = OnceLock::new();
+    let Some(location) = location else {
+        return "unknown";
+    };
+    let mut labels = LABELS
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner);
+    labels.entry(location).or_insert_with(|| {
+        let label = format!(
+            "{}:{}:{}",
+            location.file(),
+            location.line(),
+            location.column()
+        );
+        Box::leak(label.into_boxed_str())
+    })
+}
+
+/// The top spawn sites by name, then `other`; only for runtimes whose
+/// watchdog has sampled (which needs poll timing).
+fn poll_samples(snap: &RuntimeSnapshot, emit: &mut dyn FnMut(Sample)) {
+    if snap.sampled.samples == 0 {
+        return;
+    }
+    let table = &snap.sampled.spawn_sites;
+    let sample = |location: &'static str, value: u64| Sample {
+        kind: Some(("location", location)),
+        worker: None,
+        victim: None,
+        value: Value::Int(value),
+    };
+    for site in table.sites.iter().filter(|site| site.top) {
+        emit(sample(location_label(site.location), site.exported));
+    }
+    emit(sample("other", table.other));
 }
