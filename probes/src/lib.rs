@@ -78,7 +78,7 @@ pub use kinds::{RemoteKind, ScheduleKind, YieldReason};
 pub use registry::runtimes;
 pub use remote::RemoteProbes;
 pub use runtime::RuntimeProbes;
-pub use sampler::{SamplerSnapshot, SpawnSiteSamples, SpawnSiteTable};
+pub use sampler::{QueueIndices, SamplerSnapshot, SpawnSiteSamples, SpawnSiteTable};
 pub use snapshot::{PollTimeSnapshot, RuntimeSnapshot, StealSnapshot, WorkerSnapshot};
 pub use timing::{CurrentPoll, BLOCK_ON_TASK_ID};
 pub use worker::{StealCell, WorkerProbes};

@@ -147,7 +147,7 @@ impl RuntimeProbes {
             settings: settings.clone(),
             clock,
             lifecycle,
-            sampler: Sampler::new(settings),
+            sampler: Sampler::new(settings, workers),
         });
         if let Some(threshold) = settings.stall {
             // On failure the thread never ran and the flag stays false.

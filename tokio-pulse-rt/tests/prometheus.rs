@@ -550,7 +550,7 @@ fn the_text_and_the_facade_agree() {
     drop(rt);
 }
 
-/// The cardinality the README states: 7 + 18·N samples per runtime,
+/// The cardinality the README states: 8 + 19·N samples per runtime,
 /// 2·N·(N−1) more with the full steal matrix, 21·N more with poll timing.
 #[test]
 fn samples_per_runtime_are_as_documented() {
@@ -569,7 +569,7 @@ fn samples_per_runtime_are_as_documented() {
             .filter(|l| !l.is_empty() && !l.starts_with('#'))
             .count()
     };
-    let plain = 7 + 18 * N + 2 * N * (N - 1);
+    let plain = 8 + 19 * N + 2 * N * (N - 1);
     assert_eq!(count(false), plain);
     assert_eq!(count(true), plain + 21 * N);
 }

@@ -268,7 +268,7 @@ pub struct RuntimeSnapshot {
     /// shutting down is still running its workers until then; exporters
     /// keep it until both are true.
     pub workers_stopped: bool,
-    /// What the watchdog's sampler found: CPU by spawn site.
+    /// What the sampler found: CPU by spawn site, queue ages.
     pub sampled: SamplerSnapshot,
 }
 
@@ -294,7 +294,7 @@ impl RuntimeSnapshot {
             alive_tasks: gauges.map(|g| g.alive_tasks() as u64),
             shut_down: probes.is_shut_down(),
             workers_stopped: probes.workers_stopped(),
-            sampled: probes.sampler().read(),
+            sampled: probes.sampler().read(probes),
         }
     }
 

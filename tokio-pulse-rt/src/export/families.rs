@@ -308,6 +308,16 @@ pub const FAMILIES: &[Family] = &[
         "A CPU profile of the tasks by spawn site: each watchdog period, one sample per worker inside a poll, counted by where the polled task was spawned (`file:line:col`). The top K sites (default 20, `TOKIO_PULSE_SPAWN_SITES_TOP_K`) by name, the rest as `location=\"other\"`; the full table is in the snapshot. Samples × the watchdog period ≈ worker time (poll timing and the watchdog on).",
         Read::Samples(poll_samples),
     )),
+    Family {
+        unit: Unit::Seconds,
+        ..gauge(
+            QUEUE_OLDEST_SECONDS,
+            &["queue", "worker"],
+            "How long the oldest task waiting in the queue has waited: queue=inject (worker=external), or queue=local per worker; 0 when empty. Sampled, at most one sampling period short of the truth.",
+            "How long the oldest task waiting in the queue has waited, live: `queue=\"inject\"` (with `worker=\"external\"`, the queue being no worker's) or `queue=\"local\"` per worker; 0 when empty. It grows while a queue is starved, polled or not. Sampled from push counts and depths (every watchdog period, and at each scrape), at most one period short of the truth. Needs no poll timing.",
+            Read::Samples(queue_oldest),
+        )
+    },
 ];
 
 /// The cells of the steal matrix of `snap` as `(thief, victim, cell)`:
@@ -592,4 +602,28 @@ fn poll_samples(snap: &RuntimeSnapshot, emit: &mut dyn FnMut(Sample)) {
         emit(sample(location_label(site.location), site.exported));
     }
     emit(sample("other", table.other));
+}
+
+/// `tokio_pulse_queue_oldest_seconds{queue,worker}`: the age of the oldest
+/// task waiting in the inject queue or a worker's local queue (gauge).
+pub const QUEUE_OLDEST_SECONDS: &str = "tokio_pulse_queue_oldest_seconds";
+
+/// The inject queue's age (`worker="external"`, so that every series of
+/// the family has the same labels), then each readable local queue's.
+fn queue_oldest(snap: &RuntimeSnapshot, emit: &mut dyn FnMut(Sample)) {
+    let sampled = &snap.sampled;
+    let sample = |queue: &'static str, worker: Worker, age: std::time::Duration| Sample {
+        kind: Some(("queue", queue)),
+        worker: Some(worker),
+        victim: None,
+        value: Value::Float(age.as_secs_f64()),
+    };
+    if let Some(age) = sampled.inject_oldest {
+        emit(sample("inject", Worker::External, age));
+    }
+    for (index, age) in sampled.local_oldest.iter().enumerate() {
+        if let Some(age) = *age {
+            emit(sample("local", Worker::Index(index), age));
+        }
+    }
 }
