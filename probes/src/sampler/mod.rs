@@ -1,6 +1,6 @@
 //! What the watchdog thread samples besides stalls: CPU by spawn site
-//! ([`spawn_sites`]) and the age of the oldest task in each queue
-//! ([`queue_age`]).
+//! ([`spawn_sites`]), the age of the oldest task in each queue
+//! ([`queue_age`]) and pressure ([`pressure`]).
 //!
 //! Every watchdog period, after its stall pass, the watchdog calls
 //! [`Sampler::sample`], which reads what any thread may read (each
@@ -12,7 +12,7 @@
 //!
 //! Who samples:
 //!
-//! - The spawn sites, only the watchdog. It runs only with the stall
+//! - The spawn sites and pressure, only the watchdog. It runs only with the stall
 //!   watchdog on, which needs poll timing (the current poll is published
 //!   only then). Without it, the table stays empty.
 //! - The queues, the watchdog every period and every snapshot (an
@@ -35,9 +35,11 @@ use crate::delta::delta_by_field;
 use crate::kinds::RemoteKind::{Overflow, SelfWake, Spawn, Wake};
 use crate::runtime::RuntimeProbes;
 
+mod pressure;
 mod queue_age;
 mod spawn_sites;
 
+use pressure::Pressure;
 pub use queue_age::QueueIndices;
 use queue_age::QueueWatch;
 
@@ -73,6 +75,29 @@ pub struct SamplerSnapshot {
     /// where the scheduler cannot read the queue (the current-thread
     /// scheduler).
     pub local_oldest: Vec<Option<Duration>>,
+    /// Time during which runnable tasks waited in a queue (see the
+    /// `pressure` module: sampled by the watchdog, which needs poll timing).
+    pub pressure_some: Duration,
+    /// Time during which runnable tasks waited while every worker was busy
+    /// polling: the part of `pressure_some` that more workers would help.
+    pub pressure_full: Duration,
+}
+
+impl SamplerSnapshot {
+    /// The change from `earlier` to `self`: samples, spawn-site counts and
+    /// pressure are differences; the queue ages keep the later value.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (rt, _recorders) = tokio_pulse_probes::RuntimeProbes::new(None, 1);
+    /// let before = rt.snapshot().sampled;
+    /// let change = rt.snapshot().sampled.delta(&before);
+    /// assert_eq!(change.pressure_some, std::time::Duration::ZERO);
+    /// ```
+    pub fn delta(&self, earlier: &SamplerSnapshot) -> SamplerSnapshot {
+        crate::delta::Delta::since(self, earlier)
+    }
 }
 
 delta_by_field!(SamplerSnapshot {
@@ -80,6 +105,8 @@ delta_by_field!(SamplerSnapshot {
     spawn_sites: since,
     inject_oldest: later,
     local_oldest: later,
+    pressure_some: since,
+    pressure_full: since,
 });
 
 /// The sampler's state, shared by the watchdog (which samples) and
@@ -97,6 +124,7 @@ struct State {
     queues_read: bool,
     inject: QueueWatch,
     locals: Vec<QueueWatch>,
+    pressure: Pressure,
 }
 
 impl Sampler {
@@ -108,6 +136,7 @@ impl Sampler {
                 queues_read: false,
                 inject: QueueWatch::default(),
                 locals: (0..workers).map(|_| QueueWatch::default()).collect(),
+                pressure: Pressure::default(),
             }),
         }
     }
@@ -121,14 +150,19 @@ impl Sampler {
     /// One sampling pass, by the watchdog thread.
     pub(crate) fn sample(&self, probes: &RuntimeProbes) {
         let mut state = self.lock();
-        state.sample_queues(probes, Instant::now());
+        let at = Instant::now();
+        let waiting = state.sample_queues(probes, at);
         state.samples += 1;
+        let mut busy = 0;
         for worker in probes.workers() {
             if let Some(poll) = worker.current_poll() {
                 state.spawn_sites.record(poll.task.spawned_at);
+                busy += 1;
             }
         }
         state.spawn_sites.rerank();
+        let all_busy = busy == probes.workers().len();
+        state.pressure.observe(at, waiting, all_busy);
     }
 
     /// What the sampler has found so far, after a queue sample of its own.
@@ -149,16 +183,19 @@ impl Sampler {
                 .iter()
                 .map(|queue| queue.oldest().filter(|_| read))
                 .collect(),
+            pressure_some: state.pressure.some(),
+            pressure_full: state.pressure.full(),
         }
     }
 }
 
 impl State {
     /// Reads each queue's push count and depth, and updates the ages.
-    fn sample_queues(&mut self, probes: &RuntimeProbes, at: Instant) {
+    /// Returns whether any task was waiting.
+    fn sample_queues(&mut self, probes: &RuntimeProbes, at: Instant) -> bool {
         let Some(gauges) = probes.gauges() else {
             self.queues_read = false;
-            return;
+            return false;
         };
         self.queues_read = true;
         // Depth first, then pushes: a push in between makes the oldest look
@@ -172,10 +209,13 @@ impl State {
             .sum::<u64>()
             + overflowed * gauges.overflow_batch_len();
         self.inject.observe(at, pushed, depth);
+        let mut waiting = depth > 0;
         for (index, local) in self.locals.iter_mut().enumerate() {
             if let Some(indices) = gauges.local_queue_indices(index) {
                 local.observe_indices(at, indices);
+                waiting |= indices.depth() > 0;
             }
         }
+        waiting
     }
 }

@@ -318,6 +318,13 @@ pub const FAMILIES: &[Family] = &[
             Read::Samples(queue_oldest),
         )
     },
+    text_seconds(counter(
+        PRESSURE_SECONDS,
+        &["kind"],
+        "Time runnable tasks waited in a queue (kind=some), and the part of it with every worker busy polling (kind=full); sampled by the watchdog (poll timing and the watchdog on).",
+        "Pressure, like Linux's PSI, for tasks. `kind=\"some\"`: time during which a task waited in a queue. `kind=\"full\"`: time during which a task waited while every worker was inside a poll. Sampled every watchdog period from queue depths and the workers' current polls (poll timing and the watchdog on); see \"Pressure\" below.",
+        Read::Samples(pressure),
+    )),
 ];
 
 /// The cells of the steal matrix of `snap` as `(thief, victim, cell)`:
@@ -625,5 +632,28 @@ fn queue_oldest(snap: &RuntimeSnapshot, emit: &mut dyn FnMut(Sample)) {
         if let Some(age) = *age {
             emit(sample("local", Worker::Index(index), age));
         }
+    }
+}
+
+/// `tokio_pulse_pressure_seconds_total{kind}`: time tasks waited (`some`),
+/// and waited with every worker busy polling (`full`).
+pub const PRESSURE_SECONDS: &str = "tokio_pulse_pressure_seconds_total";
+
+/// `some`, then `full`; only for runtimes whose watchdog has sampled.
+fn pressure(snap: &RuntimeSnapshot, emit: &mut dyn FnMut(Sample)) {
+    let sampled = &snap.sampled;
+    if sampled.samples == 0 {
+        return;
+    }
+    for (kind, time) in [
+        ("some", sampled.pressure_some),
+        ("full", sampled.pressure_full),
+    ] {
+        emit(Sample {
+            kind: Some(("kind", kind)),
+            worker: None,
+            victim: None,
+            value: Value::Float(time.as_secs_f64()),
+        });
     }
 }
