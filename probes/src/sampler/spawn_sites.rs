@@ -14,9 +14,9 @@
 //! `location="other"`. Each series must stay monotonic while the ranking
 //! changes, so each sample is attributed once, when it is taken: to its
 //! site's exported count if the site is in the top K then, else to `other`.
-//! After each pass, a sampled site outside the top K enters it if there is
-//! room, or if it has more samples in all than the top site with the
-//! fewest, which leaves (ties keep the incumbent, so the set does not flap).
+//! A site enters the top K at its first sample while there is room; once it
+//! is full, after each pass, a sampled site outside it enters if it has more
+//! samples in all than the top site with the fewest, which leaves (ties keep the incumbent, so the set does not flap).
 //! A site that leaves keeps its exported count and stops being exported; if
 //! it comes back, its series resumes from that count.
 
@@ -171,6 +171,11 @@ impl SpawnSites {
     pub(crate) fn record(&mut self, site: Site) {
         let entry = self.by_site.entry(site).or_default();
         entry.samples += 1;
+        if !entry.top && self.top.len() < self.k {
+            // Room in the top K: in at once, this sample included.
+            entry.top = true;
+            self.top.push(site);
+        }
         if entry.top {
             entry.exported += 1;
         } else {
@@ -243,16 +248,16 @@ mod tests {
     fn the_top_k_changes_without_any_series_going_down() {
         let (a, b, c) = (here(), here(), here());
         let mut sites = SpawnSites::new(1);
-        sites.record(a);
-        sites.rerank(); // a enters: room
+        sites.record(a); // room: a is in at once
+        sites.rerank();
         sites.record(a);
         sites.record(b);
         sites.record(b);
         sites.rerank(); // b has 2, a has 2: a stays
         let table = sites.table();
-        assert_eq!(table.other, 3);
+        assert_eq!(table.other, 2);
         let of = |t: &SpawnSiteTable, s: Site| *t.sites.iter().find(|x| x.location == s).unwrap();
-        assert_eq!((of(&table, a).exported, of(&table, a).top), (1, true));
+        assert_eq!((of(&table, a).exported, of(&table, a).top), (2, true));
         sites.record(b);
         sites.rerank(); // b has 3 > 2: b replaces a
         sites.record(b);
@@ -260,9 +265,9 @@ mod tests {
         sites.rerank();
         let later = sites.table();
         assert!(of(&later, b).top && !of(&later, a).top);
-        assert_eq!(of(&later, a).exported, 1, "a's series keeps its value");
+        assert_eq!(of(&later, a).exported, 2, "a's series keeps its value");
         assert_eq!(of(&later, b).exported, 1);
-        assert_eq!(later.other, 5);
+        assert_eq!(later.other, 4);
         assert_eq!(later.samples(), 7);
         let exported: u64 = later.sites.iter().map(|s| s.exported).sum();
         assert_eq!(exported + later.other, later.samples());

@@ -322,7 +322,7 @@ pub const FAMILIES: &[Family] = &[
         PRESSURE_SECONDS,
         &["kind"],
         "Time runnable tasks waited in a queue (kind=some), and the part of it with every worker busy polling (kind=full); sampled by the watchdog (poll timing and the watchdog on).",
-        "Pressure, like Linux's PSI, for tasks. `kind=\"some\"`: time during which a task waited in a queue. `kind=\"full\"`: time during which a task waited while every worker was inside a poll. Sampled every watchdog period from queue depths and the workers' current polls (poll timing and the watchdog on); see \"Pressure\" below.",
+        "Pressure, like Linux's PSI, for tasks. `kind=\"some\"`: time during which a task waited in a queue. `kind=\"full\"`: time during which a task waited while every worker was inside a poll. Sampled every watchdog period from queue depths and the workers' current polls (poll timing and the watchdog on); see \"Pressure: when more workers help\".",
         Read::Samples(pressure),
     )),
 ];
