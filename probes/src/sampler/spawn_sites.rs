@@ -21,6 +21,7 @@
 //! it comes back, its series resumes from that count.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, DefaultHasher};
 use std::panic::Location;
 
 use crate::delta::Delta;
@@ -148,7 +149,10 @@ struct Entry {
 #[derive(Debug)]
 pub(crate) struct SpawnSites {
     k: usize,
-    by_site: HashMap<Site, Entry>,
+    /// Keyed without random state: spawn sites are the program's own, not
+    /// input, and a target without a source of randomness (wasm32) must
+    /// build a runtime all the same.
+    by_site: HashMap<Site, Entry, BuildHasherDefault<DefaultHasher>>,
     /// The top K, in no order.
     top: Vec<Site>,
     other: u64,
@@ -160,7 +164,7 @@ impl SpawnSites {
     pub(crate) fn new(k: usize) -> SpawnSites {
         SpawnSites {
             k,
-            by_site: HashMap::new(),
+            by_site: HashMap::default(),
             top: Vec::new(),
             other: 0,
             challengers: Vec::new(),
