@@ -277,7 +277,7 @@ fn render(now: &RuntimeSnapshot, window: &RuntimeSnapshot) -> String {
         window.spawns_remote,
         window.wakes_remote,
         WorkerTable::new(window),
-        timed_rows(window)
+        timed_rows(window) + &render_sampled(window)
     )
 }
 
@@ -321,6 +321,44 @@ fn timed_rows(window: &RuntimeSnapshot) -> String {
         ));
     }
     rows
+}
+
+/// The sampler's view over the window: queue ages now, pressure, and the
+/// spawn sites the workers were polling most (watchdog on).
+fn render_sampled(window: &RuntimeSnapshot) -> String {
+    let sampled = &window.sampled;
+    let ms = |age: Option<Duration>| match age {
+        Some(age) => format!("{:.1}", age.as_secs_f64() * 1e3),
+        None => "-".to_string(),
+    };
+    let locals: Vec<String> = sampled.local_oldest.iter().map(|&age| ms(age)).collect();
+    let mut text = format!(
+        "oldest waiting task, ms: inject {}, local [{}]\n",
+        ms(sampled.inject_oldest),
+        locals.join(", ")
+    );
+    if sampled.samples == 0 {
+        text.push_str("no watchdog: set TOKIO_PULSE_STALL=100ms for pressure and spawn sites\n");
+        return text;
+    }
+    let span = window.uptime.as_secs_f64().max(f64::EPSILON);
+    text.push_str(&format!(
+        "pressure: some {:.1} %, full {:.1} % of the time\n",
+        100.0 * sampled.pressure_some.as_secs_f64() / span,
+        100.0 * sampled.pressure_full.as_secs_f64() / span
+    ));
+    let table = &sampled.spawn_sites;
+    let total = table.samples().max(1) as f64;
+    for site in table.sites.iter().take(5).filter(|site| site.samples > 0) {
+        let at = site.location.map_or("unknown".to_string(), |at| {
+            format!("{}:{}", at.file(), at.line())
+        });
+        text.push_str(&format!(
+            "{:>6.1} % of poll samples  {at}\n",
+            100.0 * site.samples as f64 / total
+        ));
+    }
+    text
 }
 
 /// Spawns short tasks from a plain thread: remote spawns.

@@ -30,6 +30,7 @@ use crate::runtime::RuntimeProbes;
 
 pub use crate::recorder::WorkerRecorder;
 pub use crate::remote::RuntimeGauges;
+pub use crate::sampler::QueueIndices;
 
 /// The runtime-wide writer: the only way to mark a runtime shut down, count
 /// pushes to its inject queue and register its gauges. One per runtime, not

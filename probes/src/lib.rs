@@ -58,6 +58,7 @@ mod recorder;
 mod registry;
 mod remote;
 mod runtime;
+mod sampler;
 mod snapshot;
 mod sync;
 pub mod task_names;
@@ -68,8 +69,9 @@ mod worker;
 pub use clock::{tier, Clock, CALIBRATION};
 pub use config::{
     config_warnings, parse_duration, ConfigWarning, PulseConfig, PulseSettings, DEFAULT_SLOW_POLL,
-    DEFAULT_STALL, DEFAULT_WATCHDOG_PERIOD, ENV_POLL_TIMING, ENV_SLOW_POLL, ENV_STALL,
-    ENV_STEAL_MATRIX, ENV_WATCHDOG_PERIOD, FULL_STEAL_MATRIX_MAX_WORKERS,
+    DEFAULT_SPAWN_SITES_TOP_K, DEFAULT_STALL, DEFAULT_WATCHDOG_PERIOD, ENV_POLL_TIMING,
+    ENV_SLOW_POLL, ENV_SPAWN_SITES_TOP_K, ENV_STALL, ENV_STEAL_MATRIX, ENV_WATCHDOG_PERIOD,
+    FULL_STEAL_MATRIX_MAX_WORKERS,
 };
 pub use counter::Counter;
 pub use events::{
@@ -82,6 +84,7 @@ pub use recent::{
 pub use registry::runtimes;
 pub use remote::RemoteProbes;
 pub use runtime::RuntimeProbes;
+pub use sampler::{QueueIndices, SamplerSnapshot, SpawnSiteSamples, SpawnSiteTable};
 pub use snapshot::{PollTimeSnapshot, RuntimeSnapshot, StealSnapshot, WorkerSnapshot};
 pub use timing::schedule::{ScheduleLatencySnapshot, ScheduleSource, SourceLatency};
 pub use timing::states::{WorkerState, WorkerStatesSnapshot};

@@ -3,6 +3,7 @@
 
 use crate::counter::Counter;
 use crate::kinds::RemoteKind;
+use crate::sampler::QueueIndices;
 
 /// Counters for events that many threads cause.
 ///
@@ -97,4 +98,19 @@ pub trait RuntimeGauges: Send + Sync {
     fn local_queue_depth(&self, worker: usize) -> Option<usize>;
     /// Tasks spawned and not yet completed.
     fn alive_tasks(&self) -> usize;
+    /// Worker `worker`'s local queue as its head and tail indices, read
+    /// together, for the age of its oldest task (see
+    /// [`SamplerSnapshot::local_oldest`](crate::SamplerSnapshot::local_oldest)).
+    /// `None`, the default, where the scheduler cannot read them from
+    /// another thread.
+    fn local_queue_indices(&self, worker: usize) -> Option<QueueIndices> {
+        let _ = worker;
+        None
+    }
+    /// Tasks one batch overflow moves from a local queue to the inject
+    /// queue (each counted in `WorkerSnapshot::overflows_batch`); the
+    /// default, 0, for a scheduler without them.
+    fn overflow_batch_len(&self) -> u64 {
+        0
+    }
 }

@@ -13,6 +13,7 @@ use crate::config::PulseSettings;
 use crate::lifecycle::Lifecycle;
 use crate::recorder::WorkerRecorder;
 use crate::remote::{RemoteProbes, RuntimeGauges};
+use crate::sampler::Sampler;
 use crate::snapshot::RuntimeSnapshot;
 use crate::worker::WorkerProbes;
 use crate::{registry, watchdog};
@@ -58,6 +59,8 @@ pub struct RuntimeProbes {
     /// Live workers, and the watchdog thread, shared with the recorders and
     /// the watchdog.
     lifecycle: Arc<Lifecycle>,
+    /// What the watchdog samples besides stalls.
+    sampler: Sampler,
 }
 
 impl RuntimeProbes {
@@ -144,6 +147,7 @@ impl RuntimeProbes {
             settings: settings.clone(),
             clock,
             lifecycle,
+            sampler: Sampler::new(settings, workers),
         });
         if let Some(threshold) = settings.stall {
             // On failure the thread never ran and the flag stays false.
@@ -261,6 +265,10 @@ impl RuntimeProbes {
 
     pub(crate) fn lifecycle(&self) -> &Arc<Lifecycle> {
         &self.lifecycle
+    }
+
+    pub(crate) fn sampler(&self) -> &Sampler {
+        &self.sampler
     }
 
     /// When these probes were created, i.e. when the runtime was built:

@@ -169,6 +169,8 @@ fn run(
             return;
         };
         watch.sample(&probes, stopped);
+        // Spawn sites, queue ages, pressure: see `sampler`.
+        probes.sampler().sample(&probes);
         if stopped {
             return;
         }

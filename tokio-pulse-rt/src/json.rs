@@ -35,8 +35,8 @@ use tokio_pulse_probes::{recent_capacity, recent_events, RecentEvent};
 
 use crate::export::{self, Limits, Selection};
 use crate::{
-    tier, PollTimeSnapshot, PulseSettings, RuntimeSnapshot, ScheduleSource, WorkerSnapshot,
-    WorkerState,
+    tier, PollTimeSnapshot, PulseSettings, RuntimeSnapshot, SamplerSnapshot, ScheduleSource,
+    WorkerSnapshot, WorkerState,
 };
 
 /// The schema version of the document; it changes only when a field is
@@ -103,7 +103,29 @@ struct Runtime {
     global_queue_depth: Option<u64>,
     alive_tasks: Option<u64>,
     settings: Option<Settings>,
+    sampled: Sampled,
     workers: Vec<Worker>,
+}
+
+/// What the watchdog's sampler found (`SamplerSnapshot`).
+#[derive(Serialize)]
+struct Sampled {
+    samples: u64,
+    /// Every spawn site with samples, most first; `location` is
+    /// `file:line:col`, `null` for a task without one.
+    spawn_sites: Vec<SpawnSite>,
+    /// Samples of sites outside the exported top K.
+    spawn_sites_other: u64,
+    inject_oldest_seconds: Option<f64>,
+    local_oldest_seconds: Vec<Option<f64>>,
+    pressure_some_seconds: f64,
+    pressure_full_seconds: f64,
+}
+
+#[derive(Serialize)]
+struct SpawnSite {
+    location: Option<String>,
+    samples: u64,
 }
 
 #[derive(Serialize)]
@@ -293,12 +315,40 @@ fn runtime(snapshot: &RuntimeSnapshot, settings: Option<Settings>) -> Runtime {
         global_queue_depth: snapshot.global_queue_depth,
         alive_tasks: snapshot.alive_tasks,
         settings,
+        sampled: sampled(&snapshot.sampled),
         workers: snapshot
             .workers
             .iter()
             .zip(events)
             .map(|(w, recent_events)| worker(w, recent_events))
             .collect(),
+    }
+}
+
+fn sampled(s: &SamplerSnapshot) -> Sampled {
+    let mut spawn_sites: Vec<SpawnSite> = s
+        .spawn_sites
+        .sites
+        .iter()
+        .filter(|site| site.samples > 0)
+        .map(|site| SpawnSite {
+            location: site.location.map(|at| at.to_string()),
+            samples: site.samples,
+        })
+        .collect();
+    spawn_sites.sort_by(|a, b| b.samples.cmp(&a.samples));
+    Sampled {
+        samples: s.samples,
+        spawn_sites,
+        spawn_sites_other: s.spawn_sites.other,
+        inject_oldest_seconds: s.inject_oldest.map(|d| d.as_secs_f64()),
+        local_oldest_seconds: s
+            .local_oldest
+            .iter()
+            .map(|age| age.map(|d| d.as_secs_f64()))
+            .collect(),
+        pressure_some_seconds: s.pressure_some.as_secs_f64(),
+        pressure_full_seconds: s.pressure_full.as_secs_f64(),
     }
 }
 

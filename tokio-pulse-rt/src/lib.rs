@@ -92,6 +92,7 @@ pub use tokio_pulse_probes::{
     ScheduleKind, SlowPoll, Stall, StealSnapshot, TaskInfo, WorkerProbes, WorkerSnapshot,
     YieldReason, BLOCK_ON_TASK_ID, DEFAULT_RECENT_EVENTS,
 };
+pub use tokio_pulse_probes::{SamplerSnapshot, SpawnSiteSamples, SpawnSiteTable};
 pub use tokio_pulse_probes::{
     ScheduleLatencySnapshot, ScheduleSource, SourceLatency, WorkerState, WorkerStatesSnapshot,
 };

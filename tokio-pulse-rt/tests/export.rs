@@ -263,10 +263,13 @@ fn every_snapshot_field_is_published_exactly() {
     }
     // Nothing else: 5 runtime-wide series, 13 per worker, the off-diagonal
     // steal matrix twice (3 workers: full), the 4 steal totals per worker,
-    // the gauges the runtime could read, and 2 per worker that times its
-    // polls.
+    // the gauges the runtime could read (queue ages too), and 2 per worker
+    // that times its polls.
     let n = snapshot.workers.len();
+    let sampled = &snapshot.sampled;
     let gauges = usize::from(snapshot.global_queue_depth.is_some())
+        + usize::from(sampled.inject_oldest.is_some())
+        + sampled.local_oldest.iter().flatten().count()
         + usize::from(snapshot.alive_tasks.is_some())
         + snapshot
             .workers
@@ -349,7 +352,7 @@ fn families_describe_themselves_with_units() {
             FamilyKind::Histogram => MetricKind::Histogram,
         };
         assert_eq!(*kind, want, "{}", family.name);
-        assert_eq!(p.units[family.name], Some(Unit::Count), "{}", family.name);
+        assert_eq!(p.units[family.name], Some(family.unit), "{}", family.name);
         assert_eq!(
             p.help[family.name].as_deref(),
             Some(family.help),
@@ -572,13 +575,13 @@ fn a_128_worker_runtime_publishes_totals_unless_the_matrix_is_asked_for() {
         (facade, matrix, scraped)
     };
     // 5 runtime-wide, 13 counters and 1 queue depth per worker, 2
-    // runtime gauges, 4 steal totals per worker.
-    let base = 5 + 13 * N + N + 2 + 4 * N;
+    // runtime gauges, 4 steal totals per worker, the N + 1 queue ages.
+    let base = 5 + 13 * N + N + 2 + 4 * N + N + 1;
     let (facade, matrix, scraped) = count(PulseConfig::new());
     assert_eq!(matrix, 0);
     assert_eq!(facade, base);
     assert_eq!(scraped, base);
-    assert_eq!(base, 2311);
+    assert_eq!(base, 2440);
 
     let (facade, matrix, scraped) = count(PulseConfig::new().full_steal_matrix(true));
     assert_eq!(matrix, 2 * N * (N - 1));

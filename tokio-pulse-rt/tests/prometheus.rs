@@ -527,7 +527,7 @@ fn the_text_and_the_facade_agree() {
     drop(rt);
 }
 
-/// The cardinality the README states: 7 + 18·N samples per runtime,
+/// The cardinality the README states: 8 + 19·N samples per runtime,
 /// 2·N·(N−1) more with the full steal matrix, 83·N more with poll timing
 /// (21·N for the poll families, 4·14·N for the schedule-latency histogram,
 /// 6·N for the worker states).
@@ -543,7 +543,7 @@ fn samples_per_runtime_are_as_documented() {
             .filter(|l| !l.is_empty() && !l.starts_with('#'))
             .count()
     };
-    let plain = 7 + 18 * N + 2 * N * (N - 1);
+    let plain = 8 + 19 * N + 2 * N * (N - 1);
     assert_eq!(count(false), plain);
     assert_eq!(count(true), plain + 83 * N);
 }

@@ -90,6 +90,13 @@ pub(super) fn parse_positive(text: &str) -> Result<Duration, &'static str> {
     }
 }
 
+/// A whole number, `0` included.
+pub(super) fn parse_count(text: &str) -> Result<usize, &'static str> {
+    text.trim()
+        .parse()
+        .map_err(|_| "expected a whole number such as 20")
+}
+
 fn parse_bool(text: &str) -> Option<bool> {
     match text.trim().to_ascii_lowercase().as_str() {
         "1" | "true" | "on" | "yes" => Some(true),

@@ -5,7 +5,8 @@
 //! 2. At runtime build, [`PulseConfig::resolve`] fills every setting the code
 //!    left unset from the environment (`TOKIO_PULSE_POLL_TIMING`,
 //!    `TOKIO_PULSE_SLOW_POLL`, `TOKIO_PULSE_STALL`,
-//!    `TOKIO_PULSE_WATCHDOG_PERIOD`), then from the defaults. What the code
+//!    `TOKIO_PULSE_WATCHDOG_PERIOD`, `TOKIO_PULSE_STEAL_MATRIX`,
+//!    `TOKIO_PULSE_SPAWN_SITES_TOP_K`), then from the defaults. What the code
 //!    set always wins.
 //! 3. Telemetry configuration never stops an application: the patched
 //!    `Builder::build` calls [`PulseConfig::resolve_or_report`], which turns
@@ -23,7 +24,7 @@ mod env;
 mod warnings;
 
 pub use env::parse_duration;
-use env::{parse_positive, parse_stall, parse_switch, Resolver, Var};
+use env::{parse_count, parse_positive, parse_stall, parse_switch, Resolver, Var};
 pub(crate) use warnings::deliver_config_warnings;
 use warnings::report;
 pub use warnings::{config_warnings, ConfigWarning};
@@ -41,6 +42,11 @@ pub const ENV_WATCHDOG_PERIOD: &str = "TOKIO_PULSE_WATCHDOG_PERIOD";
 /// steal matrix whatever the worker count, `0`/`false`/`off` never does.
 /// Unset: full up to [`FULL_STEAL_MATRIX_MAX_WORKERS`] workers.
 pub const ENV_STEAL_MATRIX: &str = "TOKIO_PULSE_STEAL_MATRIX";
+/// Environment variable: how many spawn sites exporters publish by name in
+/// `tokio_pulse_poll_samples_total{location}` (a whole number, `0` for
+/// none); the rest go to `location="other"`. See
+/// [`PulseConfig::spawn_sites_top_k`].
+pub const ENV_SPAWN_SITES_TOP_K: &str = "TOKIO_PULSE_SPAWN_SITES_TOP_K";
 
 /// Up to this many workers, exporters publish the full thief × victim steal
 /// matrix (2·N·(N−1) series) unless told otherwise; above it, per-thief and
@@ -53,6 +59,8 @@ pub const DEFAULT_SLOW_POLL: Duration = Duration::from_millis(1);
 pub const DEFAULT_STALL: Duration = Duration::from_millis(10);
 /// Default watchdog sampling period.
 pub const DEFAULT_WATCHDOG_PERIOD: Duration = Duration::from_millis(1);
+/// Default number of spawn sites exported by name.
+pub const DEFAULT_SPAWN_SITES_TOP_K: usize = 20;
 
 /// What code asks of the optional probes; unset fields come from the
 /// environment at runtime build.
@@ -78,6 +86,7 @@ pub struct PulseConfig {
     stall: Option<Option<Duration>>,
     watchdog_period: Option<Duration>,
     steal_matrix: Option<bool>,
+    spawn_sites_top_k: Option<usize>,
 }
 
 /// The settings a runtime is built with, after [`PulseConfig::resolve`].
@@ -108,6 +117,10 @@ pub struct PulseSettings {
     /// [`PulseSettings::full_steal_matrix`]. Snapshots always hold the full
     /// matrix.
     pub steal_matrix: Option<bool>,
+    /// How many spawn sites the CPU-by-spawn-site sampler names in exports
+    /// (the `K` of its top K); the samples of every other site are
+    /// exported as `location="other"`. Snapshots always hold every site.
+    pub spawn_sites_top_k: usize,
 }
 
 impl PulseSettings {
@@ -136,6 +149,7 @@ impl Default for PulseSettings {
             stall: None,
             watchdog_period: DEFAULT_WATCHDOG_PERIOD,
             steal_matrix: None,
+            spawn_sites_top_k: DEFAULT_SPAWN_SITES_TOP_K,
         }
     }
 }
@@ -240,6 +254,23 @@ impl PulseConfig {
     /// ```
     pub fn full_steal_matrix(mut self, full: bool) -> PulseConfig {
         self.steal_matrix = Some(full);
+        self
+    }
+
+    /// Sets how many spawn sites exporters publish by name in
+    /// `tokio_pulse_poll_samples_total{location}` (default 20): the sites
+    /// with the most samples, the rest summed as `location="other"`, so
+    /// that the series stay bounded. `0` exports only `other`. Snapshots
+    /// always hold the full table.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let config = tokio_pulse_probes::PulseConfig::new().spawn_sites_top_k(5);
+    /// assert_eq!(config.resolve().unwrap().spawn_sites_top_k, 5);
+    /// ```
+    pub fn spawn_sites_top_k(mut self, k: usize) -> PulseConfig {
+        self.spawn_sites_top_k = Some(k);
         self
     }
 
@@ -419,6 +450,18 @@ impl PulseConfig {
             },
         };
 
+        let spawn_sites_top_k = match self.spawn_sites_top_k {
+            Some(set) => set,
+            None => match from.var(
+                ENV_SPAWN_SITES_TOP_K,
+                parse_count,
+                "the default, 20 spawn sites by name",
+            ) {
+                Var::Set(k) => k,
+                Var::Unset | Var::Bad => DEFAULT_SPAWN_SITES_TOP_K,
+            },
+        };
+
         // Code wins over the environment, and a watchdog needs timing: one
         // the code asked for turns timing on (the environment is not even
         // read), one from the environment does unless the environment turns
@@ -457,6 +500,7 @@ impl PulseConfig {
             stall: stall.filter(|_| poll_timing),
             watchdog_period,
             steal_matrix,
+            spawn_sites_top_k,
         };
         (settings, from.warnings)
     }

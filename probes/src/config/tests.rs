@@ -33,6 +33,7 @@ fn empty_values_are_unset() {
         ENV_STALL,
         ENV_WATCHDOG_PERIOD,
         ENV_STEAL_MATRIX,
+        ENV_SPAWN_SITES_TOP_K,
     ] {
         for empty in ["", " "] {
             let settings = strict(&PulseConfig::new(), &[(var, empty)]);
@@ -65,13 +66,15 @@ fn code_settings_are_never_read_from_the_environment() {
         .slow_poll_threshold(Duration::from_millis(3))
         .stall_watchdog(Duration::from_millis(20))
         .watchdog_period(Duration::from_millis(2))
-        .full_steal_matrix(true);
+        .full_steal_matrix(true)
+        .spawn_sites_top_k(4);
     let vars = [
         (ENV_POLL_TIMING, "maybe"),
         (ENV_SLOW_POLL, "fast"),
         (ENV_STALL, "soon"),
         (ENV_WATCHDOG_PERIOD, "often"),
         (ENV_STEAL_MATRIX, "some"),
+        (ENV_SPAWN_SITES_TOP_K, "many"),
     ];
     let read = RefCell::default();
     let settings = config.resolve_with(env(&vars, &read)).unwrap();
@@ -107,6 +110,8 @@ fn the_strict_form_rejects_what_the_lenient_one_reports() {
         (ENV_STALL, "-5ms"),
         (ENV_WATCHDOG_PERIOD, "1h"),
         (ENV_STEAL_MATRIX, "full"),
+        (ENV_SPAWN_SITES_TOP_K, "-1"),
+        (ENV_SPAWN_SITES_TOP_K, "twenty"),
     ];
     for (var, value) in cases {
         let err = strict(&PulseConfig::new(), &[(var, value)]).unwrap_err();
@@ -119,4 +124,23 @@ fn the_strict_form_rejects_what_the_lenient_one_reports() {
     }
     let zero = PulseConfig::new().slow_poll_threshold(Duration::ZERO);
     assert!(strict(&zero, &[]).is_err());
+}
+
+#[test]
+fn spawn_sites_top_k_from_code_environment_or_default() {
+    let default = strict(&PulseConfig::new(), &[]).unwrap();
+    assert_eq!(default.spawn_sites_top_k, DEFAULT_SPAWN_SITES_TOP_K);
+    let from_env = strict(&PulseConfig::new(), &[(ENV_SPAWN_SITES_TOP_K, " 3 ")]).unwrap();
+    assert_eq!(from_env.spawn_sites_top_k, 3);
+    let none = strict(&PulseConfig::new(), &[(ENV_SPAWN_SITES_TOP_K, "0")]).unwrap();
+    assert_eq!(none.spawn_sites_top_k, 0);
+    let code = PulseConfig::new().spawn_sites_top_k(7);
+    let code_wins = strict(&code, &[(ENV_SPAWN_SITES_TOP_K, "bad")]).unwrap();
+    assert_eq!(code_wins.spawn_sites_top_k, 7);
+    // A bad value is reported, naming the variable, and the default used.
+    let env = |name: &str| (name == ENV_SPAWN_SITES_TOP_K).then(|| "lots".into());
+    let (settings, warnings) = PulseConfig::new().resolve_lenient_with(env);
+    assert_eq!(settings.spawn_sites_top_k, DEFAULT_SPAWN_SITES_TOP_K);
+    assert_eq!(warnings.len(), 1);
+    assert_eq!(warnings[0].setting, ENV_SPAWN_SITES_TOP_K);
 }

@@ -8,6 +8,7 @@ use crate::delta::{delta_by_field, Delta};
 use crate::kinds::{RemoteKind, ScheduleKind, YieldReason};
 use crate::remote::RuntimeGauges;
 use crate::runtime::RuntimeProbes;
+use crate::sampler::SamplerSnapshot;
 use crate::worker::WorkerProbes;
 
 mod poll_time;
@@ -277,6 +278,8 @@ pub struct RuntimeSnapshot {
     /// shutting down is still running its workers until then; exporters
     /// keep it until both are true.
     pub workers_stopped: bool,
+    /// What the sampler found: CPU by spawn site, queue ages.
+    pub sampled: SamplerSnapshot,
 }
 
 impl RuntimeSnapshot {
@@ -301,6 +304,7 @@ impl RuntimeSnapshot {
             alive_tasks: gauges.map(|g| g.alive_tasks() as u64),
             shut_down: probes.is_shut_down(),
             workers_stopped: probes.workers_stopped(),
+            sampled: probes.sampler().read(probes),
         }
     }
 
@@ -399,4 +403,5 @@ delta_by_field!(RuntimeSnapshot {
     alive_tasks: later,
     shut_down: later,
     workers_stopped: later,
+    sampled: since,
 });

@@ -323,6 +323,31 @@ pub const FAMILIES: &[Family] = &[
         "Time per worker state since the worker started: `poll`, `driver` (its own non-sleeping driver turns), `search` (looking for work, steals), `park` (sleeping), `maintenance`, `blocking` (core handed away by `block_in_place`). The states add up to the worker's wall time (poll timing on).",
         Read::Samples(worker_states),
     )),
+    // Sampled by the watchdog (`tokio_pulse_probes` `sampler`).
+    timed(counter(
+        POLL_SAMPLES,
+        &["location"],
+        "Watchdog samples that found a worker polling a task spawned at this location (file:line:col); the top K sites by name, the rest as other (poll timing and the watchdog on).",
+        "A CPU profile of the tasks by spawn site: each watchdog period, one sample per worker inside a poll, counted by where the polled task was spawned (`file:line:col`). The top K sites (default 20, `TOKIO_PULSE_SPAWN_SITES_TOP_K`) by name, the rest as `location=\"other\"`; the full table is in the snapshot. Samples × the watchdog period ≈ worker time (poll timing and the watchdog on).",
+        Read::Samples(poll_samples),
+    )),
+    Family {
+        unit: Unit::Seconds,
+        ..gauge(
+            QUEUE_OLDEST_SECONDS,
+            &["queue", "worker"],
+            "How long the oldest task waiting in the queue has waited: queue=inject (worker=external), or queue=local per worker; 0 when empty. Sampled, at most one sampling period short of the truth.",
+            "How long the oldest task waiting in the queue has waited, live: `queue=\"inject\"` (with `worker=\"external\"`, the queue being no worker's) or `queue=\"local\"` per worker; 0 when empty. It grows while a queue is starved, polled or not. Sampled from push counts and depths (every watchdog period, and at each scrape), at most one period short of the truth. Needs no poll timing.",
+            Read::Samples(queue_oldest),
+        )
+    },
+    text_seconds(counter(
+        PRESSURE_SECONDS,
+        &["kind"],
+        "Time runnable tasks waited in a queue (kind=some), and the part of it with every worker busy polling (kind=full); sampled by the watchdog (poll timing and the watchdog on).",
+        "Pressure, like Linux's PSI, for tasks. `kind=\"some\"`: time during which a task waited in a queue. `kind=\"full\"`: time during which a task waited while every worker was inside a poll. Sampled every watchdog period from queue depths and the workers' current polls (poll timing and the watchdog on); see \"Pressure: when more workers help\".",
+        Read::Samples(pressure),
+    )),
 ];
 
 /// The schedule-latency histograms: one series per worker and source.
@@ -602,4 +627,100 @@ fn int(value: u64) -> Option<Value> {
 
 fn timing_int(w: &WorkerSnapshot, field: fn(&PollTimeSnapshot) -> u64) -> Option<Value> {
     w.poll_time.as_ref().map(|timing| Value::Int(field(timing)))
+}
+
+/// `tokio_pulse_poll_samples_total{location}`: watchdog samples of a worker
+/// polling a task, by the task's spawn site.
+pub const POLL_SAMPLES: &str = "tokio_pulse_poll_samples_total";
+
+/// The `location` label of a spawn site, `file:line:col` (or `unknown`),
+/// formatted and leaked once per site and process: label values are
+/// `&'static str`, and a program has a fixed set of spawn sites.
+fn location_label(location: Option<&'static std::panic::Location<'static>>) -> &'static str {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, PoisonError};
+    type Labels = HashMap<&'static std::panic::Location<'static>, &'static str>;
+    static LABELS: OnceLock<Mutex<Labels>> = OnceLock::new();
+    let Some(location) = location else {
+        return "unknown";
+    };
+    let mut labels = LABELS
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner);
+    labels.entry(location).or_insert_with(|| {
+        let label = format!(
+            "{}:{}:{}",
+            location.file(),
+            location.line(),
+            location.column()
+        );
+        Box::leak(label.into_boxed_str())
+    })
+}
+
+/// The top spawn sites by name, then `other`; only for runtimes whose
+/// watchdog has sampled (which needs poll timing).
+fn poll_samples(snap: &RuntimeSnapshot, emit: &mut dyn FnMut(Sample)) {
+    if snap.sampled.samples == 0 {
+        return;
+    }
+    let table = &snap.sampled.spawn_sites;
+    let sample = |location: &'static str, value: u64| Sample {
+        kind: Some(("location", location)),
+        worker: None,
+        victim: None,
+        value: Value::Int(value),
+    };
+    for site in table.sites.iter().filter(|site| site.top) {
+        emit(sample(location_label(site.location), site.exported));
+    }
+    emit(sample("other", table.other));
+}
+
+/// `tokio_pulse_queue_oldest_seconds{queue,worker}`: the age of the oldest
+/// task waiting in the inject queue or a worker's local queue (gauge).
+pub const QUEUE_OLDEST_SECONDS: &str = "tokio_pulse_queue_oldest_seconds";
+
+/// The inject queue's age (`worker="external"`, so that every series of
+/// the family has the same labels), then each readable local queue's.
+fn queue_oldest(snap: &RuntimeSnapshot, emit: &mut dyn FnMut(Sample)) {
+    let sampled = &snap.sampled;
+    let sample = |queue: &'static str, worker: Worker, age: std::time::Duration| Sample {
+        kind: Some(("queue", queue)),
+        worker: Some(worker),
+        victim: None,
+        value: Value::Float(age.as_secs_f64()),
+    };
+    if let Some(age) = sampled.inject_oldest {
+        emit(sample("inject", Worker::External, age));
+    }
+    for (index, age) in sampled.local_oldest.iter().enumerate() {
+        if let Some(age) = *age {
+            emit(sample("local", Worker::Index(index), age));
+        }
+    }
+}
+
+/// `tokio_pulse_pressure_seconds_total{kind}`: time tasks waited (`some`),
+/// and waited with every worker busy polling (`full`).
+pub const PRESSURE_SECONDS: &str = "tokio_pulse_pressure_seconds_total";
+
+/// `some`, then `full`; only for runtimes whose watchdog has sampled.
+fn pressure(snap: &RuntimeSnapshot, emit: &mut dyn FnMut(Sample)) {
+    let sampled = &snap.sampled;
+    if sampled.samples == 0 {
+        return;
+    }
+    for (kind, time) in [
+        ("some", sampled.pressure_some),
+        ("full", sampled.pressure_full),
+    ] {
+        emit(Sample {
+            kind: Some(("kind", kind)),
+            worker: None,
+            victim: None,
+            value: Value::Float(time.as_secs_f64()),
+        });
+    }
 }
