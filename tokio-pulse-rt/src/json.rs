@@ -336,7 +336,7 @@ fn sampled(s: &SamplerSnapshot) -> Sampled {
             samples: site.samples,
         })
         .collect();
-    spawn_sites.sort_by(|a, b| b.samples.cmp(&a.samples));
+    spawn_sites.sort_by_key(|site| std::cmp::Reverse(site.samples));
     Sampled {
         samples: s.samples,
         spawn_sites,
