@@ -81,7 +81,7 @@ impl fmt::Display for TaskInfo {
 ///     duration: Duration::from_millis(20),
 ///     dropped_before: 0,
 /// };
-/// let stall = Stall { poll, ended: false };
+/// let stall = Stall { poll, ended: false, details: Default::default() };
 /// assert_eq!((stall.worker, stall.task.id), (2, 7));
 /// ```
 #[derive(Clone, Debug)]
@@ -137,6 +137,9 @@ pub struct Stall {
     pub poll: PollEvent,
     /// Whether the poll has ended.
     pub ended: bool,
+    /// Why it is stuck: the thread's stack, CPU share, state and syscall,
+    /// and, for a starved driver, which one and for how long.
+    pub details: crate::stall_report::StallDetails,
 }
 
 impl Deref for SlowPoll {

@@ -56,6 +56,8 @@ mod registry;
 mod remote;
 mod runtime;
 mod snapshot;
+mod stack;
+mod stall_report;
 mod sync;
 pub mod task_names;
 mod timing;
@@ -64,9 +66,10 @@ mod worker;
 
 pub use clock::{tier, Clock, CALIBRATION};
 pub use config::{
-    config_warnings, parse_duration, ConfigWarning, PulseConfig, PulseSettings, DEFAULT_SLOW_POLL,
-    DEFAULT_STALL, DEFAULT_WATCHDOG_PERIOD, ENV_POLL_TIMING, ENV_SLOW_POLL, ENV_STALL,
-    ENV_STEAL_MATRIX, ENV_WATCHDOG_PERIOD, FULL_STEAL_MATRIX_MAX_WORKERS,
+    config_warnings, parse_duration, ConfigWarning, PulseConfig, PulseSettings, StackSignal,
+    DEFAULT_SLOW_POLL, DEFAULT_STALL, DEFAULT_WATCHDOG_PERIOD, ENV_POLL_TIMING, ENV_SLOW_POLL,
+    ENV_STACKS, ENV_STACK_SIGNAL, ENV_STALL, ENV_STEAL_MATRIX, ENV_WATCHDOG_PERIOD,
+    FULL_STEAL_MATRIX_MAX_WORKERS,
 };
 pub use counter::Counter;
 pub use events::{
@@ -77,5 +80,7 @@ pub use registry::runtimes;
 pub use remote::RemoteProbes;
 pub use runtime::RuntimeProbes;
 pub use snapshot::{PollTimeSnapshot, RuntimeSnapshot, StealSnapshot, WorkerSnapshot};
+pub use stack::{FrameOrigin, StackFrame, StackTrace, StackUnavailable, MAX_FRAMES};
+pub use stall_report::{CpuUsage, StallDetails, StarvedDriver, ThreadState};
 pub use timing::{CurrentPoll, BLOCK_ON_TASK_ID};
 pub use worker::{StealCell, WorkerProbes};

@@ -107,6 +107,24 @@ impl WorkerRecorder {
         WorkerRecorder::new(Arc::new(CachePadded::new(WorkerProbes::new(0, 1))))
     }
 
+    /// A thread starts running this worker (Tokio's worker `run`, also
+    /// after `block_in_place` handed the core on): records its OS thread id
+    /// and CPU clock, for the watchdog's stall reports. Once per thread
+    /// start, never per poll; does nothing off Linux x86_64 and AArch64.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (rt, mut recorders) = tokio_pulse_probes::RuntimeProbes::new(None, 1);
+    /// recorders[0].thread_started();
+    /// # #[cfg(all(target_os = "linux", any(target_arch = "x86_64", target_arch = "aarch64")))]
+    /// assert!(rt.worker(0).unwrap().thread_id().is_some());
+    /// ```
+    #[inline]
+    pub fn thread_started(&mut self) {
+        self.probes.thread.record_current();
+    }
+
     /// The counters this recorder writes.
     pub fn probes(&self) -> &WorkerProbes {
         &self.probes

@@ -40,6 +40,8 @@ use std::time::{Duration, Instant};
 use crate::events::{self, Delivery, EventLimiter, PollEvent, Stall, TaskInfo};
 use crate::lifecycle::Lifecycle;
 use crate::runtime::RuntimeProbes;
+use crate::stack::{self, StackUnavailable};
+use crate::stall_report::{Investigation, StallDetails};
 use crate::task_names;
 use crate::worker::WorkerProbes;
 
@@ -78,6 +80,8 @@ struct Watched {
     still: Instant,
     /// Set once the poll counts as a stall.
     stall: Option<Reported>,
+    /// Its thread's stack, CPU time and state (see `stall_report`).
+    investigation: Investigation,
 }
 
 #[derive(Debug)]
@@ -86,6 +90,7 @@ struct Reported {
     task_name: Option<Arc<str>>,
     /// Whether the start event went out, so the end event must too.
     delivered: bool,
+    details: StallDetails,
 }
 
 /// Starts the watchdog thread for `probes`.
@@ -97,6 +102,13 @@ pub(crate) fn spawn(
     let weak = Arc::downgrade(probes);
     let lifecycle = probes.lifecycle().clone();
     let workers = probes.workers().len();
+    // Installs the signal handler once per process, reporting here, at
+    // build, if it cannot.
+    let stacks = if probes.settings().stack_capture {
+        stack::prepare(probes.settings().stack_signal)
+    } else {
+        Err(StackUnavailable::Off)
+    };
     // Before any poll can start (the recorders have not been handed out
     // yet), so it bounds every poll's start from below.
     let started = Instant::now();
@@ -113,6 +125,7 @@ pub(crate) fn spawn(
                 threshold,
                 period,
                 started,
+                stacks,
             );
         });
     match spawned {
@@ -143,6 +156,7 @@ fn run(
     threshold: Duration,
     period: Duration,
     started: Instant,
+    stacks: Result<i32, StackUnavailable>,
 ) {
     let mut watch = Watch {
         workers: (0..workers)
@@ -157,6 +171,7 @@ fn run(
         previous: started,
         started,
         threshold,
+        stacks,
     };
     loop {
         // A wake-up (the last worker stopped, the probes dropped) or a
@@ -184,6 +199,8 @@ struct Watch {
     previous: Instant,
     started: Instant,
     threshold: Duration,
+    /// The signal for stack capture, or why there is none.
+    stacks: Result<i32, StackUnavailable>,
 }
 
 impl Watch {
@@ -223,7 +240,7 @@ impl Watch {
                 } else {
                     // The poll ended (or, on the last sample, the worker
                     // stopped inside it).
-                    if let Some(reported) = &watched.stall {
+                    if let Some(mut reported) = watched.stall.take() {
                         let ended = !same(&watched);
                         // Still running on the last sample: it lasted at
                         // least until this one.
@@ -237,11 +254,12 @@ impl Watch {
                         let duration =
                             within(Duration::from_nanos(clock.ticks_to_ns(own)), lower, upper);
                         if reported.delivered {
+                            reported.details = watched.investigation.end(worker, duration);
                             let event = stall_event(
                                 probes,
                                 worker.index(),
                                 &watched,
-                                reported,
+                                &reported,
                                 duration,
                                 true,
                                 0,
@@ -263,6 +281,7 @@ impl Watch {
                         seen: after,
                         still: before,
                         stall: None,
+                        investigation: Investigation::begin(worker),
                     });
                 }
             }
@@ -270,6 +289,12 @@ impl Watch {
                 continue;
             };
             let observed = watched.still.saturating_duration_since(watched.seen);
+            if self.stacks.is_ok() && observed >= self.threshold / 2 {
+                let so_far = clock.ticks_to_ns(now.saturating_sub(watched.mark));
+                watched
+                    .investigation
+                    .baseline(worker, Duration::from_nanos(so_far));
+            }
             if watched.stall.is_some() || observed < self.threshold {
                 continue;
             }
@@ -277,11 +302,15 @@ impl Watch {
                 u64::try_from(before.duration_since(self.started).as_nanos()).unwrap_or(u64::MAX);
             let delivered = state.limiter.admit(at);
             worker.timing.count_stall(delivered);
-            let reported = Reported {
+            let mut reported = Reported {
                 task_name: task_names::name_of(watched.task.id),
                 delivered,
+                details: StallDetails::default(),
             };
             if delivered {
+                // Rate-limited with the events: only a delivered stall
+                // interrupts the thread.
+                reported.details = watched.investigation.report(worker, self.stacks);
                 let upper = after.saturating_duration_since(watched.since);
                 let so_far =
                     Duration::from_nanos(clock.ticks_to_ns(now.saturating_sub(watched.mark)));
@@ -329,10 +358,12 @@ fn stall_event(
             dropped_before,
         },
         ended,
+        details: reported.details.clone(),
     }
 }
 
 fn deliver(worker: &WorkerProbes, event: &Stall) {
+    worker.thread.set_last_report(Arc::new(event.clone()));
     if events::deliver(|listener| listener.stall(event)) == Delivery::Panicked {
         worker.timing.count_stall_listener_panic();
     }

@@ -83,10 +83,11 @@ pub use prometheus::prometheus;
 /// Names of tasks spawned with a name; see [`tokio_pulse_probes::task_names`].
 pub use tokio_pulse_probes::task_names;
 pub use tokio_pulse_probes::{
-    config_warnings, runtimes, tier, Clock, ConfigWarning, Counter, CurrentPoll, PollEvent,
-    PollTimeSnapshot, PulseConfig, PulseListener, PulseSettings, RemoteKind, RemoteProbes,
-    RuntimeProbes, RuntimeSnapshot, ScheduleKind, SlowPoll, Stall, StealSnapshot, TaskInfo,
-    WorkerProbes, WorkerSnapshot, YieldReason, BLOCK_ON_TASK_ID,
+    config_warnings, runtimes, tier, Clock, ConfigWarning, Counter, CpuUsage, CurrentPoll,
+    FrameOrigin, PollEvent, PollTimeSnapshot, PulseConfig, PulseListener, PulseSettings,
+    RemoteKind, RemoteProbes, RuntimeProbes, RuntimeSnapshot, ScheduleKind, SlowPoll, StackFrame,
+    StackSignal, StackTrace, StackUnavailable, Stall, StallDetails, StarvedDriver, StealSnapshot,
+    TaskInfo, ThreadState, WorkerProbes, WorkerSnapshot, YieldReason, BLOCK_ON_TASK_ID,
 };
 
 /// The probes of the runtime behind `handle`.

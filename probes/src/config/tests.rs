@@ -65,13 +65,17 @@ fn code_settings_are_never_read_from_the_environment() {
         .slow_poll_threshold(Duration::from_millis(3))
         .stall_watchdog(Duration::from_millis(20))
         .watchdog_period(Duration::from_millis(2))
-        .full_steal_matrix(true);
+        .full_steal_matrix(true)
+        .stack_capture(true)
+        .stack_signal(StackSignal::RtMinPlus(1));
     let vars = [
         (ENV_POLL_TIMING, "maybe"),
         (ENV_SLOW_POLL, "fast"),
         (ENV_STALL, "soon"),
         (ENV_WATCHDOG_PERIOD, "often"),
         (ENV_STEAL_MATRIX, "some"),
+        (ENV_STACKS, "perhaps"),
+        (ENV_STACK_SIGNAL, "SIGUSR1"),
     ];
     let read = RefCell::default();
     let settings = config.resolve_with(env(&vars, &read)).unwrap();
@@ -119,4 +123,27 @@ fn the_strict_form_rejects_what_the_lenient_one_reports() {
     }
     let zero = PulseConfig::new().slow_poll_threshold(Duration::ZERO);
     assert!(strict(&zero, &[]).is_err());
+}
+
+#[test]
+fn stack_capture_is_on_by_default_and_the_environment_can_turn_it_off() {
+    assert!(strict(&PulseConfig::new(), &[]).unwrap().stack_capture);
+    let off = strict(&PulseConfig::new(), &[(ENV_STACKS, "off")]).unwrap();
+    assert!(!off.stack_capture);
+    let signal = strict(&PulseConfig::new(), &[(ENV_STACK_SIGNAL, "SIGRTMIN+2")]).unwrap();
+    assert_eq!(signal.stack_signal, Some(StackSignal::RtMinPlus(2)));
+}
+
+#[test]
+fn a_bad_stack_setting_is_named_and_turns_only_that_off() {
+    let (settings, warnings) = PulseConfig::new()
+        .resolve_lenient_with(|name| (name == ENV_STACKS).then(|| "sometimes".into()));
+    assert!(!settings.stack_capture);
+    assert_eq!(warnings[0].setting, ENV_STACKS);
+    let (settings, warnings) = PulseConfig::new()
+        .resolve_lenient_with(|name| (name == ENV_STACK_SIGNAL).then(|| "SIGUSR1".into()));
+    assert!(settings.stack_capture);
+    assert_eq!(settings.stack_signal, None);
+    assert_eq!(warnings[0].setting, ENV_STACK_SIGNAL);
+    assert_eq!(warnings[0].value, "SIGUSR1");
 }
