@@ -84,7 +84,7 @@ impl fmt::Display for TaskInfo {
 /// let stall = Stall { poll, ended: false, details: Default::default() };
 /// assert_eq!((stall.worker, stall.task.id), (2, 7));
 /// ```
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PollEvent {
     /// The runtime's name.
     pub runtime: Arc<str>,
@@ -131,7 +131,7 @@ pub struct SlowPoll {
 /// # Examples
 ///
 /// See [`PulseListener`] and [`PollEvent`].
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Stall {
     /// The poll.
     pub poll: PollEvent,

@@ -80,7 +80,9 @@ pub use registry::runtimes;
 pub use remote::RemoteProbes;
 pub use runtime::RuntimeProbes;
 pub use snapshot::{PollTimeSnapshot, RuntimeSnapshot, StealSnapshot, WorkerSnapshot};
-pub use stack::{FrameOrigin, StackFrame, StackTrace, StackUnavailable, MAX_FRAMES};
+pub use stack::{
+    preload_symbols, FrameOrigin, StackFrame, StackTrace, StackUnavailable, MAX_FRAMES,
+};
 pub use stall_report::{CpuUsage, StallDetails, StarvedDriver, ThreadState};
 pub use timing::{CurrentPoll, BLOCK_ON_TASK_ID};
 pub use worker::{StealCell, WorkerProbes};

@@ -153,6 +153,23 @@ impl RuntimeProbes {
         (probes, recorders)
     }
 
+    /// The watchdog's last stall report on each worker that has stalled,
+    /// in worker order: the stuck task, for how long, and why (its thread's
+    /// stack, CPU share, state and syscall; see
+    /// [`StallDetails`](crate::StallDetails)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (rt, _recorders) = tokio_pulse_probes::RuntimeProbes::new(None, 2);
+    /// assert!(rt.stalls().is_empty());
+    /// ```
+    pub fn stalls(&self) -> Vec<Arc<crate::events::Stall>> {
+        self.workers()
+            .filter_map(WorkerProbes::last_stall)
+            .collect()
+    }
+
     /// A process-unique id, starting at 1 in order of creation.
     ///
     /// # Examples

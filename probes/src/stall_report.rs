@@ -23,7 +23,7 @@ use crate::sync::{AtomicU64, Ordering};
 /// let details = tokio_pulse_probes::StallDetails::default();
 /// assert!(details.stack.is_none() && details.cpu.is_none());
 /// ```
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct StallDetails {
     /// The OS thread id (`gettid`) of the stuck worker, where known.
     pub thread_id: Option<u64>,
@@ -73,21 +73,24 @@ pub struct CpuUsage {
 
 impl CpuUsage {
     /// `cpu / wall`, from 0 (blocked: a syscall, a lock, a sleep) to about 1
-    /// (a busy loop); 0 for an empty span.
+    /// (a busy loop); 0 for an empty span. At most 1: the watchdog reads the
+    /// thread's clocks when it notices the end, which can be a little after
+    /// it.
     pub fn share(&self) -> f64 {
         if self.wall.is_zero() {
             return 0.0;
         }
-        self.cpu.as_secs_f64() / self.wall.as_secs_f64()
+        (self.cpu.as_secs_f64() / self.wall.as_secs_f64()).min(1.0)
     }
 
     /// `(cpu + run_queue) / wall`: the share of the span the thread wanted
-    /// a CPU (ran, or was runnable), whatever the load.
+    /// a CPU (ran, or was runnable), whatever the load; at most 1.
     pub fn busy_share(&self) -> f64 {
         if self.wall.is_zero() {
             return 0.0;
         }
-        (self.cpu + self.run_queue.unwrap_or_default()).as_secs_f64() / self.wall.as_secs_f64()
+        let busy = self.cpu + self.run_queue.unwrap_or_default();
+        (busy.as_secs_f64() / self.wall.as_secs_f64()).min(1.0)
     }
 }
 
@@ -423,26 +426,46 @@ impl Investigation {
 
     /// The poll is reported as a stall: captures the stack with `signal`
     /// (or says why not), and reads the CPU share so far and the thread's
-    /// state.
+    /// state. `still_in_poll` tells whether the worker is still inside the
+    /// poll: checked after the capture, so that a stack or state read after
+    /// the poll ended (the watchdog was busy elsewhere) is never reported as
+    /// the poll's.
+    ///
+    /// The stack comes back unsymbolized: the watchdog captures every stuck
+    /// worker of a sample first, and symbolizes (slow the first time) after,
+    /// with [`set_stack`](Self::set_stack).
     pub(crate) fn report(
         &mut self,
         worker: &crate::WorkerProbes,
         signal: Result<i32, StackUnavailable>,
-    ) -> StallDetails {
+        still_in_poll: impl Fn() -> bool,
+    ) -> (StallDetails, Option<crate::stack::Captured>) {
         // Before the signal, which briefly makes the thread runnable.
         self.details.cpu = self.cpu_since_baseline(worker, None);
-        if let Some(tid) = self.tid.filter(|_| signal.is_ok()) {
-            self.details.thread = thread_state(tid);
+        let thread = self.tid.filter(|_| signal.is_ok()).and_then(thread_state);
+        let captured = match (signal, self.tid) {
+            (Ok(signal), Some(tid)) => crate::stack::capture(tid, signal),
+            (Ok(_), None) => Err(StackUnavailable::NoThread),
+            (Err(why), _) => Err(why),
+        };
+        if !still_in_poll() {
+            self.details.stack_unavailable = Some(StackUnavailable::PollEnded);
+            return (self.details.clone(), None);
         }
-        match (signal, self.tid) {
-            (Ok(signal), Some(tid)) => match crate::stack::capture(tid, signal) {
-                Ok(stack) => self.details.stack = Some(Arc::new(stack)),
-                Err(why) => self.details.stack_unavailable = Some(why),
-            },
-            (Ok(_), None) => self.details.stack_unavailable = Some(StackUnavailable::NoThread),
-            (Err(why), _) => self.details.stack_unavailable = Some(why),
+        self.details.thread = thread;
+        match captured {
+            Ok(captured) => (self.details.clone(), Some(captured)),
+            Err(why) => {
+                self.details.stack_unavailable = Some(why);
+                (self.details.clone(), None)
+            }
         }
-        self.details.clone()
+    }
+
+    /// The symbolized stack of [`report`](Self::report)'s capture, for the
+    /// end report.
+    pub(crate) fn set_stack(&mut self, stack: Arc<StackTrace>) {
+        self.details.stack = Some(stack);
     }
 
     /// The stall ended (or is closed) after `duration` in the poll: the

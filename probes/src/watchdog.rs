@@ -158,6 +158,9 @@ fn run(
     started: Instant,
     stacks: Result<i32, StackUnavailable>,
 ) {
+    if stacks.is_ok() {
+        stack::warm_up();
+    }
     let mut watch = Watch {
         workers: (0..workers)
             .map(|_| WorkerWatch {
@@ -172,6 +175,7 @@ fn run(
         started,
         threshold,
         stacks,
+        pending: Vec::new(),
     };
     loop {
         // A wake-up (the last worker stopped, the probes dropped) or a
@@ -201,6 +205,9 @@ struct Watch {
     threshold: Duration,
     /// The signal for stack capture, or why there is none.
     stacks: Result<i32, StackUnavailable>,
+    /// Stall reports of this sample whose stacks are captured but not yet
+    /// symbolized, by worker index.
+    pending: Vec<(usize, Stall, stack::Captured)>,
 }
 
 impl Watch {
@@ -310,7 +317,18 @@ impl Watch {
             if delivered {
                 // Rate-limited with the events: only a delivered stall
                 // interrupts the thread.
-                reported.details = watched.investigation.report(worker, self.stacks);
+                let (mark, task) = (watched.mark, watched.task);
+                let still_in_poll = || {
+                    worker
+                        .timing
+                        .current()
+                        .is_some_and(|poll| poll.started == mark && poll.task == task)
+                };
+                let (details, captured) =
+                    watched
+                        .investigation
+                        .report(worker, self.stacks, still_in_poll);
+                reported.details = details;
                 let upper = after.saturating_duration_since(watched.since);
                 let so_far =
                     Duration::from_nanos(clock.ticks_to_ns(now.saturating_sub(watched.mark)));
@@ -323,9 +341,24 @@ impl Watch {
                     false,
                     std::mem::take(&mut state.limiter.dropped_since_sent),
                 );
-                deliver(worker, &event);
+                match captured {
+                    // Symbolized and delivered after every worker's stack
+                    // is captured.
+                    Some(captured) => self.pending.push((worker.index(), event, captured)),
+                    None => deliver(worker, &event),
+                }
             }
             watched.stall = Some(reported);
+        }
+        for (index, mut event, captured) in self.pending.drain(..) {
+            let stack = Arc::new(captured.symbolize());
+            if let Some(watched) = self.workers[index].poll.as_mut() {
+                watched.investigation.set_stack(stack.clone());
+            }
+            event.details.stack = Some(stack);
+            if let Some(worker) = probes.worker(index) {
+                deliver(worker, &event);
+            }
         }
     }
 }

@@ -101,6 +101,12 @@ fn a_sleeping_worker_sleeps_its_full_time_and_is_seen_asleep_in_the_sleeper() {
     let stack = stall.details.stack.as_ref().unwrap();
     assert_eq!(Some(stack.thread_id), stall.details.thread_id);
     assert!(stack.interrupted_for <= stack.signal_to_capture);
+
+    // The same report, from every place a user can find it.
+    let snapshot = probes.snapshot();
+    assert_eq!(snapshot.workers[0].last_stall.as_ref(), Some(&stall));
+    assert!(tokio_pulse_rt::stalls().contains(&stall));
+    assert_eq!(probes.stalls(), vec![stall.clone()]);
 }
 
 /// A loop whose result depends on every iteration.

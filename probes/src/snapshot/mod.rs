@@ -95,6 +95,9 @@ pub struct WorkerSnapshot {
     pub local_queue_depth: Option<u64>,
     /// Poll timing, when the runtime times polls.
     pub poll_time: Option<PollTimeSnapshot>,
+    /// The watchdog's last stall report on this worker (see
+    /// [`WorkerProbes::last_stall`]).
+    pub last_stall: Option<std::sync::Arc<crate::events::Stall>>,
 }
 
 impl WorkerSnapshot {
@@ -136,6 +139,7 @@ impl WorkerSnapshot {
                 .and_then(|g| g.local_queue_depth(worker.index()))
                 .map(|depth| depth as u64),
             poll_time: timing.map(|clock| PollTimeSnapshot::read(worker, clock)),
+            last_stall: worker.last_stall(),
         }
     }
 
@@ -212,6 +216,7 @@ delta_by_field!(WorkerSnapshot {
     unparks: since,
     local_queue_depth: later,
     poll_time: since,
+    last_stall: later,
 });
 
 /// A runtime's counters at one moment, or the change between two moments.

@@ -220,6 +220,10 @@ pub enum StackUnavailable {
     /// The thread did not answer the signal in time (it had it blocked, or
     /// it exited).
     NoAnswer,
+    /// The poll ended before its stack could be captured (the watchdog was
+    /// busy with another worker's stall): a stack taken now would show
+    /// another poll.
+    PollEnded,
 }
 
 impl fmt::Display for StackUnavailable {
@@ -230,6 +234,7 @@ impl fmt::Display for StackUnavailable {
             StackUnavailable::Signal => "the stack signal is taken by the application, or invalid",
             StackUnavailable::NoThread => "the worker's thread is not known",
             StackUnavailable::NoAnswer => "the thread did not answer the signal in time",
+            StackUnavailable::PollEnded => "the poll ended before its stack was captured",
         })
     }
 }
@@ -257,27 +262,97 @@ pub(crate) fn prepare(signal: Option<crate::config::StackSignal>) -> Result<i32,
     }
 }
 
-/// Interrupts thread `tid` of this process with `signal` (prepared by
-/// [`prepare`]), copies its stack, and symbolizes it on this thread.
-pub(crate) fn capture(tid: u64, signal: i32) -> Result<StackTrace, StackUnavailable> {
+/// The return addresses copied from a stuck thread, not yet symbolized.
+pub(crate) struct Captured {
     #[cfg(stack_capture)]
-    {
-        let raw = signal::capture(tid, signal)?;
-        let started = std::time::Instant::now();
-        let frames = symbols::symbolize(raw.ips());
-        Ok(StackTrace {
-            frames,
-            thread_id: tid,
-            signal_to_capture: raw.signal_to_capture,
-            interrupted_for: raw.interrupted_for,
-            symbolized_in: started.elapsed(),
-        })
-    }
+    raw: signal::RawStack,
+    tid: u64,
+}
+
+/// Interrupts thread `tid` of this process with `signal` (prepared by
+/// [`prepare`]) and copies its stack's addresses.
+pub(crate) fn capture(tid: u64, signal: i32) -> Result<Captured, StackUnavailable> {
+    #[cfg(stack_capture)]
+    return Ok(Captured {
+        raw: signal::capture(tid, signal)?,
+        tid,
+    });
     #[cfg(not(stack_capture))]
     {
         let _ = (tid, signal);
         Err(StackUnavailable::Platform)
     }
+}
+
+impl Captured {
+    /// Symbolizes the addresses, on this thread.
+    pub(crate) fn symbolize(self) -> StackTrace {
+        #[cfg(stack_capture)]
+        {
+            let started = std::time::Instant::now();
+            let frames = symbols::symbolize(self.raw.ips());
+            StackTrace {
+                frames,
+                thread_id: self.tid,
+                signal_to_capture: self.raw.signal_to_capture,
+                interrupted_for: self.raw.interrupted_for,
+                symbolized_in: started.elapsed(),
+            }
+        }
+        #[cfg(not(stack_capture))]
+        StackTrace {
+            frames: Vec::new(),
+            thread_id: self.tid,
+            signal_to_capture: Duration::ZERO,
+            interrupted_for: Duration::ZERO,
+            symbolized_in: Duration::ZERO,
+        }
+    }
+}
+
+/// Loads the program's symbols before the first stall, once per process,
+/// on a short-lived thread of its own: the first symbolization reads the
+/// binary's debug info, which takes from tens of milliseconds to seconds,
+/// and a watchdog busy with it would miss other stalls meanwhile.
+pub(crate) fn warm_up() {
+    #[cfg(stack_capture)]
+    {
+        static ONCE: std::sync::Once = std::sync::Once::new();
+        ONCE.call_once(|| {
+            // Without the thread, the first stall loads them.
+            let _ = std::thread::Builder::new()
+                .name("tokio-pulse-symbols".into())
+                .spawn(preload_symbols);
+        });
+    }
+}
+
+/// Loads this program's symbols and debug info for stall stacks now, and
+/// returns how long that took (the same on every call; zero where stacks
+/// are not captured). A runtime with the watchdog and stack capture on
+/// starts this in the background; call it at start-up to wait for it, so
+/// that the first stall's stack is symbolized at once and the watchdog is
+/// not busy with it while other workers stall.
+///
+/// # Examples
+///
+/// ```
+/// let took = tokio_pulse_probes::preload_symbols();
+/// assert_eq!(tokio_pulse_probes::preload_symbols(), took);
+/// ```
+pub fn preload_symbols() -> Duration {
+    #[cfg(stack_capture)]
+    {
+        static LOADED: std::sync::OnceLock<Duration> = std::sync::OnceLock::new();
+        *LOADED.get_or_init(|| {
+            let started = std::time::Instant::now();
+            // Any address in the main binary loads its debug info.
+            let _ = symbols::symbolize(&[preload_symbols as *const () as usize + 1]);
+            started.elapsed()
+        })
+    }
+    #[cfg(not(stack_capture))]
+    Duration::ZERO
 }
 
 /// The calling thread's OS id.

@@ -63,8 +63,18 @@ static LEN: AtomicUsize = AtomicUsize::new(0);
 /// The handler's monotonic clock at entry and exit, in nanoseconds.
 static ENTERED_NS: AtomicU64 = AtomicU64::new(0);
 static LEFT_NS: AtomicU64 = AtomicU64::new(0);
-/// Serializes captures across the process's watchdogs.
+/// Serializes captures across the process's watchdogs, and captures with
+/// symbolization (see [`exclusive`]).
 static CAPTURE: Mutex<u64> = Mutex::new(0);
+
+/// Holds off captures while the caller symbolizes. Symbolizing walks the
+/// loaded libraries with `dl_iterate_phdr`, which holds the dynamic
+/// loader's lock; the unwinder in the handler may need that same lock (for
+/// code `_dl_find_object` does not cover, such as the vDSO), and a handler
+/// waiting for it leaves its thread stuck until the symbolizing is done.
+pub(crate) fn exclusive() -> std::sync::MutexGuard<'static, u64> {
+    CAPTURE.lock().unwrap_or_else(|poison| poison.into_inner())
+}
 /// The signal the handler is installed on, 0 before.
 static INSTALLED: AtomicI32 = AtomicI32::new(0);
 
@@ -273,7 +283,7 @@ pub(crate) fn capture(tid: u64, signal: i32) -> Result<RawStack, StackUnavailabl
             StackUnavailable::Signal
         });
     }
-    let mut generation = CAPTURE.lock().unwrap_or_else(|poison| poison.into_inner());
+    let mut generation = exclusive();
     // 30 bits: it fits `STATE` and `TARGET` shifted.
     *generation = (*generation + 1) % (1 << 30);
     let generation = *generation;

@@ -16,6 +16,7 @@ static CACHE: Mutex<Option<HashMap<usize, Resolved>>> = Mutex::new(None);
 
 /// Symbolizes `ips`, innermost first.
 pub(crate) fn symbolize(ips: &[usize]) -> Vec<StackFrame> {
+    let _exclusive = super::signal::exclusive();
     let mut cache = CACHE.lock().unwrap_or_else(|poison| poison.into_inner());
     let cache = cache.get_or_insert_with(HashMap::new);
     let mut frames = Vec::with_capacity(ips.len());
