@@ -19,6 +19,15 @@ use tokio_pulse_rt::{PulseConfig, RuntimeProbes, Stall};
 
 const STALL: Duration = Duration::from_millis(50);
 
+/// One test at a time: a watchdog captures a stack only while no other
+/// symbolizes one (the first symbolization of a test build reads its debug
+/// info for up to a second), and a stall that ends meanwhile gets no stack.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|poison| poison.into_inner())
+}
+
 fn runtime() -> Runtime {
     Builder::new_multi_thread()
         .worker_threads(1)
@@ -72,6 +81,7 @@ fn sleeper(for_: Duration) -> Duration {
 
 #[test]
 fn a_sleeping_worker_sleeps_its_full_time_and_is_seen_asleep_in_the_sleeper() {
+    let _serial = serial();
     let rt = runtime();
     let probes = rt.handle().pulse();
     let slept = rt.block_on(async {
@@ -125,6 +135,7 @@ fn spinner(iterations: u64) -> u64 {
 
 #[test]
 fn a_spinning_worker_finishes_its_loop_and_is_seen_on_cpu_in_the_spinner() {
+    let _serial = serial();
     // How many iterations take about 300 ms here, and their result.
     let started = Instant::now();
     let mut iterations = 1_000_000;
@@ -164,6 +175,7 @@ fn locker(lock: &Mutex<u64>) -> u64 {
 
 #[test]
 fn a_worker_blocked_on_a_mutex_gets_it_and_is_seen_in_futex_in_the_locker() {
+    let _serial = serial();
     let lock = Arc::new(Mutex::new(0));
     let mut guard = lock.lock().unwrap();
     let rt = runtime();
