@@ -46,6 +46,7 @@ mod clock;
 mod config;
 mod counter;
 mod delta;
+mod driver;
 mod events;
 #[doc(hidden)]
 pub mod fork;
@@ -72,6 +73,7 @@ pub use config::{
     FULL_STEAL_MATRIX_MAX_WORKERS,
 };
 pub use counter::Counter;
+pub use driver::DRIVERS;
 pub use events::{
     set_listener, PollEvent, PulseListener, SlowPoll, Stall, TaskInfo, EVENTS_PER_SECOND,
 };

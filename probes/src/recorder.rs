@@ -388,6 +388,30 @@ impl WorkerRecorder {
         self.probes.parks.add(1);
     }
 
+    /// The worker returned from a park. `had_driver`: the park turned the
+    /// drivers (I/O, timers); with poll timing on, that is recorded with a
+    /// clock reading, for the watchdog's starved-driver check and
+    /// `tokio_pulse_driver_last_turn_age_seconds`. Once per park, never per
+    /// poll.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tokio_pulse_probes::{fork, PulseConfig};
+    ///
+    /// let settings = PulseConfig::new().poll_timing(true).resolve().unwrap();
+    /// let (writer, mut recorders) = fork::with_settings(None, 1, &settings);
+    /// assert_eq!(writer.probes().snapshot().driver_last_turn_age, None);
+    /// recorders[0].driver_turned(true);
+    /// assert!(writer.probes().snapshot().driver_last_turn_age.is_some());
+    /// ```
+    #[inline]
+    pub fn driver_turned(&mut self, had_driver: bool) {
+        if let (true, Some(timing)) = (had_driver, &self.timing) {
+            self.probes.driver.record(timing.now());
+        }
+    }
+
     /// The worker returned from a park.
     #[inline(always)]
     pub fn unparked(&mut self) {

@@ -176,6 +176,7 @@ fn run(
         threshold,
         stacks,
         pending: Vec::new(),
+        starvation: Default::default(),
     };
     loop {
         // A wake-up (the last worker stopped, the probes dropped) or a
@@ -208,6 +209,7 @@ struct Watch {
     /// Stall reports of this sample whose stacks are captured but not yet
     /// symbolized, by worker index.
     pending: Vec<(usize, Stall, stack::Captured)>,
+    starvation: crate::driver::StarvationWatch,
 }
 
 impl Watch {
@@ -350,6 +352,9 @@ impl Watch {
             }
             watched.stall = Some(reported);
         }
+        if !last {
+            self.check_driver(probes, now);
+        }
         for (index, mut event, captured) in self.pending.drain(..) {
             let stack = Arc::new(captured.symbolize());
             if let Some(watched) = self.workers[index].poll.as_mut() {
@@ -359,6 +364,39 @@ impl Watch {
             if let Some(worker) = probes.worker(index) {
                 deliver(worker, &event);
             }
+        }
+    }
+}
+
+impl Watch {
+    /// Reports, once per episode, drivers that nobody turned while every
+    /// worker is inside a poll (see `driver`).
+    fn check_driver(&mut self, probes: &RuntimeProbes, now: u64) {
+        let clock = probes.clock();
+        let all_busy = self.workers.iter().all(|state| state.poll.is_some());
+        let longest = self
+            .workers
+            .iter()
+            .enumerate()
+            .filter_map(|(index, state)| Some((index, state.poll.as_ref()?)))
+            .min_by_key(|(_, watched)| watched.since)
+            .filter(|_| all_busy)
+            .map(|(index, watched)| {
+                let so_far = clock.ticks_to_ns(now.saturating_sub(watched.mark));
+                let poll = PollEvent {
+                    runtime: probes.name_arc(),
+                    runtime_id: probes.id(),
+                    worker: index,
+                    task: watched.task,
+                    task_name: watched.stall.as_ref().and_then(|r| r.task_name.clone()),
+                    duration: Duration::from_nanos(so_far),
+                    dropped_before: 0,
+                };
+                (index, poll)
+            });
+        if let Some(event) = self.starvation.check(probes, self.threshold, longest) {
+            probes.set_last_starvation(Arc::new(event.clone()));
+            let _ = events::deliver(|listener| listener.stall(&event));
         }
     }
 }

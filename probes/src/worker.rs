@@ -78,6 +78,8 @@ pub struct WorkerProbes {
     pub(crate) timing: TimingProbes,
     /// The worker's thread and its last stall report.
     pub(crate) thread: crate::stall_report::WorkerThread,
+    /// When this worker last turned the drivers.
+    pub(crate) driver: crate::driver::DriverTurn,
 }
 
 impl WorkerProbes {
@@ -95,6 +97,7 @@ impl WorkerProbes {
             unparks: Counter::new(),
             timing: TimingProbes::default(),
             thread: Default::default(),
+            driver: Default::default(),
         }
     }
 

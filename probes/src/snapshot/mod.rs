@@ -272,6 +272,9 @@ pub struct RuntimeSnapshot {
     /// shutting down is still running its workers until then; exporters
     /// keep it until both are true.
     pub workers_stopped: bool,
+    /// How long since a worker last turned the drivers (see
+    /// [`RuntimeProbes::driver_last_turn_age`]). A gauge.
+    pub driver_last_turn_age: Option<Duration>,
 }
 
 impl RuntimeSnapshot {
@@ -296,6 +299,7 @@ impl RuntimeSnapshot {
             alive_tasks: gauges.map(|g| g.alive_tasks() as u64),
             shut_down: probes.is_shut_down(),
             workers_stopped: probes.workers_stopped(),
+            driver_last_turn_age: probes.driver_last_turn_age(),
         }
     }
 
@@ -394,4 +398,5 @@ delta_by_field!(RuntimeSnapshot {
     alive_tasks: later,
     shut_down: later,
     workers_stopped: later,
+    driver_last_turn_age: later,
 });
