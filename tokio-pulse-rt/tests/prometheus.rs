@@ -513,6 +513,7 @@ fn the_text_and_the_facade_agree() {
             !series.starts_with("tokio_pulse_poll_duration_seconds")
                 && !series.starts_with("tokio_pulse_busy_seconds_total")
                 && !series.starts_with("tokio_pulse_current_poll_seconds")
+                && !series.starts_with("tokio_pulse_driver_last_turn_age_seconds")
         })
         .collect();
 
