@@ -83,12 +83,12 @@ pub use prometheus::prometheus;
 /// Names of tasks spawned with a name; see [`tokio_pulse_probes::task_names`].
 pub use tokio_pulse_probes::task_names;
 pub use tokio_pulse_probes::{
-    config_warnings, preload_symbols, runtimes, tier, Clock, ConfigWarning, Counter, CpuUsage,
-    CurrentPoll, FrameOrigin, PollEvent, PollTimeSnapshot, PulseConfig, PulseListener,
+    config_warnings, preload_symbols, runtimes, set_listener, tier, Clock, ConfigWarning, Counter,
+    CpuUsage, CurrentPoll, FrameOrigin, PollEvent, PollTimeSnapshot, PulseConfig, PulseListener,
     PulseSettings, RemoteKind, RemoteProbes, RuntimeProbes, RuntimeSnapshot, ScheduleKind,
     SlowPoll, StackFrame, StackSignal, StackTrace, StackUnavailable, Stall, StallDetails,
     StarvedDriver, StealSnapshot, TaskInfo, ThreadState, WorkerProbes, WorkerSnapshot, YieldReason,
-    BLOCK_ON_TASK_ID,
+    BLOCK_ON_TASK_ID, MAX_FRAMES,
 };
 
 /// The probes of the runtime behind `handle`.
