@@ -4,7 +4,7 @@
 //! 1. Every period it reads each worker's published poll state (start
 //!    mark, task), a few relaxed loads per worker, between two readings of
 //!    its own clock (`Instant`). It never writes anything a worker reads,
-//!    never locks, and never signals a worker, so it cannot slow one down.
+//!    never locks, and signals a worker only once it is stalled (below).
 //! 2. A worker is stalled when the watchdog itself has seen the same poll
 //!    (same start mark, same task) on two samples at least the threshold
 //!    apart, by its own `Instant` readings. The poll's start mark, a
@@ -25,6 +25,11 @@
 //!    the watchdog's own samples bound it to (it saw the poll running at two
 //!    instants, and not yet started, or ended, at two others), so a clock
 //!    skew cannot inflate it past a period either.
+//! 4a. Before it reports a stall, it gathers why (see `stall_report`): the
+//!    stuck thread's stack (one signal; see `stack`), its CPU share and its
+//!    `/proc` state; the stacks of a sample are symbolized after every
+//!    stuck worker's is captured. After the workers, it checks for a
+//!    starved driver (see `driver`).
 //! 5. The listener runs under `catch_unwind`: a panic is counted and the
 //!    watchdog keeps going.
 //! 6. The thread holds only a `Weak` reference to the probes. It keeps
