@@ -337,7 +337,7 @@ fn syscall_name(number: i64) -> Option<&'static str> {
     arch_only
         .iter()
         .chain(common)
-        .find(|&&(nr, _)| i64::from(nr) == number)
+        .find(|&&(nr, _)| nr == number)
         .map(|&(_, name)| name)
 }
 

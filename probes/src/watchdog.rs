@@ -25,7 +25,8 @@
 //!    the watchdog's own samples bound it to (it saw the poll running at two
 //!    instants, and not yet started, or ended, at two others), so a clock
 //!    skew cannot inflate it past a period either.
-//! 4a. Before it reports a stall, it gathers why (see `stall_report`): the
+//!
+//!    Before it reports a stall, it gathers why (see `stall_report`): the
 //!    stuck thread's stack (one signal; see `stack`), its CPU share and its
 //!    `/proc` state; the stacks of a sample are symbolized after every
 //!    stuck worker's is captured. After the workers, it checks for a
