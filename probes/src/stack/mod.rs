@@ -27,7 +27,8 @@ pub const MAX_FRAMES: usize = 128;
 /// The default signal: `SIGRTMIN + 6` (glibc reserves the first real-time
 /// signals for itself and `SIGRTMIN()` already skips them; `+ 6` stays clear
 /// of the few that profilers and runtimes customarily take first).
-pub const DEFAULT_SIGNAL_OFFSET: i32 = 6;
+#[cfg_attr(not(stack_capture), allow(dead_code))]
+pub(crate) const DEFAULT_SIGNAL_OFFSET: i32 = 6;
 
 /// Where a frame's code comes from.
 ///
