@@ -19,8 +19,9 @@
 //! AArch64, see `PulseConfig::stack_capture`): `thread_id`, `top_frame` (the
 //! innermost frame of the application's own code), `cpu_share` and
 //! `busy_share` (see `CpuUsage`), `thread_state` and `syscall` (from
-//! `/proc`), `stack` (on one line), and the whole stack, CPU share and state
-//! as extra lines of the message. A starved driver adds `starved_driver`
+//! `/proc`), a one-line summary of those in the message, and last the
+//! `stack` field, rendered on lines of its own (so that the event's first
+//! line keeps every other field). A starved driver adds `starved_driver`
 //! and `driver_idle_ms`.
 //!
 //! When no subscriber takes `tokio_pulse::stall` at WARN (for example the
@@ -41,8 +42,8 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use tokio_pulse_probes::{
-    ConfigWarning, FrameOrigin, PollEvent, PulseListener, SlowPoll, StackTrace, StackUnavailable,
-    Stall, StallDetails,
+    ConfigWarning, PollEvent, PulseListener, SlowPoll, StackTrace, StackUnavailable, Stall,
+    StallDetails,
 };
 
 /// The listener that turns probe events into `tracing` events.
@@ -115,7 +116,7 @@ impl PulseListener for TracingListener {
             driver_idle_ms = details
                 .starved_driver
                 .map(|starved| starved.not_turned_for.as_secs_f64() * 1e3),
-            stack = stack.map(one_line_stack),
+            stack = stack.map(|stack| tracing::field::display(StackField(stack))),
             "{}worker {} {state} {:?} in one poll of {}{}{}",
             details
                 .starved_driver
@@ -140,41 +141,39 @@ impl PulseListener for TracingListener {
     }
 }
 
-/// A stack on one line, innermost first, the folded frames left out: for
-/// the `stack` field, which log pipelines keep on one line.
-fn one_line_stack(stack: &StackTrace) -> String {
-    let mut shown: Vec<String> = Vec::new();
-    for (index, frame) in stack.frames.iter().enumerate() {
-        if index < 2 || frame.origin == FrameOrigin::User {
-            shown.push(frame.to_string());
-        }
+/// The stack for the `stack` field: on lines of its own, after the other
+/// fields, so that the event's first line keeps the message and every
+/// other field (for tools that read logs line by line).
+struct StackField<'a>(&'a StackTrace);
+
+impl std::fmt::Display for StackField<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "(innermost first, > your code)\n{}", self.0)
     }
-    shown.join(" <- ")
 }
 
-/// The readable rest of a stall's message: the stuck thread's CPU share,
-/// state, and stack, each on its own line.
+/// The rest of a stall's message, on the same line: where in the user's
+/// code it is stuck, the thread's state, its CPU share, or why there is no
+/// stack.
 struct Why<'a>(&'a StallDetails);
 
 impl std::fmt::Display for Why<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let details = self.0;
-        if let Some(thread) = &details.thread {
-            write!(f, "\n  thread {}: {thread}", details.thread_id.unwrap_or(0))?;
-        }
-        if let Some(cpu) = &details.cpu {
-            write!(f, "\n  {cpu}")?;
-        }
         match (&details.stack, details.stack_unavailable) {
             (Some(stack), _) => {
                 if let Some(top) = stack.top_user_frame() {
-                    write!(f, "\n  stuck in {top}")?;
+                    write!(f, "; stuck in {top}")?;
                 }
-                write!(f, "\n  stack (innermost first, > your code):\n")?;
-                write!(f, "{stack}")?;
             }
-            (None, Some(why)) if why != StackUnavailable::Off => write!(f, "\n  no stack: {why}")?,
+            (None, Some(why)) if why != StackUnavailable::Off => write!(f, "; no stack: {why}")?,
             _ => {}
+        }
+        if let Some(thread) = &details.thread {
+            write!(f, "; thread {thread}")?;
+        }
+        if let Some(cpu) = &details.cpu {
+            write!(f, "; {cpu}")?;
         }
         Ok(())
     }
