@@ -213,13 +213,16 @@ async fn hello() -> &'static str {
 /// `blocking_handler`, and its event is on stderr.
 async fn block(Path(ms): Path<u64>) -> String {
     metrics::counter!("app_requests_total", "route" => "/block").increment(1);
-    blocking_handler(Duration::from_millis(ms.min(10_000)));
+    let _blocked = blocking_handler(Duration::from_millis(ms.min(10_000)));
     "unblocked\n".to_owned()
 }
 
 #[inline(never)]
-fn blocking_handler(for_: Duration) {
+fn blocking_handler(for_: Duration) -> Duration {
+    let started = std::time::Instant::now();
     std::thread::sleep(for_);
+    // Not a tail call: the frame stays on the stack while it sleeps.
+    started.elapsed()
 }
 
 async fn compute(Path(n): Path<u32>) -> String {

@@ -41,8 +41,12 @@ struct Args {
 
 /// Blocks its worker: the stall report's stack names this function.
 #[inline(never)]
-fn blocker(block: Duration) {
+fn blocker(block: Duration) -> Duration {
+    let started = Instant::now();
     std::thread::sleep(block);
+    // Work after the sleep keeps this frame on the stack (a tail call to
+    // `sleep` would leave none to name).
+    started.elapsed()
 }
 
 /// Keeps its worker busy: on CPU all along.
@@ -102,7 +106,9 @@ fn main() {
     let block = Duration::from_millis(args.block_ms);
     let spin_for = Duration::from_millis(args.spin_ms);
     let blocker_at = Location::caller();
-    let blocker = rt.spawn(async move { blocker(block) });
+    let blocker = rt.spawn(async move {
+        let _ = blocker(block);
+    });
     let spinner_at = Location::caller();
     let spinner = rt.spawn(async move { spinner(spin_for) });
     // Well-behaved neighbours: short polls, many of them.

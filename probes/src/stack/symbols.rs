@@ -68,9 +68,37 @@ const RUNTIME_CRATES: [&str; 6] = [
     "tokio_pulse_rt",
 ];
 
-/// Whose code a frame is, by its name (the crate the path starts with,
-/// also inside `<T as Trait>` forms) or, without a Rust name, as the system's.
+/// Source paths of the runtime's own code: std's (built at `/rustc/<hash>/`),
+/// Tokio's and mio's (from the registry or the fork's `vendor/tokio`), and
+/// Tokio-Pulse's.
+const RUNTIME_PATHS: [&str; 7] = [
+    "/rustc/",
+    "/vendor/tokio/",
+    "/tokio-1.",
+    "/mio-",
+    "/probes/src/",
+    "/tokio-pulse-rt/src/",
+    "/tokio-pulse-probes-",
+];
+
+/// Whose code a frame is: by its source file where debug info gives one (a
+/// build with only line tables names inlined functions without their
+/// crate), else by its name (the crate the path starts with, also inside
+/// `<T as Trait>` forms); a frame without a Rust name or file is the
+/// system's.
 pub(crate) fn origin(function: Option<&str>, file: Option<&str>) -> FrameOrigin {
+    if let Some(file) = file {
+        if !file.ends_with(".rs") {
+            // C sources: the C library, the dynamic loader.
+            return FrameOrigin::System;
+        }
+        let file = file.replace('\\', "/");
+        return if RUNTIME_PATHS.iter().any(|path| file.contains(path)) {
+            FrameOrigin::Runtime
+        } else {
+            FrameOrigin::User
+        };
+    }
     let Some(function) = function else {
         return FrameOrigin::System;
     };
@@ -83,10 +111,6 @@ pub(crate) fn origin(function: Option<&str>, file: Option<&str>) -> FrameOrigin 
     if !function.contains("::") {
         // A C symbol: the C library, the dynamic loader, the vDSO.
         return FrameOrigin::System;
-    }
-    if file.is_some_and(|file| file.starts_with("/rustc/")) {
-        // std's generic code, instantiated in a user crate.
-        return FrameOrigin::Runtime;
     }
     FrameOrigin::User
 }
