@@ -5,7 +5,8 @@
 //! Run it with
 //! `cargo run --release -p tokio-pulse-examples --example prometheus_server -- --help`.
 //!
-//! 1. An axum service runs on a runtime named `server`. Its routes:
+//! 1. An axum service runs on a runtime named `server`. Its routes (and
+//!    `/block/{ms}`, which blocks its worker, for the stall watchdog):
 //!    `/hello`, and `/compute/{n}`, which spawns a task to do `n` units of
 //!    work and awaits it (a local spawn).
 //! 2. One line, `tokio_pulse_rt::prometheus().listen(addr).install()`, serves
@@ -61,6 +62,13 @@ struct Args {
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    // Stall events (with `TOKIO_PULSE_STALL` set) as `tracing` events on
+    // stderr.
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .init();
+    tokio_pulse_rt::events::install();
     let server = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(args.workers.into())
         .name("server")
@@ -97,7 +105,8 @@ fn main() -> ExitCode {
     let addr = listener.local_addr().unwrap_or(args.addr);
     let app = Router::new()
         .route("/hello", get(hello))
-        .route("/compute/{n}", get(compute));
+        .route("/compute/{n}", get(compute))
+        .route("/block/{ms}", get(block));
     server.spawn(async move {
         if let Err(err) = axum::serve(listener, app).await {
             eprintln!("prometheus_server: the service stopped: {err}");
@@ -197,6 +206,23 @@ fn main() -> ExitCode {
 async fn hello() -> &'static str {
     metrics::counter!("app_requests_total", "route" => "/hello").increment(1);
     "hello from Tokio-Pulse\n"
+}
+
+/// A handler that blocks its worker (a bug on purpose): with the watchdog on
+/// (`TOKIO_PULSE_STALL=20ms`), the stall report's stack names
+/// `blocking_handler`, and its event is on stderr.
+async fn block(Path(ms): Path<u64>) -> String {
+    metrics::counter!("app_requests_total", "route" => "/block").increment(1);
+    let _blocked = blocking_handler(Duration::from_millis(ms.min(10_000)));
+    "unblocked\n".to_owned()
+}
+
+#[inline(never)]
+fn blocking_handler(for_: Duration) -> Duration {
+    let started = std::time::Instant::now();
+    std::thread::sleep(for_);
+    // Not a tail call: the frame stays on the stack while it sleeps.
+    started.elapsed()
 }
 
 async fn compute(Path(n): Path<u32>) -> String {

@@ -1,7 +1,10 @@
-//! Which task is blocking my runtime? One task blocks its worker with
-//! `std::thread::sleep`, another spins; the probes name both, with the line
-//! of this file that spawned them, and the watchdog reports the blocker while
-//! it is still blocking.
+//! Which task is blocking my runtime, and why? One task blocks its worker
+//! with `std::thread::sleep`, another spins; the probes name both, with the
+//! line of this file that spawned them, and the watchdog reports the blocker
+//! while it is still blocking: with the stuck thread's own stack (naming
+//! `slow_poll::blocker` and its line), its CPU share (about 0 % asleep,
+//! about 100 % spinning), its state and syscall. The reports are kept for
+//! `tokio_pulse_rt::stalls()`, printed at the end.
 //!
 //! `cargo run --release -p tokio-pulse-examples --example slow_poll -- --help`
 
@@ -34,6 +37,22 @@ struct Args {
     /// the blocked worker while it is blocked.
     #[arg(long)]
     addr: Option<String>,
+}
+
+/// Blocks its worker: the stall report's stack names this function.
+#[inline(never)]
+fn blocker(block: Duration) -> Duration {
+    let started = Instant::now();
+    std::thread::sleep(block);
+    // Work after the sleep keeps this frame on the stack (a tail call to
+    // `sleep` would leave none to name).
+    started.elapsed()
+}
+
+/// Keeps its worker busy: on CPU all along.
+#[inline(never)]
+fn spinner(spin_for: Duration) {
+    common::spin(spin_for);
 }
 
 fn main() {
@@ -77,14 +96,21 @@ fn main() {
         None => None,
     };
     let probes = rt.handle().pulse();
+    // The watchdog names the stuck code by this program's debug info, which
+    // it loads in the background once per process; wait for it, so that
+    // both stalls below get their stacks at once.
+    let loaded = tokio_pulse_rt::preload_symbols();
+    println!("symbols for stall stacks loaded in {loaded:.1?}");
     let before = probes.snapshot();
 
     let block = Duration::from_millis(args.block_ms);
     let spin_for = Duration::from_millis(args.spin_ms);
     let blocker_at = Location::caller();
-    let blocker = rt.spawn(async move { std::thread::sleep(block) });
+    let blocker = rt.spawn(async move {
+        let _ = blocker(block);
+    });
     let spinner_at = Location::caller();
-    let spinner = rt.spawn(async move { common::spin(spin_for) });
+    let spinner = rt.spawn(async move { spinner(spin_for) });
     // Well-behaved neighbours: short polls, many of them.
     let neighbours: Vec<_> = (0..200)
         .map(|i| {
@@ -134,8 +160,21 @@ fn main() {
             let _ = neighbour.await;
         }
     });
-    // Let the watchdog notice the last stall ended.
-    std::thread::sleep(Duration::from_millis(args.stall_ms * 2));
+    // Let the watchdog notice the last stall ended (the first stack it
+    // symbolizes makes it read this binary's debug info, which takes a
+    // moment).
+    let waited = Instant::now();
+    while waited.elapsed() < Duration::from_secs(10) {
+        let snapshot = probes.snapshot();
+        let reported = snapshot.workers.iter().all(|worker| {
+            let stalled = worker.poll_time.as_ref().is_some_and(|t| t.stalls > 0);
+            !stalled || worker.last_stall.as_ref().is_some_and(|stall| stall.ended)
+        });
+        if reported {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(args.stall_ms));
+    }
 
     let change = probes.snapshot().delta(&before);
     println!("\nper worker, over the run:");
@@ -166,4 +205,37 @@ fn main() {
         args.spin_ms,
         tier::of_us(args.spin_ms * 1000)
     );
+
+    println!("\nthe last stall report of each worker (tokio_pulse_rt::stalls()):");
+    for stall in tokio_pulse_rt::stalls() {
+        if stall.runtime_id != probes.id() {
+            continue;
+        }
+        println!(
+            "worker {}: {:.1?} in {}",
+            stall.worker, stall.duration, stall.task
+        );
+        let details = &stall.details;
+        if let Some(cpu) = &details.cpu {
+            println!("  {cpu}");
+        }
+        if let Some(thread) = &details.thread {
+            println!("  thread {}: {thread}", details.thread_id.unwrap_or(0));
+        }
+        match (&details.stack, details.stack_unavailable) {
+            (Some(stack), _) => {
+                if let Some(top) = stack.top_user_frame() {
+                    println!("  stuck in {top}");
+                }
+                println!(
+                    "  captured {:.1?} after the signal; the thread was interrupted for {:.1?}; \
+                     symbolized in {:.1?}",
+                    stack.signal_to_capture, stack.interrupted_for, stack.symbolized_in
+                );
+                print!("{stack}");
+            }
+            (None, Some(why)) => println!("  no stack: {why}"),
+            (None, None) => {}
+        }
+    }
 }

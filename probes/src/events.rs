@@ -81,10 +81,10 @@ impl fmt::Display for TaskInfo {
 ///     duration: Duration::from_millis(20),
 ///     dropped_before: 0,
 /// };
-/// let stall = Stall { poll, ended: false };
+/// let stall = Stall { poll, ended: false, details: Default::default() };
 /// assert_eq!((stall.worker, stall.task.id), (2, 7));
 /// ```
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PollEvent {
     /// The runtime's name.
     pub runtime: Arc<str>,
@@ -131,12 +131,15 @@ pub struct SlowPoll {
 /// # Examples
 ///
 /// See [`PulseListener`] and [`PollEvent`].
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Stall {
     /// The poll.
     pub poll: PollEvent,
     /// Whether the poll has ended.
     pub ended: bool,
+    /// Why it is stuck: the thread's stack, CPU share, state and syscall,
+    /// and, for a starved driver, which one and for how long.
+    pub details: crate::stall_report::StallDetails,
 }
 
 impl Deref for SlowPoll {

@@ -48,6 +48,7 @@ mod clock;
 mod config;
 mod counter;
 mod delta;
+mod driver;
 mod events;
 #[doc(hidden)]
 pub mod fork;
@@ -60,6 +61,8 @@ mod remote;
 mod runtime;
 mod sampler;
 mod snapshot;
+mod stack;
+mod stall_report;
 mod sync;
 pub mod task_names;
 mod timing;
@@ -68,12 +71,13 @@ mod worker;
 
 pub use clock::{tier, Clock, CALIBRATION};
 pub use config::{
-    config_warnings, parse_duration, ConfigWarning, PulseConfig, PulseSettings, DEFAULT_SLOW_POLL,
-    DEFAULT_SPAWN_SITES_TOP_K, DEFAULT_STALL, DEFAULT_WATCHDOG_PERIOD, ENV_POLL_TIMING,
-    ENV_SLOW_POLL, ENV_SPAWN_SITES_TOP_K, ENV_STALL, ENV_STEAL_MATRIX, ENV_WATCHDOG_PERIOD,
-    FULL_STEAL_MATRIX_MAX_WORKERS,
+    config_warnings, parse_duration, ConfigWarning, PulseConfig, PulseSettings, StackSignal,
+    DEFAULT_SLOW_POLL, DEFAULT_SPAWN_SITES_TOP_K, DEFAULT_STALL, DEFAULT_WATCHDOG_PERIOD,
+    ENV_POLL_TIMING, ENV_SLOW_POLL, ENV_SPAWN_SITES_TOP_K, ENV_STACKS, ENV_STACK_SIGNAL, ENV_STALL,
+    ENV_STEAL_MATRIX, ENV_WATCHDOG_PERIOD, FULL_STEAL_MATRIX_MAX_WORKERS,
 };
 pub use counter::Counter;
+pub use driver::DRIVERS;
 pub use events::{
     set_listener, PollEvent, PulseListener, SlowPoll, Stall, TaskInfo, EVENTS_PER_SECOND,
 };
@@ -86,6 +90,10 @@ pub use remote::RemoteProbes;
 pub use runtime::RuntimeProbes;
 pub use sampler::{QueueIndices, SamplerSnapshot, SpawnSiteSamples, SpawnSiteTable};
 pub use snapshot::{PollTimeSnapshot, RuntimeSnapshot, StealSnapshot, WorkerSnapshot};
+pub use stack::{
+    preload_symbols, FrameOrigin, StackFrame, StackTrace, StackUnavailable, MAX_FRAMES,
+};
+pub use stall_report::{CpuUsage, StallDetails, StarvedDriver, ThreadState};
 pub use timing::schedule::{ScheduleLatencySnapshot, ScheduleSource, SourceLatency};
 pub use timing::states::{WorkerState, WorkerStatesSnapshot};
 pub use timing::{CurrentPoll, BLOCK_ON_TASK_ID};

@@ -120,6 +120,24 @@ impl WorkerRecorder {
         WorkerRecorder::new(Arc::new(CachePadded::new(WorkerProbes::new(0, 1))))
     }
 
+    /// A thread starts running this worker (Tokio's worker `run`, also
+    /// after `block_in_place` handed the core on): records its OS thread id
+    /// and CPU clock, for the watchdog's stall reports. Once per thread
+    /// start, never per poll; does nothing off Linux x86_64 and AArch64.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (rt, mut recorders) = tokio_pulse_probes::RuntimeProbes::new(None, 1);
+    /// recorders[0].thread_started();
+    /// # #[cfg(all(target_os = "linux", any(target_arch = "x86_64", target_arch = "aarch64")))]
+    /// assert!(rt.worker(0).unwrap().thread_id().is_some());
+    /// ```
+    #[inline]
+    pub fn thread_started(&mut self) {
+        self.probes.thread.record_current();
+    }
+
     /// The counters this recorder writes.
     pub fn probes(&self) -> &WorkerProbes {
         &self.probes
@@ -572,6 +590,30 @@ impl WorkerRecorder {
     pub fn parked(&mut self) {
         self.probes.parks.add(1);
         self.switch_state_now(WorkerState::Park);
+    }
+
+    /// The worker returned from a park. `had_driver`: the park turned the
+    /// drivers (I/O, timers); with poll timing on, that is recorded with a
+    /// clock reading, for the watchdog's starved-driver check and
+    /// `tokio_pulse_driver_last_turn_age_seconds`. Once per park, never per
+    /// poll.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tokio_pulse_probes::{fork, PulseConfig};
+    ///
+    /// let settings = PulseConfig::new().poll_timing(true).resolve().unwrap();
+    /// let (writer, mut recorders) = fork::with_settings(None, 1, &settings);
+    /// assert_eq!(writer.probes().snapshot().driver_last_turn_age, None);
+    /// recorders[0].driver_turned(true);
+    /// assert!(writer.probes().snapshot().driver_last_turn_age.is_some());
+    /// ```
+    #[inline]
+    pub fn driver_turned(&mut self, had_driver: bool) {
+        if let (true, Some(timing)) = (had_driver, &self.timing) {
+            self.probes.driver.record(timing.now());
+        }
     }
 
     /// The worker returned from a park.

@@ -61,6 +61,8 @@ pub struct RuntimeProbes {
     lifecycle: Arc<Lifecycle>,
     /// What the watchdog samples besides stalls.
     sampler: Sampler,
+    /// The watchdog's last starved-driver report.
+    last_starvation: std::sync::Mutex<Option<Arc<crate::events::Stall>>>,
 }
 
 impl RuntimeProbes {
@@ -148,6 +150,7 @@ impl RuntimeProbes {
             clock,
             lifecycle,
             sampler: Sampler::new(settings, workers),
+            last_starvation: Default::default(),
         });
         if let Some(threshold) = settings.stall {
             // On failure the thread never ran and the flag stays false.
@@ -155,6 +158,54 @@ impl RuntimeProbes {
         }
         registry::register(&probes);
         (probes, recorders)
+    }
+
+    /// How long since a worker last turned the runtime's drivers (I/O and
+    /// timers): zero while a worker is parked, `None` without poll timing or
+    /// before the first turn. A large age while tasks wait for I/O means
+    /// every worker is inside a long poll.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (rt, _recorders) = tokio_pulse_probes::RuntimeProbes::new(None, 1);
+    /// assert_eq!(rt.driver_last_turn_age(), None);
+    /// ```
+    pub fn driver_last_turn_age(&self) -> Option<std::time::Duration> {
+        if !self.settings.poll_timing {
+            return None;
+        }
+        crate::driver::last_turn_age(self.workers(), self.clock, self.clock.now())
+    }
+
+    /// The watchdog's last stall report on each worker that has stalled,
+    /// in worker order, then its last starved-driver report: the stuck task, for how long, and why (its thread's
+    /// stack, CPU share, state and syscall; see
+    /// [`StallDetails`](crate::StallDetails)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (rt, _recorders) = tokio_pulse_probes::RuntimeProbes::new(None, 2);
+    /// assert!(rt.stalls().is_empty());
+    /// ```
+    pub fn stalls(&self) -> Vec<Arc<crate::events::Stall>> {
+        let starved = self
+            .last_starvation
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+            .clone();
+        self.workers()
+            .filter_map(WorkerProbes::last_stall)
+            .chain(starved)
+            .collect()
+    }
+
+    pub(crate) fn set_last_starvation(&self, report: Arc<crate::events::Stall>) {
+        *self
+            .last_starvation
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner()) = Some(report);
     }
 
     /// A process-unique id, starting at 1 in order of creation.

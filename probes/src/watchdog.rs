@@ -4,7 +4,7 @@
 //! 1. Every period it reads each worker's published poll state (start
 //!    mark, task), a few relaxed loads per worker, between two readings of
 //!    its own clock (`Instant`). It never writes anything a worker reads,
-//!    never locks, and never signals a worker, so it cannot slow one down.
+//!    never locks, and signals a worker only once it is stalled (below).
 //! 2. A worker is stalled when the watchdog itself has seen the same poll
 //!    (same start mark, same task) on two samples at least the threshold
 //!    apart, by its own `Instant` readings. The poll's start mark, a
@@ -25,6 +25,12 @@
 //!    the watchdog's own samples bound it to (it saw the poll running at two
 //!    instants, and not yet started, or ended, at two others), so a clock
 //!    skew cannot inflate it past a period either.
+//!
+//!    Before it reports a stall, it gathers why (see `stall_report`): the
+//!    stuck thread's stack (one signal; see `stack`), its CPU share and its
+//!    `/proc` state; the stacks of a sample are symbolized after every
+//!    stuck worker's is captured. After the workers, it checks for a
+//!    starved driver (see `driver`).
 //! 5. The listener runs under `catch_unwind`: a panic is counted and the
 //!    watchdog keeps going.
 //! 6. The thread holds only a `Weak` reference to the probes. It keeps
@@ -40,6 +46,8 @@ use std::time::{Duration, Instant};
 use crate::events::{self, Delivery, EventLimiter, PollEvent, Stall, TaskInfo};
 use crate::lifecycle::Lifecycle;
 use crate::runtime::RuntimeProbes;
+use crate::stack::{self, StackUnavailable};
+use crate::stall_report::{Investigation, StallDetails};
 use crate::task_names;
 use crate::worker::WorkerProbes;
 
@@ -78,6 +86,8 @@ struct Watched {
     still: Instant,
     /// Set once the poll counts as a stall.
     stall: Option<Reported>,
+    /// Its thread's stack, CPU time and state (see `stall_report`).
+    investigation: Investigation,
 }
 
 #[derive(Debug)]
@@ -86,6 +96,7 @@ struct Reported {
     task_name: Option<Arc<str>>,
     /// Whether the start event went out, so the end event must too.
     delivered: bool,
+    details: StallDetails,
 }
 
 /// Starts the watchdog thread for `probes`.
@@ -97,6 +108,13 @@ pub(crate) fn spawn(
     let weak = Arc::downgrade(probes);
     let lifecycle = probes.lifecycle().clone();
     let workers = probes.workers().len();
+    // Installs the signal handler once per process, reporting here, at
+    // build, if it cannot.
+    let stacks = if probes.settings().stack_capture {
+        stack::prepare(probes.settings().stack_signal)
+    } else {
+        Err(StackUnavailable::Off)
+    };
     // Before any poll can start (the recorders have not been handed out
     // yet), so it bounds every poll's start from below.
     let started = Instant::now();
@@ -113,6 +131,7 @@ pub(crate) fn spawn(
                 threshold,
                 period,
                 started,
+                stacks,
             );
         });
     match spawned {
@@ -143,7 +162,11 @@ fn run(
     threshold: Duration,
     period: Duration,
     started: Instant,
+    stacks: Result<i32, StackUnavailable>,
 ) {
+    if stacks.is_ok() {
+        stack::warm_up();
+    }
     let mut watch = Watch {
         workers: (0..workers)
             .map(|_| WorkerWatch {
@@ -157,6 +180,9 @@ fn run(
         previous: started,
         started,
         threshold,
+        stacks,
+        pending: Vec::new(),
+        starvation: Default::default(),
     };
     loop {
         // A wake-up (the last worker stopped, the probes dropped) or a
@@ -186,6 +212,12 @@ struct Watch {
     previous: Instant,
     started: Instant,
     threshold: Duration,
+    /// The signal for stack capture, or why there is none.
+    stacks: Result<i32, StackUnavailable>,
+    /// Stall reports of this sample whose stacks are captured but not yet
+    /// symbolized, by worker index.
+    pending: Vec<(usize, Stall, stack::Captured)>,
+    starvation: crate::driver::StarvationWatch,
 }
 
 impl Watch {
@@ -225,7 +257,7 @@ impl Watch {
                 } else {
                     // The poll ended (or, on the last sample, the worker
                     // stopped inside it).
-                    if let Some(reported) = &watched.stall {
+                    if let Some(mut reported) = watched.stall.take() {
                         let ended = !same(&watched);
                         // Still running on the last sample: it lasted at
                         // least until this one.
@@ -239,11 +271,12 @@ impl Watch {
                         let duration =
                             within(Duration::from_nanos(clock.ticks_to_ns(own)), lower, upper);
                         if reported.delivered {
+                            reported.details = watched.investigation.end(worker, duration);
                             let event = stall_event(
                                 probes,
                                 worker.index(),
                                 &watched,
-                                reported,
+                                &reported,
                                 duration,
                                 true,
                                 0,
@@ -265,6 +298,7 @@ impl Watch {
                         seen: after,
                         still: before,
                         stall: None,
+                        investigation: Investigation::begin(worker),
                     });
                 }
             }
@@ -272,6 +306,12 @@ impl Watch {
                 continue;
             };
             let observed = watched.still.saturating_duration_since(watched.seen);
+            if self.stacks.is_ok() && observed >= self.threshold / 2 {
+                let so_far = clock.ticks_to_ns(now.saturating_sub(watched.mark));
+                watched
+                    .investigation
+                    .baseline(worker, Duration::from_nanos(so_far));
+            }
             if watched.stall.is_some() || observed < self.threshold {
                 continue;
             }
@@ -279,11 +319,26 @@ impl Watch {
                 u64::try_from(before.duration_since(self.started).as_nanos()).unwrap_or(u64::MAX);
             let delivered = state.limiter.admit(at);
             worker.timing.count_stall(delivered);
-            let reported = Reported {
+            let mut reported = Reported {
                 task_name: task_names::name_of(watched.task.id),
                 delivered,
+                details: StallDetails::default(),
             };
             if delivered {
+                // Rate-limited with the events: only a delivered stall
+                // interrupts the thread.
+                let (mark, task) = (watched.mark, watched.task);
+                let still_in_poll = || {
+                    worker
+                        .timing
+                        .current()
+                        .is_some_and(|poll| poll.started == mark && poll.task == task)
+                };
+                let (details, captured) =
+                    watched
+                        .investigation
+                        .report(worker, self.stacks, still_in_poll);
+                reported.details = details;
                 let upper = after.saturating_duration_since(watched.since);
                 let so_far =
                     Duration::from_nanos(clock.ticks_to_ns(now.saturating_sub(watched.mark)));
@@ -296,9 +351,60 @@ impl Watch {
                     false,
                     std::mem::take(&mut state.limiter.dropped_since_sent),
                 );
-                deliver(worker, &event);
+                match captured {
+                    // Symbolized and delivered after every worker's stack
+                    // is captured.
+                    Some(captured) => self.pending.push((worker.index(), event, captured)),
+                    None => deliver(worker, &event),
+                }
             }
             watched.stall = Some(reported);
+        }
+        if !last {
+            self.check_driver(probes, now);
+        }
+        for (index, mut event, captured) in self.pending.drain(..) {
+            let stack = Arc::new(captured.symbolize());
+            if let Some(watched) = self.workers[index].poll.as_mut() {
+                watched.investigation.set_stack(stack.clone());
+            }
+            event.details.stack = Some(stack);
+            if let Some(worker) = probes.worker(index) {
+                deliver(worker, &event);
+            }
+        }
+    }
+}
+
+impl Watch {
+    /// Reports, once per episode, drivers that nobody turned while every
+    /// worker is inside a poll (see `driver`).
+    fn check_driver(&mut self, probes: &RuntimeProbes, now: u64) {
+        let clock = probes.clock();
+        let all_busy = self.workers.iter().all(|state| state.poll.is_some());
+        let longest = self
+            .workers
+            .iter()
+            .enumerate()
+            .filter_map(|(index, state)| Some((index, state.poll.as_ref()?)))
+            .min_by_key(|(_, watched)| watched.since)
+            .filter(|_| all_busy)
+            .map(|(index, watched)| {
+                let so_far = clock.ticks_to_ns(now.saturating_sub(watched.mark));
+                let poll = PollEvent {
+                    runtime: probes.name_arc(),
+                    runtime_id: probes.id(),
+                    worker: index,
+                    task: watched.task,
+                    task_name: watched.stall.as_ref().and_then(|r| r.task_name.clone()),
+                    duration: Duration::from_nanos(so_far),
+                    dropped_before: 0,
+                };
+                (index, poll)
+            });
+        if let Some(event) = self.starvation.check(probes, self.threshold, longest) {
+            probes.set_last_starvation(Arc::new(event.clone()));
+            let _ = events::deliver(|listener| listener.stall(&event));
         }
     }
 }
@@ -331,10 +437,12 @@ fn stall_event(
             dropped_before,
         },
         ended,
+        details: reported.details.clone(),
     }
 }
 
 fn deliver(worker: &WorkerProbes, event: &Stall) {
+    worker.thread.set_last_report(Arc::new(event.clone()));
     if events::deliver(|listener| listener.stall(event)) == Delivery::Panicked {
         worker.timing.count_stall_listener_panic();
     }

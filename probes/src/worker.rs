@@ -76,6 +76,10 @@ pub struct WorkerProbes {
     pub(crate) unparks: Counter,
     /// Poll timing: all zero unless the runtime has poll timing on.
     pub(crate) timing: TimingProbes,
+    /// The worker's thread and its last stall report.
+    pub(crate) thread: crate::stall_report::WorkerThread,
+    /// When this worker last turned the drivers.
+    pub(crate) driver: crate::driver::DriverTurn,
 }
 
 impl WorkerProbes {
@@ -92,6 +96,8 @@ impl WorkerProbes {
             parks: Counter::new(),
             unparks: Counter::new(),
             timing: TimingProbes::default(),
+            thread: Default::default(),
+            driver: Default::default(),
         }
     }
 
@@ -262,5 +268,33 @@ impl WorkerProbes {
     /// ```
     pub fn current_poll(&self) -> Option<CurrentPoll> {
         self.timing.current()
+    }
+
+    /// The OS thread id (`gettid`) of the thread running this worker, once
+    /// it has started (Linux x86_64 and AArch64; `None` elsewhere). A worker
+    /// whose core moved to another thread (`block_in_place`) records the new
+    /// one.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (rt, _recorders) = tokio_pulse_probes::RuntimeProbes::new(None, 1);
+    /// assert_eq!(rt.worker(0).unwrap().thread_id(), None);
+    /// ```
+    pub fn thread_id(&self) -> Option<u64> {
+        self.thread.tid()
+    }
+
+    /// The last stall the watchdog reported on this worker (the report of
+    /// its end once it ended), with its stack, CPU share and thread state.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (rt, _recorders) = tokio_pulse_probes::RuntimeProbes::new(None, 1);
+    /// assert!(rt.worker(0).unwrap().last_stall().is_none());
+    /// ```
+    pub fn last_stall(&self) -> Option<std::sync::Arc<crate::events::Stall>> {
+        self.thread.last_report()
     }
 }

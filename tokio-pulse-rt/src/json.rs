@@ -33,6 +33,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::Serialize;
 use tokio_pulse_probes::{recent_capacity, recent_events, RecentEvent};
 
+use crate::{CpuUsage, FrameOrigin, PollEvent, Stall, StallDetails};
+
 use crate::export::{self, Limits, Selection};
 use crate::{
     tier, PollTimeSnapshot, PulseSettings, RuntimeSnapshot, SamplerSnapshot, ScheduleSource,
@@ -104,6 +106,9 @@ struct Runtime {
     alive_tasks: Option<u64>,
     settings: Option<Settings>,
     sampled: Sampled,
+    /// How long since a worker last turned the I/O and time drivers (poll
+    /// timing on); 0 while a worker is parked.
+    driver_last_turn_age_seconds: Option<f64>,
     workers: Vec<Worker>,
 }
 
@@ -167,6 +172,8 @@ struct Worker {
     schedule_latency: Option<BTreeMap<&'static str, SourceLatency>>,
     /// Seconds per state; `null` without poll timing.
     states: Option<States>,
+    /// The watchdog's last stall report on this worker.
+    last_stall: Option<Event>,
     recent_events: Vec<Event>,
 }
 
@@ -220,16 +227,100 @@ struct Event {
     spawned_at: Option<String>,
     duration_seconds: f64,
     dropped_before: u64,
-    // Reserved by the schema, present when captured: the stall events do
-    // not carry them yet.
+    /// Stalls only: why it is stuck, where captured.
+    #[serde(flatten)]
+    details: Option<Details>,
+}
+
+/// A stall report's details (`StallDetails`); each field is present when
+/// captured.
+#[derive(Serialize)]
+struct Details {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    thread_id: Option<u64>,
+    /// Innermost first, each `function at file:line`, with ` [runtime]` or
+    /// ` [system]` after the frames that are not the application's.
     #[serde(skip_serializing_if = "Option::is_none")]
     stack: Option<Vec<String>>,
+    /// The innermost frame of the application's own code.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    top_frame: Option<String>,
+    /// Why there is no stack, when there is none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stack_unavailable: Option<String>,
+    /// CPU time over wall time during the stall.
     #[serde(skip_serializing_if = "Option::is_none")]
     cpu_share: Option<f64>,
+    /// CPU time plus run-queue wait over wall time: near 1 for a busy loop
+    /// on a loaded machine too.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    busy_share: Option<f64>,
+    /// The kernel's state letter (`R`, `S`, `D`, …).
     #[serde(skip_serializing_if = "Option::is_none")]
     state: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     syscall: Option<String>,
+    /// For a starved-driver report: which driver.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    starved_driver: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    driver_not_turned_seconds: Option<f64>,
+}
+
+fn details(d: &StallDetails) -> Details {
+    Details {
+        thread_id: d.thread_id,
+        stack: d.stack.as_ref().map(|stack| {
+            stack
+                .frames
+                .iter()
+                .map(|frame| match frame.origin {
+                    FrameOrigin::User => frame.to_string(),
+                    FrameOrigin::Runtime => format!("{frame} [runtime]"),
+                    FrameOrigin::System => format!("{frame} [system]"),
+                })
+                .collect()
+        }),
+        top_frame: d
+            .stack
+            .as_ref()
+            .and_then(|stack| stack.top_user_frame())
+            .map(ToString::to_string),
+        stack_unavailable: d.stack_unavailable.as_ref().map(ToString::to_string),
+        cpu_share: d.cpu.as_ref().map(CpuUsage::share),
+        busy_share: d.cpu.as_ref().map(CpuUsage::busy_share),
+        state: d.thread.as_ref().map(|t| t.state.to_string()),
+        syscall: d.thread.as_ref().and_then(|t| t.syscall.clone()),
+        starved_driver: d.starved_driver.as_ref().map(|s| s.driver),
+        driver_not_turned_seconds: d
+            .starved_driver
+            .as_ref()
+            .map(|s| s.not_turned_for.as_secs_f64()),
+    }
+}
+
+/// One stall event, as the recent events and `last_stall` show it.
+fn stall_event(seq: u64, at: Option<SystemTime>, event: &Stall) -> Event {
+    let mut json = poll_event("stall", seq, at, &event.poll);
+    json.ended = Some(event.ended);
+    json.details = Some(details(&event.details));
+    json
+}
+
+fn poll_event(kind: &'static str, seq: u64, at: Option<SystemTime>, poll: &PollEvent) -> Event {
+    Event {
+        seq,
+        at_unix_ms: at.and_then(unix_ms),
+        kind,
+        ended: None,
+        task_id: poll.task.id,
+        block_on: poll.task.is_block_on(),
+        task_name: poll.task_name.as_deref().map(str::to_owned),
+        spawned_at: poll.task.spawned_at.map(ToString::to_string),
+        duration_seconds: poll.duration.as_secs_f64(),
+        dropped_before: poll.dropped_before,
+        details: None,
+    }
 }
 
 fn unix_ms(at: SystemTime) -> Option<u64> {
@@ -278,29 +369,16 @@ fn settings(settings: &PulseSettings, full_steal_matrix: bool) -> Settings {
 fn runtime(snapshot: &RuntimeSnapshot, settings: Option<Settings>) -> Runtime {
     let mut events: Vec<Vec<Event>> = snapshot.workers.iter().map(|_| Vec::new()).collect();
     for recent in recent_events(snapshot.id) {
-        let (kind, ended, poll) = match &recent.event {
-            RecentEvent::SlowPoll(event) => ("slow_poll", None, &event.poll),
-            RecentEvent::Stall(event) => ("stall", Some(event.ended), &event.poll),
+        let (worker, event) = match &recent.event {
+            RecentEvent::SlowPoll(event) => (
+                event.worker,
+                poll_event("slow_poll", recent.seq, recent.at, &event.poll),
+            ),
+            RecentEvent::Stall(event) => (event.worker, stall_event(recent.seq, recent.at, event)),
         };
-        let Some(list) = events.get_mut(poll.worker) else {
-            continue;
-        };
-        list.push(Event {
-            seq: recent.seq,
-            at_unix_ms: recent.at.and_then(unix_ms),
-            kind,
-            ended,
-            task_id: poll.task.id,
-            block_on: poll.task.is_block_on(),
-            task_name: poll.task_name.as_deref().map(str::to_owned),
-            spawned_at: poll.task.spawned_at.map(ToString::to_string),
-            duration_seconds: poll.duration.as_secs_f64(),
-            dropped_before: poll.dropped_before,
-            stack: None,
-            cpu_share: None,
-            state: None,
-            syscall: None,
-        });
+        if let Some(list) = events.get_mut(worker) {
+            list.push(event);
+        }
     }
     Runtime {
         id: snapshot.id,
@@ -316,6 +394,7 @@ fn runtime(snapshot: &RuntimeSnapshot, settings: Option<Settings>) -> Runtime {
         alive_tasks: snapshot.alive_tasks,
         settings,
         sampled: sampled(&snapshot.sampled),
+        driver_last_turn_age_seconds: snapshot.driver_last_turn_age.map(|age| age.as_secs_f64()),
         workers: snapshot
             .workers
             .iter()
@@ -403,6 +482,10 @@ fn worker(w: &WorkerSnapshot, recent_events: Vec<Event>) -> Worker {
             wall_seconds: states.wall.as_secs_f64(),
             current: states.current.map(WorkerState::label),
         }),
+        last_stall: w
+            .last_stall
+            .as_ref()
+            .map(|stall| stall_event(0, None, stall)),
         recent_events,
     }
 }

@@ -86,11 +86,13 @@ pub use prometheus::prometheus;
 /// Names of tasks spawned with a name; see [`tokio_pulse_probes::task_names`].
 pub use tokio_pulse_probes::task_names;
 pub use tokio_pulse_probes::{
-    config_warnings, recent_capacity, recent_events, runtimes, set_recent_capacity, tier, Clock,
-    ConfigWarning, Counter, CurrentPoll, PollEvent, PollTimeSnapshot, PulseConfig, PulseListener,
-    PulseSettings, Recent, RecentEvent, RemoteKind, RemoteProbes, RuntimeProbes, RuntimeSnapshot,
-    ScheduleKind, SlowPoll, Stall, StealSnapshot, TaskInfo, WorkerProbes, WorkerSnapshot,
-    YieldReason, BLOCK_ON_TASK_ID, DEFAULT_RECENT_EVENTS,
+    config_warnings, preload_symbols, recent_capacity, recent_events, runtimes, set_listener,
+    set_recent_capacity, tier, Clock, ConfigWarning, Counter, CpuUsage, CurrentPoll, FrameOrigin,
+    PollEvent, PollTimeSnapshot, PulseConfig, PulseListener, PulseSettings, Recent, RecentEvent,
+    RemoteKind, RemoteProbes, RuntimeProbes, RuntimeSnapshot, ScheduleKind, SlowPoll, StackFrame,
+    StackSignal, StackTrace, StackUnavailable, Stall, StallDetails, StarvedDriver, StealSnapshot,
+    TaskInfo, ThreadState, WorkerProbes, WorkerSnapshot, YieldReason, BLOCK_ON_TASK_ID,
+    DEFAULT_RECENT_EVENTS, MAX_FRAMES,
 };
 pub use tokio_pulse_probes::{SamplerSnapshot, SpawnSiteSamples, SpawnSiteTable};
 pub use tokio_pulse_probes::{
@@ -125,4 +127,27 @@ pub fn current() -> Option<Arc<RuntimeProbes>> {
     tokio::runtime::Handle::try_current()
         .ok()
         .map(|handle| handle.pulse())
+}
+
+/// The most recent stall report of each worker of every live runtime, by
+/// runtime then worker: which task, how long, and why it was stuck (the
+/// stuck thread's stack, CPU share, state and syscall, or a starved driver;
+/// see [`StallDetails`]). Also there when no `tracing` subscriber let the
+/// stall's event through.
+///
+/// # Examples
+///
+/// ```
+/// for stall in tokio_pulse_rt::stalls() {
+///     println!("{} worker {}: {:?} in {}", stall.runtime, stall.worker, stall.duration, stall.task);
+///     if let Some(stack) = &stall.details.stack {
+///         println!("{stack}");
+///     }
+/// }
+/// ```
+pub fn stalls() -> Vec<Arc<Stall>> {
+    runtimes()
+        .iter()
+        .flat_map(|runtime| runtime.stalls())
+        .collect()
 }

@@ -495,6 +495,7 @@ fn the_text_and_the_facade_agree() {
                 && !series.starts_with("tokio_pulse_current_poll_seconds")
                 && !series.starts_with("tokio_pulse_schedule_latency_seconds")
                 && !series.starts_with("tokio_pulse_worker_state_seconds_total")
+                && !series.starts_with("tokio_pulse_driver_last_turn_age_seconds")
         })
         .collect();
 

@@ -104,6 +104,9 @@ fn pulse_json_follows_the_snapshot_and_lists_recent_events() {
         .install()
         .unwrap();
 
+    // The first symbolization of a test build reads its debug info for up to
+    // a second; wait for it, so the stall below gets its stack.
+    tokio_pulse_rt::preload_symbols();
     let spawn_line = line!() + 2;
     rt.block_on(async {
         tokio::spawn(async { std::thread::sleep(THRESHOLD * 4) })
@@ -141,7 +144,8 @@ fn pulse_json_follows_the_snapshot_and_lists_recent_events() {
 
     // Every snapshot field is there, under its name (durations in
     // seconds), plus the settings.
-    let mut expected: BTreeSet<String> = json_names(&format!("{before:?}"), &["uptime"]);
+    let mut expected: BTreeSet<String> =
+        json_names(&format!("{before:?}"), &["uptime", "driver_last_turn_age"]);
     expected.insert("settings".to_string());
     assert_eq!(keys(runtime), expected);
     assert_eq!(runtime["name"], &*before.name);
@@ -219,10 +223,41 @@ fn pulse_json_follows_the_snapshot_and_lists_recent_events() {
         assert_eq!(event["block_on"], false);
         assert!(event["task_id"].as_u64().unwrap() > 0);
         assert!(event["at_unix_ms"].as_u64().unwrap() > 0);
-        // No stack capture yet: the reserved fields are absent.
-        for reserved in ["stack", "cpu_share", "state", "syscall"] {
-            assert!(event.get(reserved).is_none(), "{event}");
-        }
+    }
+    // A slow poll carries no stall details.
+    for details in ["stack", "top_frame", "cpu_share", "state", "syscall"] {
+        assert!(slow[0].get(details).is_none(), "{}", slow[0]);
+    }
+    // The raised stall says why it is stuck, where the platform can: the
+    // sleeping closure of this test at the top of the application's frames,
+    // asleep (state S) in the kernel's sleep, nearly never on a CPU.
+    if cfg!(all(
+        target_os = "linux",
+        any(target_arch = "x86_64", target_arch = "aarch64")
+    )) {
+        let raised = &stalls[0];
+        let top = raised["top_frame"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{raised}"));
+        assert!(
+            top.contains("pulse_json_follows_the_snapshot") && top.contains(file!()),
+            "{top}"
+        );
+        assert!(raised["stack"].as_array().unwrap().len() > 1, "{raised}");
+        assert_eq!(raised["state"], "S", "{raised}");
+        assert!(
+            raised["syscall"].as_str().unwrap().contains("sleep"),
+            "{raised}"
+        );
+        assert!(raised["busy_share"].as_f64().unwrap() < 0.5, "{raised}");
+        // The worker keeps the report as its last stall.
+        assert!(
+            workers
+                .iter()
+                .any(|w| w["last_stall"]["task_id"] == raised["task_id"]
+                    && w["last_stall"]["top_frame"] == raised["top_frame"]),
+            "{workers:?}"
+        );
     }
     assert!(slow[0]["duration_seconds"].as_f64().unwrap() >= THRESHOLD.as_secs_f64() * 4.0);
     assert!(stalls[0]["seq"].as_u64() < stalls[1]["seq"].as_u64());

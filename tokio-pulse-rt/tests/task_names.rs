@@ -35,7 +35,13 @@ fn named_tasks_are_named_in_their_events_until_they_complete() {
         .worker_threads(2)
         .name("named")
         .enable_time()
-        .pulse(PulseConfig::new().stall_watchdog(Duration::from_millis(10)))
+        // No stacks: the first stack a test build symbolizes can take
+        // longer than the block (tests/stall_stacks.rs covers stacks).
+        .pulse(
+            PulseConfig::new()
+                .stall_watchdog(Duration::from_millis(10))
+                .stack_capture(false),
+        )
         .build()
         .unwrap();
     let ids = rt.block_on(async {

@@ -47,6 +47,14 @@ pub const ENV_STEAL_MATRIX: &str = "TOKIO_PULSE_STEAL_MATRIX";
 /// none); the rest go to `location="other"`. See
 /// [`PulseConfig::spawn_sites_top_k`].
 pub const ENV_SPAWN_SITES_TOP_K: &str = "TOKIO_PULSE_SPAWN_SITES_TOP_K";
+/// Environment variable: `1`/`true`/`on` (the default) or `0`/`false`/`off`:
+/// whether the watchdog captures a stalled worker's stack (see
+/// [`PulseConfig::stack_capture`]).
+pub const ENV_STACKS: &str = "TOKIO_PULSE_STACKS";
+/// Environment variable: the real-time signal that interrupts a stalled
+/// worker to capture its stack, as a number or `SIGRTMIN+n` (default
+/// `SIGRTMIN+6`).
+pub const ENV_STACK_SIGNAL: &str = "TOKIO_PULSE_STACK_SIGNAL";
 
 /// Up to this many workers, exporters publish the full thief × victim steal
 /// matrix (2·N·(N−1) series) unless told otherwise; above it, per-thief and
@@ -87,6 +95,8 @@ pub struct PulseConfig {
     watchdog_period: Option<Duration>,
     steal_matrix: Option<bool>,
     spawn_sites_top_k: Option<usize>,
+    stack_capture: Option<bool>,
+    stack_signal: Option<StackSignal>,
 }
 
 /// The settings a runtime is built with, after [`PulseConfig::resolve`].
@@ -121,6 +131,53 @@ pub struct PulseSettings {
     /// (the `K` of its top K); the samples of every other site are
     /// exported as `location="other"`. Snapshots always hold every site.
     pub spawn_sites_top_k: usize,
+    /// Whether the watchdog captures a stalled worker's stack (by signalling
+    /// it), reads its CPU clock and its `/proc` state. On by default; has
+    /// effect only with the watchdog, and only on Linux x86_64 and AArch64.
+    pub stack_capture: bool,
+    /// The real-time signal for stack capture; `None` for the default,
+    /// `SIGRTMIN+6`.
+    pub stack_signal: Option<StackSignal>,
+}
+
+/// A real-time signal, as an offset from `SIGRTMIN` or as a number.
+///
+/// # Examples
+///
+/// ```
+/// use tokio_pulse_probes::StackSignal;
+/// assert_eq!("SIGRTMIN+3".parse(), Ok(StackSignal::RtMinPlus(3)));
+/// assert_eq!("40".parse(), Ok(StackSignal::Number(40)));
+/// assert!("SIGUSR1".parse::<StackSignal>().is_err());
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StackSignal {
+    /// `SIGRTMIN + n`.
+    RtMinPlus(i32),
+    /// The signal with this number.
+    Number(i32),
+}
+
+impl std::str::FromStr for StackSignal {
+    type Err = &'static str;
+
+    fn from_str(text: &str) -> Result<StackSignal, &'static str> {
+        const EXPECTED: &str = "expected a signal number or SIGRTMIN+n";
+        let text = text.trim();
+        if let Some(rest) = text.strip_prefix("SIGRTMIN") {
+            let rest = rest.trim();
+            if rest.is_empty() {
+                return Ok(StackSignal::RtMinPlus(0));
+            }
+            let offset = rest.strip_prefix('+').ok_or(EXPECTED)?;
+            return offset
+                .trim()
+                .parse()
+                .map(StackSignal::RtMinPlus)
+                .map_err(|_| EXPECTED);
+        }
+        text.parse().map(StackSignal::Number).map_err(|_| EXPECTED)
+    }
 }
 
 impl PulseSettings {
@@ -150,6 +207,8 @@ impl Default for PulseSettings {
             watchdog_period: DEFAULT_WATCHDOG_PERIOD,
             steal_matrix: None,
             spawn_sites_top_k: DEFAULT_SPAWN_SITES_TOP_K,
+            stack_capture: true,
+            stack_signal: None,
         }
     }
 }
@@ -271,6 +330,40 @@ impl PulseConfig {
     /// ```
     pub fn spawn_sites_top_k(mut self, k: usize) -> PulseConfig {
         self.spawn_sites_top_k = Some(k);
+        self
+    }
+
+    /// Turns stack capture on (the default) or off. With the watchdog on
+    /// (see [`stall_watchdog`](Self::stall_watchdog)), a stall report then
+    /// carries the stuck thread's stack, captured by interrupting it with one
+    /// real-time signal, its CPU time during the stall and its kernel state.
+    /// Linux on x86_64 and AArch64 only; elsewhere it is off and said once.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let config = tokio_pulse_probes::PulseConfig::new().stack_capture(false);
+    /// assert!(!config.resolve().unwrap().stack_capture);
+    /// ```
+    pub fn stack_capture(mut self, on: bool) -> PulseConfig {
+        self.stack_capture = Some(on);
+        self
+    }
+
+    /// The real-time signal stack capture interrupts a stuck worker with
+    /// (default `SIGRTMIN+6`). The handler is installed once per process, on
+    /// the first runtime's signal, and never over one the application
+    /// installed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tokio_pulse_probes::{PulseConfig, StackSignal};
+    /// let config = PulseConfig::new().stack_signal(StackSignal::RtMinPlus(2));
+    /// assert_eq!(config.resolve().unwrap().stack_signal, Some(StackSignal::RtMinPlus(2)));
+    /// ```
+    pub fn stack_signal(mut self, signal: StackSignal) -> PulseConfig {
+        self.stack_signal = Some(signal);
         self
     }
 
@@ -461,6 +554,25 @@ impl PulseConfig {
                 Var::Unset | Var::Bad => DEFAULT_SPAWN_SITES_TOP_K,
             },
         };
+        let stack_capture = match self.stack_capture {
+            Some(set) => set,
+            None => match from.var(ENV_STACKS, parse_switch, "no stall stacks") {
+                Var::Unset => true,
+                Var::Set(on) => on,
+                Var::Bad => false,
+            },
+        };
+        let stack_signal = match self.stack_signal {
+            Some(set) => Some(set),
+            None => match from.var(
+                ENV_STACK_SIGNAL,
+                |text| text.parse::<StackSignal>(),
+                "the default signal, SIGRTMIN+6",
+            ) {
+                Var::Unset | Var::Bad => None,
+                Var::Set(signal) => Some(signal),
+            },
+        };
 
         // Code wins over the environment, and a watchdog needs timing: one
         // the code asked for turns timing on (the environment is not even
@@ -501,6 +613,8 @@ impl PulseConfig {
             watchdog_period,
             steal_matrix,
             spawn_sites_top_k,
+            stack_capture,
+            stack_signal,
         };
         (settings, from.warnings)
     }

@@ -67,7 +67,9 @@ fn code_settings_are_never_read_from_the_environment() {
         .stall_watchdog(Duration::from_millis(20))
         .watchdog_period(Duration::from_millis(2))
         .full_steal_matrix(true)
-        .spawn_sites_top_k(4);
+        .spawn_sites_top_k(4)
+        .stack_capture(true)
+        .stack_signal(StackSignal::RtMinPlus(1));
     let vars = [
         (ENV_POLL_TIMING, "maybe"),
         (ENV_SLOW_POLL, "fast"),
@@ -75,6 +77,8 @@ fn code_settings_are_never_read_from_the_environment() {
         (ENV_WATCHDOG_PERIOD, "often"),
         (ENV_STEAL_MATRIX, "some"),
         (ENV_SPAWN_SITES_TOP_K, "many"),
+        (ENV_STACKS, "perhaps"),
+        (ENV_STACK_SIGNAL, "SIGUSR1"),
     ];
     let read = RefCell::default();
     let settings = config.resolve_with(env(&vars, &read)).unwrap();
@@ -143,4 +147,27 @@ fn spawn_sites_top_k_from_code_environment_or_default() {
     assert_eq!(settings.spawn_sites_top_k, DEFAULT_SPAWN_SITES_TOP_K);
     assert_eq!(warnings.len(), 1);
     assert_eq!(warnings[0].setting, ENV_SPAWN_SITES_TOP_K);
+}
+
+#[test]
+fn stack_capture_is_on_by_default_and_the_environment_can_turn_it_off() {
+    assert!(strict(&PulseConfig::new(), &[]).unwrap().stack_capture);
+    let off = strict(&PulseConfig::new(), &[(ENV_STACKS, "off")]).unwrap();
+    assert!(!off.stack_capture);
+    let signal = strict(&PulseConfig::new(), &[(ENV_STACK_SIGNAL, "SIGRTMIN+2")]).unwrap();
+    assert_eq!(signal.stack_signal, Some(StackSignal::RtMinPlus(2)));
+}
+
+#[test]
+fn a_bad_stack_setting_is_named_and_turns_only_that_off() {
+    let (settings, warnings) = PulseConfig::new()
+        .resolve_lenient_with(|name| (name == ENV_STACKS).then(|| "sometimes".into()));
+    assert!(!settings.stack_capture);
+    assert_eq!(warnings[0].setting, ENV_STACKS);
+    let (settings, warnings) = PulseConfig::new()
+        .resolve_lenient_with(|name| (name == ENV_STACK_SIGNAL).then(|| "SIGUSR1".into()));
+    assert!(settings.stack_capture);
+    assert_eq!(settings.stack_signal, None);
+    assert_eq!(warnings[0].setting, ENV_STACK_SIGNAL);
+    assert_eq!(warnings[0].value, "SIGUSR1");
 }

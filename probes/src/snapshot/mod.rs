@@ -100,6 +100,9 @@ pub struct WorkerSnapshot {
     pub schedule_latency: Option<crate::ScheduleLatencySnapshot>,
     /// Time per worker state, when the runtime times polls.
     pub states: Option<crate::WorkerStatesSnapshot>,
+    /// The watchdog's last stall report on this worker (see
+    /// [`WorkerProbes::last_stall`]).
+    pub last_stall: Option<std::sync::Arc<crate::events::Stall>>,
 }
 
 impl WorkerSnapshot {
@@ -145,6 +148,7 @@ impl WorkerSnapshot {
                 .map(|clock| crate::ScheduleLatencySnapshot::read(&worker.timing.schedule, clock)),
             states: timing
                 .map(|clock| crate::WorkerStatesSnapshot::read(&worker.timing.states, clock)),
+            last_stall: worker.last_stall(),
         }
     }
 
@@ -223,6 +227,7 @@ delta_by_field!(WorkerSnapshot {
     poll_time: since,
     schedule_latency: since,
     states: since,
+    last_stall: later,
 });
 
 /// A runtime's counters at one moment, or the change between two moments.
@@ -280,6 +285,9 @@ pub struct RuntimeSnapshot {
     pub workers_stopped: bool,
     /// What the sampler found: CPU by spawn site, queue ages.
     pub sampled: SamplerSnapshot,
+    /// How long since a worker last turned the drivers (see
+    /// [`RuntimeProbes::driver_last_turn_age`]). A gauge.
+    pub driver_last_turn_age: Option<Duration>,
 }
 
 impl RuntimeSnapshot {
@@ -305,6 +313,7 @@ impl RuntimeSnapshot {
             shut_down: probes.is_shut_down(),
             workers_stopped: probes.workers_stopped(),
             sampled: probes.sampler().read(probes),
+            driver_last_turn_age: probes.driver_last_turn_age(),
         }
     }
 
@@ -404,4 +413,5 @@ delta_by_field!(RuntimeSnapshot {
     shut_down: later,
     workers_stopped: later,
     sampled: since,
+    driver_last_turn_age: later,
 });

@@ -67,6 +67,9 @@ pub const STALL_EVENTS_DROPPED: &str = "tokio_pulse_stall_events_dropped_total";
 /// `tokio_pulse_listener_panics_total`: panics of the event listener (or a
 /// `tracing` layer behind it), caught and counted.
 pub const LISTENER_PANICS: &str = "tokio_pulse_listener_panics_total";
+/// `tokio_pulse_driver_last_turn_age_seconds`: how long since a worker last
+/// turned the I/O and time drivers (gauge, poll timing on).
+pub const DRIVER_LAST_TURN_AGE: &str = "tokio_pulse_driver_last_turn_age_seconds";
 /// `tokio_pulse_local_queue_depth`: tasks in a worker's local queue (gauge).
 pub const LOCAL_QUEUE_DEPTH: &str = "tokio_pulse_local_queue_depth";
 /// `tokio_pulse_global_queue_depth`: tasks in the inject queue (gauge).
@@ -347,6 +350,24 @@ pub const FAMILIES: &[Family] = &[
         "Time runnable tasks waited in a queue (kind=some), and the part of it with every worker busy polling (kind=full); sampled by the watchdog (poll timing and the watchdog on).",
         "Pressure, like Linux's PSI, for tasks. `kind=\"some\"`: time during which a task waited in a queue. `kind=\"full\"`: time during which a task waited while every worker was inside a poll. Sampled every watchdog period from queue depths and the workers' current polls (poll timing and the watchdog on); see \"Pressure: when more workers help\".",
         Read::Samples(pressure),
+    )),
+    text_seconds(gauge(
+        DRIVER_LAST_TURN_AGE,
+        &["driver"],
+        "How long since a worker last turned the I/O and time drivers; 0 while a worker is parked (poll timing on).",
+        "How long since a worker last turned the runtime's drivers, `driver=\"io\"` and `driver=\"time\"` (Tokio turns both in the same park, so they share one age); 0 while a worker is parked. High while tasks wait for I/O means every worker is inside a long poll and sockets go unread: the watchdog then reports the starved driver (poll timing on; absent before the first turn).",
+        Read::Samples(|s, emit| {
+            if let Some(age) = s.driver_last_turn_age {
+                for driver in tokio_pulse_probes::DRIVERS {
+                    emit(Sample {
+                        kind: Some(("driver", driver)),
+                        worker: None,
+                        victim: None,
+                        value: Value::Float(age.as_secs_f64()),
+                    });
+                }
+            }
+        }),
     )),
 ];
 
