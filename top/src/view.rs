@@ -122,7 +122,24 @@ pub fn wanted_height(app: &App) -> u16 {
     let rt = selected_view(app);
     let workers = rt.as_ref().map_or(0, |r| r.workers.len()).min(1000) as u16;
     let events = rt.as_ref().map_or(0, |r| r.events.len().min(12)) as u16;
-    fleet + 4 + (workers + 3) + (workers + 3).max(14) + events.max(1) + 2 + 2
+    let sites = sites_height(rt.as_ref());
+    fleet + HEADER + (workers + 3) + (workers + 3).max(14) + sites + events.max(1) + 2 + 2
+}
+
+/// The header's height: a title line, three of numbers, one spare for
+/// wrapping.
+const HEADER: u16 = 5;
+
+/// The most spawn sites the panel lists.
+const MAX_SITES: usize = 8;
+
+fn sites_height(rt: Option<&RuntimeView>) -> u16 {
+    let listed = rt.map_or(0, |r| {
+        r.spawn_sites.as_ref().map_or(0, |s| s.len().min(MAX_SITES))
+            + usize::from(r.spawn_sites_other > 0)
+    });
+    // Borders, a heading line, at least one line.
+    listed.max(1) as u16 + 3
 }
 
 fn fleet_height(app: &App) -> u16 {
@@ -148,11 +165,12 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     use ratatui::widgets::Widget;
     let rt = selected_view(app);
     let workers = rt.as_ref().map_or(1, |r| r.workers.len().clamp(1, 1000)) as u16;
-    let [fleet, header, table, middle, events, keys] = Layout::vertical([
+    let [fleet, header, table, middle, sites, events, keys] = Layout::vertical([
         Constraint::Length(fleet_height(app)),
-        Constraint::Length(4),
+        Constraint::Length(HEADER),
         Constraint::Length(workers + 3),
         Constraint::Length((workers + 3).max(14)),
+        Constraint::Length(sites_height(rt.as_ref())),
         Constraint::Min(3),
         Constraint::Length(2),
     ])
@@ -168,6 +186,7 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
                 .areas(middle);
         draw_steals(rt, left, buf);
         draw_histogram(rt, right, buf);
+        draw_spawn_sites(rt, sites, buf);
         draw_events(rt, events, buf);
     }
     let mut key_lines = vec![Line::from(vec![
@@ -308,6 +327,13 @@ fn draw_header(app: &App, rt: Option<&RuntimeView>, area: Rect, buf: &mut Buffer
                 rt.slow_threshold.map_or("-".into(), secs),
                 rt.stall_threshold.map_or("-".into(), secs),
             )));
+            lines.push(Line::from(format!(
+                "schedule latency mean {}  inject queue oldest {}  pressure some {} full {}",
+                rt.sched_mean.map_or("-".into(), secs),
+                rt.inject_oldest.map_or("-".into(), secs),
+                rt.pressure_some.map_or("-".into(), pct),
+                rt.pressure_full.map_or("-".into(), pct),
+            )));
         }
         None if process.ever_connected => lines.push(Line::from("no live runtime in this process")),
         None => {}
@@ -403,8 +429,8 @@ fn sorted(rows: &[WorkerRow], sort: Sort) -> Vec<&WorkerRow> {
 
 fn draw_workers(app: &App, rt: &RuntimeView, area: Rect, buf: &mut Buffer) {
     use ratatui::widgets::Widget;
-    // Fixed columns take 97 characters; the sparkline gets the rest.
-    let spark_width = (area.width as usize).saturating_sub(99).clamp(8, 60);
+    // Fixed columns take 160 characters; the sparkline gets the rest.
+    let spark_width = (area.width as usize).saturating_sub(162).clamp(8, 60);
     let red_past = rt.stall_threshold.or(rt.slow_threshold);
     let rows = sorted(&rt.workers, app.sort).into_iter().map(|w| {
         let current = match w.current_poll {
@@ -425,12 +451,17 @@ fn draw_workers(app: &App, rt: &RuntimeView, area: Rect, buf: &mut Buffer) {
             Cell::from(w.busy.map_or("-".into(), pct)),
             Cell::from(w.p50.map_or("-".into(), |s| format!("<{}", secs(s)))),
             Cell::from(w.p99.map_or("-".into(), |s| format!("<{}", secs(s)))),
+            Cell::from(w.sched_p50.map_or("-".into(), |s| format!("<{}", secs(s)))),
+            Cell::from(w.sched_p99.map_or("-".into(), |s| format!("<{}", secs(s)))),
             Cell::from(format!("{:.0}", w.steals_in)),
             Cell::from(format!("{:.0}", w.steals_out)),
             Cell::from(format!("{:.0}", w.parks_per_sec)),
             Cell::from(opt(w.queue)),
+            Cell::from(w.queue_oldest.map_or("-".into(), secs)),
             current,
             Cell::from(w.lifo_share.map_or("-".into(), pct)),
+            Cell::from(w.state_now.as_deref().map_or("-", short_state)),
+            Cell::from(w.states.as_deref().map_or("-".into(), state_shares)),
         ])
     });
     Table::new(
@@ -442,12 +473,17 @@ fn draw_workers(app: &App, rt: &RuntimeView, area: Rect, buf: &mut Buffer) {
             Constraint::Length(5),
             Constraint::Length(8),
             Constraint::Length(8),
+            Constraint::Length(8),
+            Constraint::Length(8),
             Constraint::Length(10),
             Constraint::Length(10),
             Constraint::Length(8),
             Constraint::Length(6),
+            Constraint::Length(6),
             Constraint::Length(8),
             Constraint::Length(5),
+            Constraint::Length(5),
+            Constraint::Min(STATES_WIDTH),
         ],
     )
     .header(
@@ -458,17 +494,121 @@ fn draw_workers(app: &App, rt: &RuntimeView, area: Rect, buf: &mut Buffer) {
             "busy",
             "p50",
             "p99",
+            "sch p50",
+            "sch p99",
             "steals in",
             "steals out",
             "parks/s",
             "queue",
+            "oldest",
             "in poll",
             "LIFO",
+            "now",
+            "time in states",
         ])
         .style(Style::new().add_modifier(Modifier::BOLD)),
     )
     .block(Block::bordered().title(format!(" workers (sorted by {}) ", app.sort.name())))
     .render(area, buf);
+}
+
+/// The width the states column asks for: four states at two-digit shares.
+const STATES_WIDTH: u16 = 34;
+
+/// A worker state's short name (`/pulse.json` names), as the table shows it.
+///
+/// # Examples
+///
+/// ```
+/// assert_eq!(tokio_pulse_top::view::short_state("search"), "srch");
+/// assert_eq!(tokio_pulse_top::view::short_state("something new"), "somet");
+/// ```
+pub fn short_state(name: &str) -> &str {
+    match name {
+        "poll" => "poll",
+        "driver" => "drv",
+        "search" => "srch",
+        "park" => "park",
+        "maintenance" => "mnt",
+        "blocking" => "blk",
+        // A state a newer exporter adds: its first five characters.
+        other => other
+            .char_indices()
+            .nth(5)
+            .map_or(other, |(end, _)| &other[..end]),
+    }
+}
+
+/// The states a worker spent at least 0.5% of the interval in, with their
+/// shares: `poll 62% srch 10% park 25% drv 1%`.
+///
+/// # Examples
+///
+/// ```
+/// let shares = [("poll", 0.62), ("driver", 0.01), ("search", 0.1), ("park", 0.25), ("blocking", 0.001)];
+/// assert_eq!(tokio_pulse_top::view::state_shares(&shares), "poll 62% drv 1% srch 10% park 25%");
+/// ```
+pub fn state_shares(shares: &[(&str, f64)]) -> String {
+    let parts: Vec<String> = shares
+        .iter()
+        .filter(|(_, share)| *share >= 0.005)
+        .map(|(name, share)| format!("{} {}", short_state(name), pct(*share)))
+        .collect();
+    if parts.is_empty() {
+        "-".to_string()
+    } else {
+        parts.join(" ")
+    }
+}
+
+fn draw_spawn_sites(rt: &RuntimeView, area: Rect, buf: &mut Buffer) {
+    use ratatui::widgets::Widget;
+    let block = Block::bordered().title(" CPU by spawn site (sampled polls, last interval) ");
+    let mut lines: Vec<Line> = Vec::new();
+    match &rt.spawn_sites {
+        None => lines.push(Line::from("-")),
+        Some(sites) if sites.is_empty() && rt.spawn_sites_other == 0 => {
+            lines.push(Line::from(if rt.poll_timing {
+                "no samples in the interval (the workers were idle)"
+            } else {
+                "no samples: the sampler needs poll timing"
+            }))
+        }
+        Some(sites) => {
+            let all = total(sites.iter().map(|s| s.samples)).saturating_add(rt.spawn_sites_other);
+            lines.push(Line::from(Span::styled(
+                format!(" share  samples  spawn site ({all} samples)"),
+                Style::new().add_modifier(Modifier::BOLD),
+            )));
+            let bar_width = 20usize;
+            for site in sites.iter().take(MAX_SITES) {
+                let bar = "█".repeat((site.share * bar_width as f64).round() as usize);
+                lines.push(Line::from(vec![
+                    Span::raw(format!("{:>6} {:>8}  ", pct(site.share), site.samples)),
+                    Span::styled(
+                        format!("{bar:<bar_width$} "),
+                        Style::new().fg(Color::Magenta),
+                    ),
+                    Span::raw(
+                        site.location
+                            .as_deref()
+                            .unwrap_or("(no location)")
+                            .to_string(),
+                    ),
+                ]));
+            }
+            if rt.spawn_sites_other > 0 {
+                let share = rt.spawn_sites_other as f64 / all.max(1) as f64;
+                lines.push(Line::from(format!(
+                    "{:>6} {:>8}  {:bar_width$} (other sites)",
+                    pct(share),
+                    rt.spawn_sites_other,
+                    ""
+                )));
+            }
+        }
+    }
+    Paragraph::new(lines).block(block).render(area, buf);
 }
 
 fn draw_steals(rt: &RuntimeView, area: Rect, buf: &mut Buffer) {
@@ -634,7 +774,7 @@ fn draw_events(rt: &RuntimeView, area: Rect, buf: &mut Buffer) {
 fn draw_help(area: Rect, buf: &mut Buffer) {
     use ratatui::widgets::Widget;
     let w = 64.min(area.width);
-    let h = 14.min(area.height);
+    let h = 18.min(area.height);
     let popup = Rect::new(
         area.x + (area.width - w) / 2,
         area.y + (area.height - h) / 2,
@@ -653,6 +793,10 @@ fn draw_help(area: Rect, buf: &mut Buffer) {
         Line::from("in poll: the poll running now; red past the stall threshold."),
         Line::from("steals in: tasks/s this worker stole; out: stolen from it."),
         Line::from("LIFO: share of polls from the LIFO slot."),
+        Line::from("sch p50/p99: schedule latency (spawn or wake to poll)."),
+        Line::from("oldest: age of the oldest task in the local queue."),
+        Line::from("now, time in states: the state now and shares of the"),
+        Line::from("interval (poll, drv, srch, park, mnt, blk)."),
     ])
     .block(Block::bordered().title(" help "))
     .render(popup, buf);
