@@ -427,10 +427,69 @@ fn sorted(rows: &[WorkerRow], sort: Sort) -> Vec<&WorkerRow> {
     rows
 }
 
+/// The worker table's columns: header, width, and the order in which a
+/// narrow terminal drops them (0: never; higher: sooner).
+const WORKER_COLUMNS: [(&str, u16, u8); 17] = [
+    ("worker", 6, 0),
+    ("polls/s", 9, 0),
+    ("last 60 s", 0, 0), // the sparkline: the width left over
+    ("busy", 5, 3),
+    ("p50", 8, 5),
+    ("p99", 8, 0),
+    ("sch p50", 8, 6),
+    ("sch p99", 8, 0),
+    ("steals in", 10, 9),
+    ("steals out", 10, 10),
+    ("parks/s", 8, 8),
+    ("queue", 6, 4),
+    ("oldest", 6, 2),
+    ("in poll", 8, 1),
+    ("LIFO", 5, 11),
+    ("now", 5, 0),
+    ("time in states", STATES_WIDTH, 0),
+];
+
+/// The columns shown in `width` characters (borders included), and the
+/// sparkline's width: columns are dropped, least useful first, until the
+/// rest fit with a sparkline of at least 8.
+fn worker_columns(width: u16) -> (Vec<bool>, u16) {
+    let mut shown = vec![true; WORKER_COLUMNS.len()];
+    let needed = |shown: &[bool]| -> u16 {
+        let cols = WORKER_COLUMNS.iter().zip(shown).filter(|(_, s)| **s);
+        // Borders, one space between columns, the sparkline's minimum.
+        let (sum, count) = cols.fold((0u16, 0u16), |(sum, n), (c, _)| (sum + c.1, n + 1));
+        sum + count.saturating_sub(1) + 2 + 8
+    };
+    let mut rank = u8::MAX;
+    while needed(&shown) > width && rank > 0 {
+        let next = WORKER_COLUMNS
+            .iter()
+            .zip(&shown)
+            .filter(|(c, s)| **s && c.2 > 0 && c.2 <= rank)
+            .map(|(c, _)| c.2)
+            .max();
+        let Some(drop) = next else { break };
+        for (c, s) in WORKER_COLUMNS.iter().zip(shown.iter_mut()) {
+            if c.2 == drop {
+                *s = false;
+            }
+        }
+        rank = drop;
+    }
+    let spark = (8 + width.saturating_sub(needed(&shown))).min(60);
+    (shown, spark)
+}
+
 fn draw_workers(app: &App, rt: &RuntimeView, area: Rect, buf: &mut Buffer) {
     use ratatui::widgets::Widget;
-    // Fixed columns take 160 characters; the sparkline gets the rest.
-    let spark_width = (area.width as usize).saturating_sub(162).clamp(8, 60);
+    let (shown, spark_width) = worker_columns(area.width);
+    let keep = |cells: Vec<Cell<'static>>| -> Vec<Cell<'static>> {
+        cells
+            .into_iter()
+            .zip(&shown)
+            .filter_map(|(c, s)| s.then_some(c))
+            .collect()
+    };
     let red_past = rt.stall_threshold.or(rt.slow_threshold);
     let rows = sorted(&rt.workers, app.sort).into_iter().map(|w| {
         let current = match w.current_poll {
@@ -444,10 +503,11 @@ fn draw_workers(app: &App, rt: &RuntimeView, area: Rect, buf: &mut Buffer) {
             }
             None => Cell::from("-"),
         };
-        Row::new(vec![
+        Row::new(keep(vec![
             Cell::from(w.index.to_string()),
             Cell::from(format!("{:.0}", w.polls_per_sec)),
-            Cell::from(sparkline(&w.spark, spark_width)).style(Style::new().fg(Color::Cyan)),
+            Cell::from(sparkline(&w.spark, spark_width as usize))
+                .style(Style::new().fg(Color::Cyan)),
             Cell::from(w.busy.map_or("-".into(), pct)),
             Cell::from(w.p50.map_or("-".into(), |s| format!("<{}", secs(s)))),
             Cell::from(w.p99.map_or("-".into(), |s| format!("<{}", secs(s)))),
@@ -460,56 +520,25 @@ fn draw_workers(app: &App, rt: &RuntimeView, area: Rect, buf: &mut Buffer) {
             Cell::from(w.queue_oldest.map_or("-".into(), secs)),
             current,
             Cell::from(w.lifo_share.map_or("-".into(), pct)),
-            Cell::from(w.state_now.as_deref().map_or("-", short_state)),
+            Cell::from(w.state_now.as_deref().map_or("-", short_state).to_string()),
             Cell::from(w.states.as_deref().map_or("-".into(), state_shares)),
-        ])
+        ]))
     });
-    Table::new(
-        rows,
-        [
-            Constraint::Length(6),
-            Constraint::Length(9),
-            Constraint::Length(spark_width as u16),
-            Constraint::Length(5),
-            Constraint::Length(8),
-            Constraint::Length(8),
-            Constraint::Length(8),
-            Constraint::Length(8),
-            Constraint::Length(10),
-            Constraint::Length(10),
-            Constraint::Length(8),
-            Constraint::Length(6),
-            Constraint::Length(6),
-            Constraint::Length(8),
-            Constraint::Length(5),
-            Constraint::Length(5),
-            Constraint::Min(STATES_WIDTH),
-        ],
-    )
-    .header(
-        Row::new([
-            "worker",
-            "polls/s",
-            "last 60 s",
-            "busy",
-            "p50",
-            "p99",
-            "sch p50",
-            "sch p99",
-            "steals in",
-            "steals out",
-            "parks/s",
-            "queue",
-            "oldest",
-            "in poll",
-            "LIFO",
-            "now",
-            "time in states",
-        ])
-        .style(Style::new().add_modifier(Modifier::BOLD)),
-    )
-    .block(Block::bordered().title(format!(" workers (sorted by {}) ", app.sort.name())))
-    .render(area, buf);
+    let widths: Vec<Constraint> = WORKER_COLUMNS
+        .iter()
+        .zip(&shown)
+        .filter(|(_, s)| **s)
+        .map(|(c, _)| match c.0 {
+            "last 60 s" => Constraint::Length(spark_width),
+            "time in states" => Constraint::Min(c.1),
+            _ => Constraint::Length(c.1),
+        })
+        .collect();
+    let header: Vec<Cell<'static>> = WORKER_COLUMNS.iter().map(|c| Cell::from(c.0)).collect();
+    Table::new(rows, widths)
+        .header(Row::new(keep(header)).style(Style::new().add_modifier(Modifier::BOLD)))
+        .block(Block::bordered().title(format!(" workers (sorted by {}) ", app.sort.name())))
+        .render(area, buf);
 }
 
 /// The width the states column asks for: four states at two-digit shares.
