@@ -542,7 +542,7 @@ fn draw_workers(app: &App, rt: &RuntimeView, area: Rect, buf: &mut Buffer) {
 }
 
 /// The width the states column asks for: five states, as `poll 47% drv 11% srch 5% park 27% mnt 1%`.
-const STATES_WIDTH: u16 = 40;
+const STATES_WIDTH: u16 = 42;
 
 /// A worker state's short name (`/pulse.json` names), as the table shows it.
 ///
