@@ -24,6 +24,8 @@ pub enum Sort {
     Busy,
     /// Slowest p99 first.
     P99,
+    /// Longest p99 schedule latency first.
+    SchedP99,
     /// Longest current poll first.
     CurrentPoll,
 }
@@ -34,7 +36,8 @@ impl Sort {
             Sort::Index => Sort::Polls,
             Sort::Polls => Sort::Busy,
             Sort::Busy => Sort::P99,
-            Sort::P99 => Sort::CurrentPoll,
+            Sort::P99 => Sort::SchedP99,
+            Sort::SchedP99 => Sort::CurrentPoll,
             Sort::CurrentPoll => Sort::Index,
         }
     }
@@ -45,6 +48,7 @@ impl Sort {
             Sort::Polls => "polls/s",
             Sort::Busy => "busy",
             Sort::P99 => "p99",
+            Sort::SchedP99 => "sch p99",
             Sort::CurrentPoll => "current poll",
         }
     }
@@ -420,6 +424,7 @@ fn sorted(rows: &[WorkerRow], sort: Sort) -> Vec<&WorkerRow> {
             Sort::Polls => r.polls_per_sec,
             Sort::Busy => r.busy.unwrap_or(-1.0),
             Sort::P99 => r.p99.unwrap_or(-1.0),
+            Sort::SchedP99 => r.sched_p99.unwrap_or(-1.0),
             Sort::CurrentPoll => r.current_poll.unwrap_or(-1.0),
         }
     };
@@ -803,7 +808,7 @@ fn draw_events(rt: &RuntimeView, area: Rect, buf: &mut Buffer) {
 fn draw_help(area: Rect, buf: &mut Buffer) {
     use ratatui::widgets::Widget;
     let w = 64.min(area.width);
-    let h = 18.min(area.height);
+    let h = 19.min(area.height);
     let popup = Rect::new(
         area.x + (area.width - w) / 2,
         area.y + (area.height - h) / 2,
@@ -814,7 +819,8 @@ fn draw_help(area: Rect, buf: &mut Buffer) {
     Paragraph::new(vec![
         Line::from("q, Ctrl-C   quit (the terminal is restored)"),
         Line::from("Tab         next runtime, then next process"),
-        Line::from("s           sort workers: index, polls/s, busy, p99, in poll"),
+        Line::from("s           sort workers: index, polls/s, busy, p99, sch p99,"),
+        Line::from("            in poll"),
         Line::from("p           pause / resume updates"),
         Line::from("?           this help"),
         Line::from(""),

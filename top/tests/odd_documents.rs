@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use tokio_pulse_top::model::Document;
 use tokio_pulse_top::state::Process;
-use tokio_pulse_top::view::{text_frame, App};
+use tokio_pulse_top::view::{text_frame, App, Sort};
 
 fn frame(docs: &[serde_json::Value]) -> String {
     frame_at(docs, 100)
@@ -225,4 +225,44 @@ fn older_documents_without_the_new_fields_show_dashes() {
     let text = frame(&[odd(1.0), odd(2.0), odd(0.5)]);
     assert!(text.contains("runtime \"\""), "{text}");
     assert!(text.contains("a-sta"), "the unknown state, short:\n{text}");
+}
+
+#[test]
+fn s_sorts_the_workers_by_schedule_p99() {
+    // Worker 0's tasks wait under 8 µs, worker 1's under 1024 µs.
+    let doc = |uptime: f64, scale: u64| {
+        let worker = |index: u64, tier: usize| {
+            let mut tiers = vec![0u64; 22];
+            tiers[tier] = 10 * scale;
+            json!({"index": index, "schedule_latency": {"local": {"tiers": tiers, "total_seconds": 0.0}}})
+        };
+        json!({"version": 1, "pid": 4, "runtimes": [{"id": 1, "uptime_seconds": uptime,
+               "workers": [worker(0, 3), worker(1, 10)]}]})
+    };
+    let mut process = Process::new("sorted");
+    let t0 = Instant::now();
+    process.update(t0, Ok(Document::from_value(doc(1.0, 1)).unwrap()));
+    process.update(
+        t0 + Duration::from_secs(1),
+        Ok(Document::from_value(doc(2.0, 2)).unwrap()),
+    );
+    let mut app = App::new(["sorted"]);
+    app.processes = vec![process];
+    let order = |app: &App| -> Vec<char> {
+        text_frame(app, 200)
+            .lines()
+            .filter_map(|l| l.strip_prefix('│'))
+            .filter_map(|l| {
+                let c = l.chars().next()?;
+                (c.is_ascii_digit() && l[1..].starts_with(' ')).then_some(c)
+            })
+            .collect()
+    };
+    assert_eq!(order(&app), ['0', '1']);
+    while app.sort != Sort::SchedP99 {
+        app.next_sort();
+    }
+    let text = text_frame(&app, 200);
+    assert!(text.contains("sorted by sch p99"), "{text}");
+    assert_eq!(order(&app), ['1', '0'], "{text}");
 }
