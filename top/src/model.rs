@@ -2,6 +2,8 @@
 //! as `top` reads it. Fields a newer exporter adds are ignored; fields an
 //! older one lacks take their default.
 
+use std::collections::BTreeMap;
+
 use serde::Deserialize;
 
 /// The schema version this reader understands.
@@ -107,8 +109,57 @@ pub struct Runtime {
     pub alive_tasks: Option<u64>,
     /// Its settings.
     pub settings: Option<Settings>,
+    /// What the watchdog's sampler found (`None` from an older exporter).
+    pub sampled: Option<Sampled>,
     /// Its workers.
     pub workers: Vec<Worker>,
+}
+
+/// The watchdog sampler's findings for one runtime: a CPU profile by spawn
+/// site, the queues' oldest ages and the pressure. Counters are cumulative;
+/// a field an older exporter lacks is `None` or empty.
+///
+/// # Examples
+///
+/// ```
+/// let doc = tokio_pulse_top::model::Document::parse(
+///     r#"{"version":1,"runtimes":[{"id":1,"sampled":{"samples":3,
+///        "spawn_sites":[{"location":"src/main.rs:7:5","samples":2}],
+///        "inject_oldest_seconds":0.001}}]}"#,
+/// )
+/// .unwrap();
+/// let sampled = doc.runtimes[0].sampled.as_ref().unwrap();
+/// assert_eq!(sampled.spawn_sites[0].samples, 2);
+/// assert_eq!(sampled.pressure_some_seconds, None);
+/// ```
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct Sampled {
+    /// Sampling passes so far.
+    pub samples: u64,
+    /// Samples of workers inside a poll, by the polled task's spawn site,
+    /// most first (the exporter's top K).
+    pub spawn_sites: Vec<SpawnSite>,
+    /// Samples of sites outside the exported top K.
+    pub spawn_sites_other: u64,
+    /// Age of the oldest task in the inject queue, seconds.
+    pub inject_oldest_seconds: Option<f64>,
+    /// The same per worker's local queue, in worker order.
+    pub local_oldest_seconds: Vec<Option<f64>>,
+    /// Seconds during which runnable tasks waited in a queue.
+    pub pressure_some_seconds: Option<f64>,
+    /// Seconds during which runnable tasks waited while every worker polled.
+    pub pressure_full_seconds: Option<f64>,
+}
+
+/// One spawn site's samples.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct SpawnSite {
+    /// `file:line:col`, `None` for tasks without a spawn location.
+    pub location: Option<String>,
+    /// Samples that found a worker polling a task spawned here.
+    pub samples: u64,
 }
 
 /// A runtime's settings.
@@ -147,6 +198,11 @@ pub struct Worker {
     pub local_queue_depth: Option<u64>,
     /// Poll timing, when on.
     pub poll_time: Option<PollTime>,
+    /// Schedule latency by source (`lifo`, `local`, `stolen`, `inject`),
+    /// with poll timing.
+    pub schedule_latency: Option<BTreeMap<String, SourceLatency>>,
+    /// Time per worker state, with poll timing.
+    pub states: Option<States>,
     /// Recent slow polls and stalls.
     pub recent_events: Vec<Event>,
 }
@@ -175,6 +231,29 @@ pub struct PollTime {
     pub stalls: u64,
     /// The poll running now.
     pub current_poll_seconds: Option<f64>,
+}
+
+/// One source's schedule latency: waits per poll-time tier and their sum.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct SourceLatency {
+    /// Waits per tier (the poll-time tier bounds).
+    pub tiers: Vec<u64>,
+    /// The waits' sum, seconds.
+    pub total_seconds: f64,
+}
+
+/// A worker's time per state.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct States {
+    /// Seconds per state: `poll`, `driver`, `search`, `park`,
+    /// `maintenance`, `blocking`.
+    pub seconds: BTreeMap<String, f64>,
+    /// Wall time the states add up to.
+    pub wall_seconds: f64,
+    /// The state at the reading.
+    pub current: Option<String>,
 }
 
 /// A slow poll or stall.

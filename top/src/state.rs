@@ -4,7 +4,7 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use crate::model::{Document, Runtime, Worker};
+use crate::model::{Document, Runtime, Sampled, Worker};
 
 /// How far back sparklines, the steal matrix and the histogram look.
 pub const WINDOW: Duration = Duration::from_secs(60);
@@ -52,6 +52,39 @@ pub struct WorkerRow {
     pub current_poll: Option<f64>,
     /// Share of polls that ran from the LIFO slot.
     pub lifo_share: Option<f64>,
+    /// Share of the interval in each state, in [`STATES`] order, 0..=1
+    /// (`None` without state timing or a previous document).
+    pub states: Option<Vec<(&'static str, f64)>>,
+    /// The state at the latest reading, as the exporter names it.
+    pub state_now: Option<String>,
+    /// Median schedule latency over the interval (all sources), tier upper
+    /// bound, seconds.
+    pub sched_p50: Option<f64>,
+    /// 99th percentile schedule latency over the interval, seconds.
+    pub sched_p99: Option<f64>,
+    /// Age of the oldest task in the local queue, seconds.
+    pub queue_oldest: Option<f64>,
+}
+
+/// The worker states, as `/pulse.json` names them, in display order.
+pub const STATES: [&str; 6] = [
+    "poll",
+    "driver",
+    "search",
+    "park",
+    "maintenance",
+    "blocking",
+];
+
+/// One spawn site's share of the CPU samples over the interval.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SiteShare {
+    /// `file:line:col`, `None` for tasks without a location.
+    pub location: Option<String>,
+    /// Samples over the interval.
+    pub samples: u64,
+    /// Share of all spawn-site samples over the interval, 0..=1.
+    pub share: f64,
 }
 
 /// One runtime's numbers over the last interval.
@@ -97,6 +130,19 @@ pub struct RuntimeView {
     pub events: Vec<(usize, crate::model::Event)>,
     /// Seconds the window spans.
     pub window: f64,
+    /// Mean schedule latency over the interval, all workers and sources.
+    pub sched_mean: Option<f64>,
+    /// Age of the oldest task in the inject queue, seconds.
+    pub inject_oldest: Option<f64>,
+    /// Share of the interval with tasks waiting in a queue, 0..=1.
+    pub pressure_some: Option<f64>,
+    /// Share of the interval with tasks waiting while every worker polled.
+    pub pressure_full: Option<f64>,
+    /// Spawn sites by samples over the interval, most first (`None`: the
+    /// exporter sends no sampler data, or no previous document yet).
+    pub spawn_sites: Option<Vec<SiteShare>>,
+    /// Samples over the interval of sites outside the exported top K.
+    pub spawn_sites_other: u64,
 }
 
 impl Process {
@@ -170,9 +216,35 @@ impl Process {
             .iter()
             .map(|w| {
                 let before = prev.and_then(|p| p.workers.get(w.index));
-                worker_row(w, before, dt, rt, prev)
+                let mut row = worker_row(w, before, dt, rt, prev);
+                row.queue_oldest = rt
+                    .sampled
+                    .as_ref()
+                    .and_then(|s| s.local_oldest_seconds.get(w.index).copied().flatten());
+                row
             })
             .collect();
+        let sched_mean = prev.and_then(|p| sched_mean(rt, p));
+        let sampled_now = rt.sampled.as_ref();
+        let sampled_before = prev.and_then(|p| p.sampled.as_ref());
+        let pressure = |now: Option<f64>, before: Option<f64>| -> Option<f64> {
+            let (now, before) = (now?, before?);
+            (dt > 0.0).then(|| ((now - before) / dt).clamp(0.0, 1.0))
+        };
+        let (pressure_some, pressure_full) = match (sampled_now, sampled_before) {
+            (Some(n), Some(b)) => (
+                pressure(n.pressure_some_seconds, b.pressure_some_seconds),
+                pressure(n.pressure_full_seconds, b.pressure_full_seconds),
+            ),
+            _ => (None, None),
+        };
+        let (spawn_sites, spawn_sites_other) = match (sampled_now, sampled_before) {
+            (Some(n), Some(b)) => {
+                let (sites, other) = site_shares(n, b);
+                (Some(sites), other)
+            }
+            _ => (None, 0),
+        };
         // Sparklines: polls/s between consecutive documents.
         for pair in series.windows(2) {
             let dt = pair[1].uptime_seconds - pair[0].uptime_seconds;
@@ -258,6 +330,12 @@ impl Process {
             tier_bounds: doc.poll_time_tier_upper_bounds_us.clone(),
             events,
             window: first.map_or(0.0, |f| rt.uptime_seconds - f.uptime_seconds),
+            sched_mean,
+            inject_oldest: sampled_now.and_then(|s| s.inject_oldest_seconds),
+            pressure_some,
+            pressure_full,
+            spawn_sites,
+            spawn_sites_other,
         }
     }
 }
@@ -327,7 +405,105 @@ fn worker_row(
         row.p50 = percentile(&delta, 0.50);
         row.p99 = percentile(&delta, 0.99);
     }
+    row.state_now = w.states.as_ref().and_then(|s| s.current.clone());
+    if let (Some(s), Some(bs)) = (&w.states, &b.states) {
+        let spent: Vec<(&'static str, f64)> = STATES
+            .iter()
+            .map(|&name| {
+                let now = s.seconds.get(name).copied().unwrap_or(0.0);
+                let before = bs.seconds.get(name).copied().unwrap_or(0.0);
+                (name, (now - before).max(0.0))
+            })
+            .collect();
+        let sum: f64 = spent.iter().map(|(_, t)| t).sum();
+        let wall = s.wall_seconds - bs.wall_seconds;
+        // The states add up to the wall time; trust the larger of the two.
+        let whole = if wall.is_finite() { wall.max(sum) } else { sum };
+        if whole > 0.0 && whole.is_finite() {
+            row.states = Some(
+                spent
+                    .into_iter()
+                    .map(|(name, t)| (name, (t / whole).clamp(0.0, 1.0)))
+                    .collect(),
+            );
+        }
+    }
+    if let (Some(l), Some(bl)) = (&w.schedule_latency, &b.schedule_latency) {
+        let mut delta: Vec<u64> = Vec::new();
+        for (source, now) in l {
+            let before = bl.get(source).map_or(&[][..], |b| &b.tiers[..]);
+            for (k, count) in now.tiers.iter().enumerate().take(64) {
+                let b = before.get(k).copied().unwrap_or(0);
+                if delta.len() <= k {
+                    delta.resize(k + 1, 0);
+                }
+                delta[k] = delta[k].saturating_add(count.saturating_sub(b));
+            }
+        }
+        row.sched_p50 = percentile(&delta, 0.50);
+        row.sched_p99 = percentile(&delta, 0.99);
+    }
     row
+}
+
+/// Mean schedule latency between two readings of a runtime: the waits'
+/// summed time over their count, all workers and sources.
+fn sched_mean(rt: &Runtime, prev: &Runtime) -> Option<f64> {
+    let mut seconds = 0.0;
+    let mut waits = 0u64;
+    for w in &rt.workers {
+        let (Some(l), Some(bl)) = (
+            &w.schedule_latency,
+            prev.workers
+                .get(w.index)
+                .and_then(|b| b.schedule_latency.as_ref()),
+        ) else {
+            continue;
+        };
+        for (source, now) in l {
+            let before = bl.get(source);
+            let n = total(now.tiers.iter().copied())
+                .saturating_sub(before.map_or(0, |b| total(b.tiers.iter().copied())));
+            let t = now.total_seconds - before.map_or(0.0, |b| b.total_seconds);
+            if n > 0 && t.is_finite() && t >= 0.0 {
+                waits = waits.saturating_add(n);
+                seconds += t;
+            }
+        }
+    }
+    (waits > 0).then(|| seconds / waits as f64)
+}
+
+/// Each spawn site's samples between two sampler readings, most first, and
+/// the samples of the sites outside the exported top K. A site absent from
+/// the earlier reading counts from zero.
+fn site_shares(now: &Sampled, before: &Sampled) -> (Vec<SiteShare>, u64) {
+    let mut sites: Vec<SiteShare> = now
+        .spawn_sites
+        .iter()
+        .map(|site| {
+            let earlier = before
+                .spawn_sites
+                .iter()
+                .find(|b| b.location == site.location)
+                .map_or(0, |b| b.samples);
+            SiteShare {
+                location: site.location.clone(),
+                samples: site.samples.saturating_sub(earlier),
+                share: 0.0,
+            }
+        })
+        .filter(|site| site.samples > 0)
+        .collect();
+    let other = now
+        .spawn_sites_other
+        .saturating_sub(before.spawn_sites_other);
+    let all = total(sites.iter().map(|s| s.samples)).saturating_add(other);
+    for site in &mut sites {
+        site.share = site.samples as f64 / all as f64;
+    }
+    sites.sort_by_key(|s| std::cmp::Reverse(s.samples));
+    (sites, other)
 }
 
 /// The upper bound (seconds) of the tier holding quantile `q` of `tiers`

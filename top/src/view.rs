@@ -24,6 +24,8 @@ pub enum Sort {
     Busy,
     /// Slowest p99 first.
     P99,
+    /// Longest p99 schedule latency first.
+    SchedP99,
     /// Longest current poll first.
     CurrentPoll,
 }
@@ -34,7 +36,8 @@ impl Sort {
             Sort::Index => Sort::Polls,
             Sort::Polls => Sort::Busy,
             Sort::Busy => Sort::P99,
-            Sort::P99 => Sort::CurrentPoll,
+            Sort::P99 => Sort::SchedP99,
+            Sort::SchedP99 => Sort::CurrentPoll,
             Sort::CurrentPoll => Sort::Index,
         }
     }
@@ -45,6 +48,7 @@ impl Sort {
             Sort::Polls => "polls/s",
             Sort::Busy => "busy",
             Sort::P99 => "p99",
+            Sort::SchedP99 => "sch p99",
             Sort::CurrentPoll => "current poll",
         }
     }
@@ -122,7 +126,24 @@ pub fn wanted_height(app: &App) -> u16 {
     let rt = selected_view(app);
     let workers = rt.as_ref().map_or(0, |r| r.workers.len()).min(1000) as u16;
     let events = rt.as_ref().map_or(0, |r| r.events.len().min(12)) as u16;
-    fleet + 4 + (workers + 3) + (workers + 3).max(14) + events.max(1) + 2 + 2
+    let sites = sites_height(rt.as_ref());
+    fleet + HEADER + (workers + 3) + (workers + 3).max(14) + sites + events.max(1) + 2 + 2
+}
+
+/// The header's height: a title line, three of numbers, one spare for
+/// wrapping.
+const HEADER: u16 = 5;
+
+/// The most spawn sites the panel lists.
+const MAX_SITES: usize = 8;
+
+fn sites_height(rt: Option<&RuntimeView>) -> u16 {
+    let listed = rt.map_or(0, |r| {
+        r.spawn_sites.as_ref().map_or(0, |s| s.len().min(MAX_SITES))
+            + usize::from(r.spawn_sites_other > 0)
+    });
+    // Borders, a heading line, at least one line.
+    listed.max(1) as u16 + 3
 }
 
 fn fleet_height(app: &App) -> u16 {
@@ -148,11 +169,12 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     use ratatui::widgets::Widget;
     let rt = selected_view(app);
     let workers = rt.as_ref().map_or(1, |r| r.workers.len().clamp(1, 1000)) as u16;
-    let [fleet, header, table, middle, events, keys] = Layout::vertical([
+    let [fleet, header, table, middle, sites, events, keys] = Layout::vertical([
         Constraint::Length(fleet_height(app)),
-        Constraint::Length(4),
+        Constraint::Length(HEADER),
         Constraint::Length(workers + 3),
         Constraint::Length((workers + 3).max(14)),
+        Constraint::Length(sites_height(rt.as_ref())),
         Constraint::Min(3),
         Constraint::Length(2),
     ])
@@ -168,6 +190,7 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
                 .areas(middle);
         draw_steals(rt, left, buf);
         draw_histogram(rt, right, buf);
+        draw_spawn_sites(rt, sites, buf);
         draw_events(rt, events, buf);
     }
     let mut key_lines = vec![Line::from(vec![
@@ -308,6 +331,13 @@ fn draw_header(app: &App, rt: Option<&RuntimeView>, area: Rect, buf: &mut Buffer
                 rt.slow_threshold.map_or("-".into(), secs),
                 rt.stall_threshold.map_or("-".into(), secs),
             )));
+            lines.push(Line::from(format!(
+                "schedule latency mean {}  inject queue oldest {}  pressure some {} full {}",
+                rt.sched_mean.map_or("-".into(), secs),
+                rt.inject_oldest.map_or("-".into(), secs),
+                rt.pressure_some.map_or("-".into(), pct),
+                rt.pressure_full.map_or("-".into(), pct),
+            )));
         }
         None if process.ever_connected => lines.push(Line::from("no live runtime in this process")),
         None => {}
@@ -394,6 +424,7 @@ fn sorted(rows: &[WorkerRow], sort: Sort) -> Vec<&WorkerRow> {
             Sort::Polls => r.polls_per_sec,
             Sort::Busy => r.busy.unwrap_or(-1.0),
             Sort::P99 => r.p99.unwrap_or(-1.0),
+            Sort::SchedP99 => r.sched_p99.unwrap_or(-1.0),
             Sort::CurrentPoll => r.current_poll.unwrap_or(-1.0),
         }
     };
@@ -401,10 +432,69 @@ fn sorted(rows: &[WorkerRow], sort: Sort) -> Vec<&WorkerRow> {
     rows
 }
 
+/// The worker table's columns: header, width, and the order in which a
+/// narrow terminal drops them (0: never; higher: sooner).
+const WORKER_COLUMNS: [(&str, u16, u8); 17] = [
+    ("worker", 6, 0),
+    ("polls/s", 9, 0),
+    ("last 60 s", 0, 0), // the sparkline: the width left over
+    ("busy", 5, 3),
+    ("p50", 8, 5),
+    ("p99", 8, 0),
+    ("sch p50", 8, 6),
+    ("sch p99", 8, 0),
+    ("steals in", 10, 9),
+    ("steals out", 10, 10),
+    ("parks/s", 8, 8),
+    ("queue", 6, 4),
+    ("oldest", 6, 2),
+    ("in poll", 8, 1),
+    ("LIFO", 5, 11),
+    ("now", 5, 0),
+    ("time in states", STATES_WIDTH, 0),
+];
+
+/// The columns shown in `width` characters (borders included), and the
+/// sparkline's width: columns are dropped, least useful first, until the
+/// rest fit with a sparkline of at least 8.
+fn worker_columns(width: u16) -> (Vec<bool>, u16) {
+    let mut shown = vec![true; WORKER_COLUMNS.len()];
+    let needed = |shown: &[bool]| -> u16 {
+        let cols = WORKER_COLUMNS.iter().zip(shown).filter(|(_, s)| **s);
+        // Borders, one space between columns, the sparkline's minimum.
+        let (sum, count) = cols.fold((0u16, 0u16), |(sum, n), (c, _)| (sum + c.1, n + 1));
+        sum + count.saturating_sub(1) + 2 + 8
+    };
+    let mut rank = u8::MAX;
+    while needed(&shown) > width && rank > 0 {
+        let next = WORKER_COLUMNS
+            .iter()
+            .zip(&shown)
+            .filter(|(c, s)| **s && c.2 > 0 && c.2 <= rank)
+            .map(|(c, _)| c.2)
+            .max();
+        let Some(drop) = next else { break };
+        for (c, s) in WORKER_COLUMNS.iter().zip(shown.iter_mut()) {
+            if c.2 == drop {
+                *s = false;
+            }
+        }
+        rank = drop;
+    }
+    let spark = (8 + width.saturating_sub(needed(&shown))).min(60);
+    (shown, spark)
+}
+
 fn draw_workers(app: &App, rt: &RuntimeView, area: Rect, buf: &mut Buffer) {
     use ratatui::widgets::Widget;
-    // Fixed columns take 97 characters; the sparkline gets the rest.
-    let spark_width = (area.width as usize).saturating_sub(99).clamp(8, 60);
+    let (shown, spark_width) = worker_columns(area.width);
+    let keep = |cells: Vec<Cell<'static>>| -> Vec<Cell<'static>> {
+        cells
+            .into_iter()
+            .zip(&shown)
+            .filter_map(|(c, s)| s.then_some(c))
+            .collect()
+    };
     let red_past = rt.stall_threshold.or(rt.slow_threshold);
     let rows = sorted(&rt.workers, app.sort).into_iter().map(|w| {
         let current = match w.current_poll {
@@ -418,57 +508,141 @@ fn draw_workers(app: &App, rt: &RuntimeView, area: Rect, buf: &mut Buffer) {
             }
             None => Cell::from("-"),
         };
-        Row::new(vec![
+        Row::new(keep(vec![
             Cell::from(w.index.to_string()),
             Cell::from(format!("{:.0}", w.polls_per_sec)),
-            Cell::from(sparkline(&w.spark, spark_width)).style(Style::new().fg(Color::Cyan)),
+            Cell::from(sparkline(&w.spark, spark_width as usize))
+                .style(Style::new().fg(Color::Cyan)),
             Cell::from(w.busy.map_or("-".into(), pct)),
             Cell::from(w.p50.map_or("-".into(), |s| format!("<{}", secs(s)))),
             Cell::from(w.p99.map_or("-".into(), |s| format!("<{}", secs(s)))),
+            Cell::from(w.sched_p50.map_or("-".into(), |s| format!("<{}", secs(s)))),
+            Cell::from(w.sched_p99.map_or("-".into(), |s| format!("<{}", secs(s)))),
             Cell::from(format!("{:.0}", w.steals_in)),
             Cell::from(format!("{:.0}", w.steals_out)),
             Cell::from(format!("{:.0}", w.parks_per_sec)),
             Cell::from(opt(w.queue)),
+            Cell::from(w.queue_oldest.map_or("-".into(), secs)),
             current,
             Cell::from(w.lifo_share.map_or("-".into(), pct)),
-        ])
+            Cell::from(w.state_now.as_deref().map_or("-", short_state).to_string()),
+            Cell::from(w.states.as_deref().map_or("-".into(), state_shares)),
+        ]))
     });
-    Table::new(
-        rows,
-        [
-            Constraint::Length(6),
-            Constraint::Length(9),
-            Constraint::Length(spark_width as u16),
-            Constraint::Length(5),
-            Constraint::Length(8),
-            Constraint::Length(8),
-            Constraint::Length(10),
-            Constraint::Length(10),
-            Constraint::Length(8),
-            Constraint::Length(6),
-            Constraint::Length(8),
-            Constraint::Length(5),
-        ],
-    )
-    .header(
-        Row::new([
-            "worker",
-            "polls/s",
-            "last 60 s",
-            "busy",
-            "p50",
-            "p99",
-            "steals in",
-            "steals out",
-            "parks/s",
-            "queue",
-            "in poll",
-            "LIFO",
-        ])
-        .style(Style::new().add_modifier(Modifier::BOLD)),
-    )
-    .block(Block::bordered().title(format!(" workers (sorted by {}) ", app.sort.name())))
-    .render(area, buf);
+    let widths: Vec<Constraint> = WORKER_COLUMNS
+        .iter()
+        .zip(&shown)
+        .filter(|(_, s)| **s)
+        .map(|(c, _)| match c.0 {
+            "last 60 s" => Constraint::Length(spark_width),
+            "time in states" => Constraint::Min(c.1),
+            _ => Constraint::Length(c.1),
+        })
+        .collect();
+    let header: Vec<Cell<'static>> = WORKER_COLUMNS.iter().map(|c| Cell::from(c.0)).collect();
+    Table::new(rows, widths)
+        .header(Row::new(keep(header)).style(Style::new().add_modifier(Modifier::BOLD)))
+        .block(Block::bordered().title(format!(" workers (sorted by {}) ", app.sort.name())))
+        .render(area, buf);
+}
+
+/// The width the states column asks for: five states, as `poll 47% drv 11% srch 5% park 27% mnt 1%`.
+const STATES_WIDTH: u16 = 42;
+
+/// A worker state's short name (`/pulse.json` names), as the table shows it.
+///
+/// # Examples
+///
+/// ```
+/// assert_eq!(tokio_pulse_top::view::short_state("search"), "srch");
+/// assert_eq!(tokio_pulse_top::view::short_state("something new"), "somet");
+/// ```
+pub fn short_state(name: &str) -> &str {
+    match name {
+        "poll" => "poll",
+        "driver" => "drv",
+        "search" => "srch",
+        "park" => "park",
+        "maintenance" => "mnt",
+        "blocking" => "blk",
+        // A state a newer exporter adds: its first five characters.
+        other => other
+            .char_indices()
+            .nth(5)
+            .map_or(other, |(end, _)| &other[..end]),
+    }
+}
+
+/// The states a worker spent at least 0.5% of the interval in, with their
+/// shares: `poll 62% srch 10% park 25% drv 1%`.
+///
+/// # Examples
+///
+/// ```
+/// let shares = [("poll", 0.62), ("driver", 0.01), ("search", 0.1), ("park", 0.25), ("blocking", 0.001)];
+/// assert_eq!(tokio_pulse_top::view::state_shares(&shares), "poll 62% drv 1% srch 10% park 25%");
+/// ```
+pub fn state_shares(shares: &[(&str, f64)]) -> String {
+    let parts: Vec<String> = shares
+        .iter()
+        .filter(|(_, share)| *share >= 0.005)
+        .map(|(name, share)| format!("{} {}", short_state(name), pct(*share)))
+        .collect();
+    if parts.is_empty() {
+        "-".to_string()
+    } else {
+        parts.join(" ")
+    }
+}
+
+fn draw_spawn_sites(rt: &RuntimeView, area: Rect, buf: &mut Buffer) {
+    use ratatui::widgets::Widget;
+    let block = Block::bordered().title(" CPU by spawn site (sampled polls, last interval) ");
+    let mut lines: Vec<Line> = Vec::new();
+    match &rt.spawn_sites {
+        None => lines.push(Line::from("-")),
+        Some(sites) if sites.is_empty() && rt.spawn_sites_other == 0 => {
+            lines.push(Line::from(if rt.poll_timing {
+                "no samples in the interval (the workers were idle)"
+            } else {
+                "no samples: the sampler needs poll timing"
+            }))
+        }
+        Some(sites) => {
+            let all = total(sites.iter().map(|s| s.samples)).saturating_add(rt.spawn_sites_other);
+            lines.push(Line::from(Span::styled(
+                format!(" share  samples  spawn site ({all} samples)"),
+                Style::new().add_modifier(Modifier::BOLD),
+            )));
+            let bar_width = 20usize;
+            for site in sites.iter().take(MAX_SITES) {
+                let bar = "█".repeat((site.share * bar_width as f64).round() as usize);
+                lines.push(Line::from(vec![
+                    Span::raw(format!("{:>6} {:>8}  ", pct(site.share), site.samples)),
+                    Span::styled(
+                        format!("{bar:<bar_width$} "),
+                        Style::new().fg(Color::Magenta),
+                    ),
+                    Span::raw(
+                        site.location
+                            .as_deref()
+                            .unwrap_or("(no location)")
+                            .to_string(),
+                    ),
+                ]));
+            }
+            if rt.spawn_sites_other > 0 {
+                let share = rt.spawn_sites_other as f64 / all.max(1) as f64;
+                lines.push(Line::from(format!(
+                    "{:>6} {:>8}  {:bar_width$} (other sites)",
+                    pct(share),
+                    rt.spawn_sites_other,
+                    ""
+                )));
+            }
+        }
+    }
+    Paragraph::new(lines).block(block).render(area, buf);
 }
 
 fn draw_steals(rt: &RuntimeView, area: Rect, buf: &mut Buffer) {
@@ -634,7 +808,7 @@ fn draw_events(rt: &RuntimeView, area: Rect, buf: &mut Buffer) {
 fn draw_help(area: Rect, buf: &mut Buffer) {
     use ratatui::widgets::Widget;
     let w = 64.min(area.width);
-    let h = 14.min(area.height);
+    let h = 19.min(area.height);
     let popup = Rect::new(
         area.x + (area.width - w) / 2,
         area.y + (area.height - h) / 2,
@@ -645,7 +819,8 @@ fn draw_help(area: Rect, buf: &mut Buffer) {
     Paragraph::new(vec![
         Line::from("q, Ctrl-C   quit (the terminal is restored)"),
         Line::from("Tab         next runtime, then next process"),
-        Line::from("s           sort workers: index, polls/s, busy, p99, in poll"),
+        Line::from("s           sort workers: index, polls/s, busy, p99, sch p99,"),
+        Line::from("            in poll"),
         Line::from("p           pause / resume updates"),
         Line::from("?           this help"),
         Line::from(""),
@@ -653,6 +828,10 @@ fn draw_help(area: Rect, buf: &mut Buffer) {
         Line::from("in poll: the poll running now; red past the stall threshold."),
         Line::from("steals in: tasks/s this worker stole; out: stolen from it."),
         Line::from("LIFO: share of polls from the LIFO slot."),
+        Line::from("sch p50/p99: schedule latency (spawn or wake to poll)."),
+        Line::from("oldest: age of the oldest task in the local queue."),
+        Line::from("now, time in states: the state now and shares of the"),
+        Line::from("interval (poll, drv, srch, park, mnt, blk)."),
     ])
     .block(Block::bordered().title(" help "))
     .render(popup, buf);

@@ -64,7 +64,55 @@ fn top_reads_the_exporters_json_and_draws_it() {
         assert_eq!(w.steals_from.len(), 3);
         let timing = w.poll_time.as_ref().expect("poll timing is on");
         assert_eq!(timing.tiers.len(), tokio_pulse_rt::tier::TIERS);
+        // Schedule latency by source and time per state, with poll timing.
+        let latency = w.schedule_latency.as_ref().expect("schedule latency");
+        let sources: Vec<&str> = latency.keys().map(String::as_str).collect();
+        assert_eq!(sources, ["inject", "lifo", "local", "stolen"]);
+        for source in latency.values() {
+            assert_eq!(source.tiers.len(), tokio_pulse_rt::tier::TIERS);
+        }
+        let states = w.states.as_ref().expect("worker states");
+        for name in tokio_pulse_top::state::STATES {
+            assert!(states.seconds.contains_key(name), "{name}: {states:?}");
+        }
+        let sum: f64 = states.seconds.values().sum();
+        assert!(states.wall_seconds > 0.0, "{states:?}");
+        assert!(
+            (sum - states.wall_seconds).abs() <= 1e-3 * states.wall_seconds.max(1.0),
+            "{states:?}"
+        );
+        assert!(
+            states.current.is_some(),
+            "a running worker has a state: {states:?}"
+        );
     }
+    // Every task polled waited first: the waits count the polls, less the
+    // ones still being counted.
+    let waits: u64 = mine
+        .workers
+        .iter()
+        .flat_map(|w| w.schedule_latency.as_ref().unwrap().values())
+        .map(|l| l.tiers.iter().sum::<u64>())
+        .sum();
+    assert!(
+        waits >= 101 && waits <= polls + 3,
+        "{waits} waits, {polls} polls"
+    );
+    // The sampler: a queue age per worker, pressure, and the blocking
+    // task's spawn site among the sampled polls.
+    let sampled = mine.sampled.as_ref().expect("the sampler's findings");
+    assert!(sampled.samples > 0, "{sampled:?}");
+    assert_eq!(sampled.local_oldest_seconds.len(), 3, "{sampled:?}");
+    assert!(sampled.pressure_some_seconds.is_some() && sampled.pressure_full_seconds.is_some());
+    let blocker_at = format!("{}:{spawned_line}:", file!());
+    assert!(
+        sampled.spawn_sites.iter().any(|s| s
+            .location
+            .as_deref()
+            .is_some_and(|l| l.starts_with(&blocker_at))
+            && s.samples > 0),
+        "{sampled:?}"
+    );
     let settings = mine.settings.as_ref().unwrap();
     assert_eq!(settings.stall_seconds, Some(THRESHOLD.as_secs_f64()));
     let events: Vec<_> = mine.workers.iter().flat_map(|w| &w.recent_events).collect();
@@ -90,6 +138,37 @@ fn top_reads_the_exporters_json_and_draws_it() {
     // The tiers trail the poll count by at most one poll per worker.
     let timed = view.tiers.iter().sum::<u64>();
     assert!(timed <= polls && timed + 3 >= polls, "{timed} of {polls}");
+    // Over the interval: every worker's state shares, its schedule latency,
+    // the runtime's mean schedule latency and pressure; the blocker's spawn
+    // site has the most CPU samples (60 ms of the little work there was).
+    for w in &view.workers {
+        let states = w.states.as_ref().expect("state shares");
+        let sum: f64 = states.iter().map(|(_, share)| share).sum();
+        assert!(sum > 0.9 && sum <= 1.0 + 1e-9, "{states:?}");
+        assert!(w.state_now.is_some(), "{w:?}");
+    }
+    assert!(
+        view.workers.iter().any(|w| w.sched_p99.is_some()),
+        "{:?}",
+        view.workers
+    );
+    assert!(
+        view.sched_mean.is_some_and(|s| s > 0.0),
+        "{:?}",
+        view.sched_mean
+    );
+    assert!(view.pressure_some.is_some() && view.pressure_full.is_some());
+    let sites = view
+        .spawn_sites
+        .as_ref()
+        .expect("spawn sites over the interval");
+    assert!(
+        sites[0]
+            .location
+            .as_deref()
+            .is_some_and(|l| l.starts_with(&blocker_at)),
+        "{sites:?}"
+    );
 
     let mut app = App::new(["in-process"]);
     app.processes = vec![process];
@@ -113,4 +192,31 @@ fn top_reads_the_exporters_json_and_draws_it() {
     }
     assert!(frame.contains("STALL"), "{frame}");
     assert!(frame.contains(&at), "{frame}");
+    // The new parts of the frame: the header line, the table's columns, a
+    // state share in each worker row, the spawn-site panel with the
+    // blocker's site first.
+    assert!(frame.contains("schedule latency mean "), "{frame}");
+    assert!(frame.contains("inject queue oldest "), "{frame}");
+    assert!(
+        frame.contains("sch p99") && frame.contains("time in states"),
+        "{frame}"
+    );
+    for worker in 0..3 {
+        let row = frame
+            .lines()
+            .find(|l| l.starts_with(&format!("│{worker} ")))
+            .unwrap_or_else(|| panic!("worker row {worker}:\n{frame}"));
+        assert!(
+            row.contains('%') && (row.contains("park ") || row.contains("poll ")),
+            "{row}"
+        );
+    }
+    let panel: Vec<&str> = frame
+        .lines()
+        .skip_while(|l| !l.contains("CPU by spawn site"))
+        .collect();
+    assert!(
+        panel.get(2).is_some_and(|l| l.contains(&blocker_at)),
+        "the blocker's site first:\n{frame}"
+    );
 }

@@ -13,8 +13,9 @@
 //!    tty is back in canonical mode (`stty -a` after `top` exits).
 //!
 //! A second test runs the demo itself in a pane: on a terminal it draws the
-//! same view of its own runtime in-process, says how to stop it and where
-//! `/metrics` is, and Ctrl-C ends it with the terminal restored.
+//! same view of its own runtime in-process (with the schedule latency, the
+//! workers' time in states and the CPU by spawn site), says how to stop it
+//! and where `/metrics` is, and Ctrl-C ends it with the terminal restored.
 //!
 //! It needs `tmux` and the example binaries (`cargo xtask test` builds them
 //! and runs this with `--ignored`). Without `tmux` it fails under
@@ -368,6 +369,22 @@ fn the_demo_on_a_terminal_draws_the_top_view_of_itself() {
     });
     assert!(screen.contains("runtime \"demo\""), "{screen}");
     assert!(screen.contains("q or Ctrl-C stops it"), "{screen}");
+    // Where delay and time go: the schedule latency and pressure line, the
+    // workers' time in states, the CPU by spawn site in the demo's file.
+    let screen = tmux.wait_for("states, schedule latency and spawn sites", |screen| {
+        screen.contains("schedule latency mean ")
+            && screen.contains("pressure some ")
+            && screen.contains("time in states")
+            && screen
+                .lines()
+                .filter(|l| l.trim_start_matches('│').starts_with(char::is_numeric))
+                .any(|l| l.contains("park ") && l.contains('%'))
+            && screen
+                .lines()
+                .skip_while(|l| !l.contains("CPU by spawn site"))
+                .any(|l| l.contains('%') && l.contains("examples/demo.rs:"))
+    });
+    assert!(!screen.contains("schedule latency mean -"), "{screen}");
     assert!(
         screen
             .lines()
