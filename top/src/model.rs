@@ -280,8 +280,12 @@ pub struct Event {
     pub duration_seconds: f64,
     /// Stack, when captured.
     pub stack: Option<Vec<String>>,
+    /// The innermost frame of the application's own code, when captured.
+    pub top_frame: Option<String>,
     /// CPU share of the stuck thread, when captured.
     pub cpu_share: Option<f64>,
+    /// CPU share plus run-queue wait: near 1 for a busy loop, when captured.
+    pub busy_share: Option<f64>,
     /// Thread state, when captured.
     pub state: Option<String>,
     /// Syscall, when captured.

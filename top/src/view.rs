@@ -776,6 +776,9 @@ fn draw_events(rt: &RuntimeView, area: Rect, buf: &mut Buffer) {
         if let Some(cpu) = e.cpu_share {
             spans.push(Span::raw(format!(" cpu {}", pct(cpu))));
         }
+        if let Some(busy) = e.busy_share {
+            spans.push(Span::raw(format!(" busy {}", pct(busy))));
+        }
         if let Some(state) = &e.state {
             spans.push(Span::raw(format!(" {state}")));
         }
@@ -783,8 +786,13 @@ fn draw_events(rt: &RuntimeView, area: Rect, buf: &mut Buffer) {
             spans.push(Span::raw(format!(" in {syscall}")));
         }
         lines.push(Line::from(spans));
+        // The application's own frames, innermost first: the runtime's and
+        // the system's are marked by the exporter and left out here.
         if let Some(stack) = &e.stack {
-            for frame in stack.iter().take(8) {
+            let own = stack
+                .iter()
+                .filter(|f| !f.ends_with(" [runtime]") && !f.ends_with(" [system]"));
+            for frame in own.take(4) {
                 lines.push(Line::from(Span::styled(
                     format!("             {frame}"),
                     Style::new().fg(Color::DarkGray),

@@ -268,9 +268,16 @@ fn top_in_tmux_shows_workers_stalls_disconnects_and_restores_the_terminal() {
     let stderr = child.stderr.take().unwrap();
     let _slow = Guard(child);
     wait_serving(stderr, "slow_poll");
+    // "blocker spawned at examples/slow_poll.rs:86, spinner at ...", after
+    // what it prints first (how long loading the symbols for stacks took).
     let mut first = String::new();
-    BufReader::new(stdout).read_line(&mut first).unwrap();
-    // "blocker spawned at examples/slow_poll.rs:86, spinner at ..."
+    let mut stdout = BufReader::new(stdout);
+    while !first.starts_with("blocker spawned at ") {
+        first.clear();
+        if stdout.read_line(&mut first).unwrap() == 0 {
+            break;
+        }
+    }
     let blocker_at = first
         .strip_prefix("blocker spawned at ")
         .and_then(|rest| rest.split(',').next())
@@ -283,6 +290,18 @@ fn top_in_tmux_shows_workers_stalls_disconnects_and_restores_the_terminal() {
                 .lines()
                 .any(|l| l.contains("STALL") && l.contains(&format!("{blocker_at}:")))
     });
+    // Its stack, captured while it was stuck, names the blocking function
+    // (Linux x86_64 and AArch64, where the watchdog captures stacks).
+    if cfg!(all(
+        target_os = "linux",
+        any(target_arch = "x86_64", target_arch = "aarch64")
+    )) {
+        tmux.wait_for("the stall's stack names slow_poll::blocker", |screen| {
+            screen
+                .lines()
+                .any(|l| l.contains("slow_poll::blocker at") && l.contains("slow_poll.rs:"))
+        });
+    }
 
     // 4. The demo goes away, and comes back.
     drop(demo.take());
