@@ -64,6 +64,9 @@ pub struct WorkerRecorder {
     /// `schedule_local` is one compare of memory and one branch, and with a
     /// TSC a read and a store.
     stamp: Stamp,
+    /// Whether `stamp` is not [`Stamp::Off`], in a byte of its own: the
+    /// one byte the timing-off path compares, with no load kept for after.
+    stamps: bool,
 }
 
 /// The worker is gone once its recorder is: Tokio drops a worker's core, and
@@ -95,6 +98,7 @@ impl WorkerRecorder {
             source: ScheduleSource::Local,
             states: StateClock::default(),
             stamp: Stamp::Off,
+            stamps: false,
         }
     }
 
@@ -119,6 +123,7 @@ impl WorkerRecorder {
             Some(timing) if timing.clock().is_tsc() => Stamp::Tsc,
             Some(_) => Stamp::Other,
         };
+        self.stamps = self.stamp != Stamp::Off;
         self
     }
 
@@ -197,11 +202,14 @@ impl WorkerRecorder {
     /// ```
     #[inline(always)]
     pub fn schedule_stamp(&self) -> Option<u64> {
-        match self.stamp {
-            Stamp::Off => None,
-            Stamp::Tsc => Some(clock::tsc_now() | 1),
-            Stamp::Other => Some(self.other_stamp()),
+        if !self.stamps {
+            return None;
         }
+        Some(if self.stamp == Stamp::Tsc {
+            clock::tsc_now() | 1
+        } else {
+            self.other_stamp()
+        })
     }
 
     /// [`schedule_stamp`](Self::schedule_stamp) on a clock that is not the
