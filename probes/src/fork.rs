@@ -57,7 +57,7 @@ pub struct RuntimeWriter {
 /// How a [`RuntimeWriter`] stamps schedules.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
-enum Stamp {
+pub(crate) enum Stamp {
     /// Poll timing off: no stamp.
     Off,
     /// The runtime's clock is the TSC.

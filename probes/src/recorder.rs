@@ -8,6 +8,7 @@ use crossbeam_utils::CachePadded;
 use crate::clock::{self, Clock};
 use crate::config::PulseSettings;
 use crate::events::TaskInfo;
+use crate::fork::Stamp;
 use crate::kinds::{ScheduleKind, YieldReason};
 use crate::lifecycle::Lifecycle;
 use crate::timing::schedule::ScheduleSource;
@@ -51,11 +52,21 @@ pub struct WorkerRecorder {
     /// `futures::select!` over several channels) counts once. Nothing per poll: it
     /// is read and written only when an operation is refused budget.
     budget_yield_key: u64,
-    /// Where the worker is taking its next task from, as the scheduler last
-    /// said ([`took`](Self::took)), for the schedule-latency histogram.
+    /// Where the worker took its next task from, as the scheduler said
+    /// ([`took`](Self::took)), for the schedule-latency histogram; back to
+    /// `Local` at each timed [`poll_started_stamped`](Self::poll_started_stamped).
     source: ScheduleSource,
     /// The worker's current state and its start (poll timing on).
     states: StateClock,
+    /// How [`schedule_stamp`](Self::schedule_stamp) reads the clock (as
+    /// [`RuntimeWriter`](crate::fork::RuntimeWriter) does): a byte of its
+    /// own, so that with timing off the check inlined into Tokio's
+    /// `schedule_local` is one compare of memory and one branch, and with a
+    /// TSC a read and a store.
+    stamp: Stamp,
+    /// Whether `stamp` is not [`Stamp::Off`], in a byte of its own: the
+    /// one byte the timing-off path compares, with no load kept for after.
+    stamps: bool,
 }
 
 /// The worker is gone once its recorder is: Tokio drops a worker's core, and
@@ -86,6 +97,8 @@ impl WorkerRecorder {
             budget_yield_key: u64::MAX,
             source: ScheduleSource::Local,
             states: StateClock::default(),
+            stamp: Stamp::Off,
+            stamps: false,
         }
     }
 
@@ -105,6 +118,12 @@ impl WorkerRecorder {
         runtime_id: u64,
     ) -> WorkerRecorder {
         self.timing = Timing::new(self.probes.index(), settings, clock, runtime, runtime_id);
+        self.stamp = match &self.timing {
+            None => Stamp::Off,
+            Some(timing) if timing.clock().is_tsc() => Stamp::Tsc,
+            Some(_) => Stamp::Other,
+        };
+        self.stamps = self.stamp != Stamp::Off;
         self
     }
 
@@ -156,10 +175,13 @@ impl WorkerRecorder {
         }
     }
 
-    /// The scheduler is about to take a task from `source`: the LIFO slot,
-    /// its local queue, a steal, or the inject queue. The last call before a
-    /// poll starts names where that poll's task came from. One store,
-    /// timing on or off.
+    /// The scheduler has taken a task from `source`: the LIFO slot, a
+    /// steal, or the inject queue. It names where the next
+    /// [`poll_started_stamped`](Self::poll_started_stamped)'s task came
+    /// from; a poll with no call before it counts its task as taken from the
+    /// local queue, so that the commonest dequeue costs nothing. Call it
+    /// only once a task is in hand (a source named for a search that found
+    /// nothing would be charged to the next poll). One store.
     ///
     /// # Examples
     ///
@@ -198,7 +220,22 @@ impl WorkerRecorder {
     /// ```
     #[inline(always)]
     pub fn schedule_stamp(&self) -> Option<u64> {
-        self.timing.as_ref().map(Timing::stamp)
+        if !self.stamps {
+            return None;
+        }
+        Some(if self.stamp == Stamp::Tsc {
+            clock::tsc_now() | 1
+        } else {
+            self.other_stamp()
+        })
+    }
+
+    /// [`schedule_stamp`](Self::schedule_stamp) on a clock that is not the
+    /// TSC, out of line.
+    #[cold]
+    #[inline(never)]
+    fn other_stamp(&self) -> u64 {
+        self.timing.as_ref().map_or(1, Timing::stamp)
     }
 
     /// [`poll_started`](Self::poll_started) for a task whose schedule
@@ -206,8 +243,9 @@ impl WorkerRecorder {
     /// [`RuntimeWriter::schedule_stamp`](crate::fork::RuntimeWriter::schedule_stamp)
     /// kept in the task, 0 for none). With poll timing on, the wait from
     /// the stamp to this poll's start (the mark: no clock read) goes into
-    /// the schedule-latency histogram of the source named by the last
-    /// [`took`](Self::took). Both closures run only with timing on.
+    /// the schedule-latency histogram of the source named by
+    /// [`took`](Self::took) since the last poll ([`ScheduleSource::Local`]
+    /// if none). Both closures run only with timing on.
     ///
     /// # Examples
     ///
@@ -222,7 +260,11 @@ impl WorkerRecorder {
         probes.polls[0].add(1);
         if let Some(timing) = &self.timing {
             timing::publish_start(&probes.timing, task());
-            record_wait(probes, timing, self.source, scheduled_at());
+            // A poll whose task nobody named came from the local queue: the
+            // scheduler names only the other sources, so that the commonest
+            // dequeue stores nothing.
+            let source = std::mem::replace(&mut self.source, ScheduleSource::Local);
+            record_wait(probes, timing, source, scheduled_at());
         }
     }
 

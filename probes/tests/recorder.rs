@@ -236,3 +236,30 @@ fn unparked() {
     recorders[0].unparked();
     assert_eq!(rt.worker(0).unwrap().unparks(), 1);
 }
+
+/// `took` names the next poll's source only: a poll with no `took` before
+/// it (Tokio names no source for its local run queue) counts as `Local`,
+/// even right after a poll from another source.
+#[test]
+fn took_names_one_poll() {
+    use tokio_pulse_probes::{PulseConfig, RuntimeProbes, ScheduleSource, TaskInfo};
+
+    let settings = PulseConfig::new().poll_timing(true).resolve().unwrap();
+    let (rt, mut recorders) = RuntimeProbes::with_settings(None, 1, &settings);
+    let worker = &mut recorders[0];
+    let task = || TaskInfo {
+        id: 1,
+        spawned_at: None,
+    };
+    worker.busy_started_at(10);
+    worker.took(ScheduleSource::Inject);
+    worker.poll_started_stamped(task, || 4);
+    worker.poll_ended_at(20);
+    worker.poll_started_stamped(task, || 15);
+    worker.poll_ended_at(30);
+    worker.poll_started_stamped(task, || 25);
+    worker.poll_ended_at(40);
+    let latency = rt.snapshot().workers[0].schedule_latency.clone().unwrap();
+    assert_eq!(latency.source(ScheduleSource::Inject).tasks(), 1);
+    assert_eq!(latency.source(ScheduleSource::Local).tasks(), 2);
+}

@@ -550,7 +550,7 @@ fn budget_definitions_differ_where_documented() {
 #[cfg(target_pointer_width = "64")]
 #[test]
 fn schedule_latency_agrees_with_tokio_where_the_definitions_meet() {
-    use tokio::runtime::HistogramConfiguration;
+    use tokio::runtime::{Builder, HistogramConfiguration};
     use tokio_pulse_rt::{tier, PulseConfig};
 
     const LONG: Duration = Duration::from_millis(20);
