@@ -1,5 +1,6 @@
 //! Sets `cfg(stack_capture)` where the stall stacks are built: Linux on
-//! x86_64 and AArch64, outside loom's model checking.
+//! x86_64 and AArch64, outside loom's model checking and Miri (which runs
+//! no signal handlers and no `/proc` reads).
 
 fn main() {
     println!("cargo::rustc-check-cfg=cfg(stack_capture)");
@@ -7,7 +8,8 @@ fn main() {
     let os = std::env::var("CARGO_CFG_TARGET_OS").unwrap_or_default();
     let arch = std::env::var("CARGO_CFG_TARGET_ARCH").unwrap_or_default();
     let loom = std::env::var_os("CARGO_CFG_LOOM").is_some();
-    if os == "linux" && (arch == "x86_64" || arch == "aarch64") && !loom {
+    let miri = std::env::var_os("CARGO_CFG_MIRI").is_some();
+    if os == "linux" && (arch == "x86_64" || arch == "aarch64") && !loom && !miri {
         println!("cargo::rustc-cfg=stack_capture");
     }
 }

@@ -142,14 +142,15 @@ impl WorkerRecorder {
     /// A thread starts running this worker (Tokio's worker `run`, also
     /// after `block_in_place` handed the core on): records its OS thread id
     /// and CPU clock, for the watchdog's stall reports. Once per thread
-    /// start, never per poll; does nothing off Linux x86_64 and AArch64.
+    /// start, never per poll; does nothing off Linux x86_64 and AArch64 (and
+    /// under Miri).
     ///
     /// # Examples
     ///
     /// ```
     /// let (rt, mut recorders) = tokio_pulse_probes::RuntimeProbes::new(None, 1);
     /// recorders[0].thread_started();
-    /// # #[cfg(all(target_os = "linux", any(target_arch = "x86_64", target_arch = "aarch64")))]
+    /// # #[cfg(all(target_os = "linux", any(target_arch = "x86_64", target_arch = "aarch64"), not(miri)))]
     /// assert!(rt.worker(0).unwrap().thread_id().is_some());
     /// ```
     #[inline]

@@ -12,8 +12,10 @@
 //!   that trickles a byte at a time (slowloris) is cut off when it runs
 //!   out, however often it sends;
 //! - at most [`Settings::max_connections`] are served at once; one more is
-//!   answered `503` and closed by the accept thread without reading or
-//!   waiting, so nothing queues;
+//!   answered `503` by the accept thread, which then waits at most
+//!   [`REFUSE_LINGER`] for the client to close (so that closing does not
+//!   reset the connection before the client has read the answer), so
+//!   nothing queues;
 //! - [`Server::stop`] shuts every open connection's socket down, which
 //!   ends its thread's read or write at once, so stopping never waits for
 //!   a client.
@@ -294,7 +296,14 @@ fn admit(stream: TcpStream, shared: &Arc<Shared>) {
     }
 }
 
-/// Answers `503` without reading the request or waiting on the client.
+/// How long the accept thread waits, after a `503`, for the refused client
+/// to close: a close with the client's request still unread would reset
+/// the connection, and a client that has not read the answer yet would
+/// see the reset instead of the `503`.
+const REFUSE_LINGER: Duration = Duration::from_millis(100);
+
+/// Answers `503` and waits at most [`REFUSE_LINGER`] for the client to
+/// close, reading and dropping what it sends.
 fn refuse(mut stream: TcpStream) {
     let body = "too many open connections to /metrics; try again\n";
     let response = format!(
@@ -309,6 +318,19 @@ fn refuse(mut stream: TcpStream) {
         let _ = stream.read(&mut sink);
         let _ = stream.write_all(response.as_bytes());
         let _ = stream.shutdown(Shutdown::Write);
+        // Drain until the client closes, or the linger runs out.
+        let end = Instant::now() + REFUSE_LINGER;
+        if stream.set_nonblocking(false).is_ok() {
+            while let Ok(wait) = left(end) {
+                if stream.set_read_timeout(Some(wait)).is_err() {
+                    break;
+                }
+                match stream.read(&mut sink) {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {}
+                }
+            }
+        }
     }
 }
 
