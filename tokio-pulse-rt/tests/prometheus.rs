@@ -535,16 +535,23 @@ fn the_text_and_the_facade_agree() {
 #[test]
 fn samples_per_runtime_are_as_documented() {
     const N: usize = 4;
-    let count = |timing: bool| -> usize {
+    // The samples, and whether a worker has turned the drivers yet (the
+    // driver age's two series, io and time, appear from then on).
+    let count = |timing: bool| -> (usize, bool) {
         let rt = named_pulse_multi_thread("prom-count", N, PulseConfig::new().poll_timing(timing));
+        let snapshot = rt.handle().pulse().snapshot();
         let mut text = String::new();
-        prometheus::render_families(&mut text, &[rt.handle().pulse().snapshot()]);
+        prometheus::render_families(&mut text, std::slice::from_ref(&snapshot));
         drop(rt);
-        text.lines()
+        let samples = text
+            .lines()
             .filter(|l| !l.is_empty() && !l.starts_with('#'))
-            .count()
+            .count();
+        (samples, snapshot.driver_last_turn_age.is_some())
     };
     let plain = 8 + 19 * N + 2 * N * (N - 1);
-    assert_eq!(count(false), plain);
-    assert_eq!(count(true), plain + 83 * N);
+    assert_eq!(count(false), (plain, false));
+    let (timed, driver_turned) = count(true);
+    let driver_age = if driver_turned { 2 } else { 0 };
+    assert_eq!(timed, plain + 83 * N + driver_age);
 }
