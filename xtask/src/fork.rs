@@ -56,7 +56,7 @@ use crate::fs::{copy_tree, remove_dir_if_exists};
 use crate::git::Git;
 use crate::patchset::{describe, normalize_date, Patch, PatchSet};
 use crate::pristine::{self, MARKER};
-use crate::{Paths, TOKIO_VERSION};
+use crate::Paths;
 
 /// Tag of the base commit in `vendor/tokio`.
 pub const PRISTINE_TAG: &str = "pristine";
@@ -206,7 +206,8 @@ pub fn materialize(paths: &Paths, pristine_dir: &Path) -> Result<()> {
     remove_dir_if_exists(&vendor)?;
 
     let git = Git::new(&vendor);
-    let base = copy_tree(pristine_dir, &vendor, &[MARKER]).and_then(|()| commit_base(&git));
+    let base = copy_tree(pristine_dir, &vendor, &[MARKER])
+        .and_then(|()| commit_base_of(&git, paths.tokio));
     if let Err(e) = base {
         let _ = fs::remove_dir_all(&vendor);
         return Err(e.context(format!(
@@ -241,7 +242,9 @@ pub fn materialize(paths: &Paths, pristine_dir: &Path) -> Result<()> {
     }
     .write(&record_path)?;
     println!(
-        "vendor/tokio: tokio {TOKIO_VERSION} + {} patches applied",
+        "{}: tokio {} + {} patches applied",
+        vendor.display(),
+        paths.tokio,
         series.patches.len()
     );
     if !series.differences(&exported).is_empty() {
@@ -255,6 +258,11 @@ pub fn materialize(paths: &Paths, pristine_dir: &Path) -> Result<()> {
 /// In the (new) work tree of `git`, which holds the pristine files: `git
 /// init`, commit everything with the fixed identity, and tag it `pristine`.
 pub fn commit_base(git: &Git) -> Result<()> {
+    commit_base_of(git, crate::TOKIO_VERSION)
+}
+
+/// [`commit_base`] for the pristine tree of tokio `version`.
+pub fn commit_base_of(git: &Git, version: &str) -> Result<()> {
     git.run(["init", "-q"])?;
     git.run(["config", "core.autocrlf", "false"])?;
     let exclude = git.dir().join(".git").join("info").join("exclude");
@@ -267,7 +275,7 @@ pub fn commit_base(git: &Git) -> Result<()> {
     )
     .with_context(|| format!("writing {}", exclude.display()))?;
     git.run(["add", "--all", "--force", "."])?;
-    let message = format!("tokio {TOKIO_VERSION} as published");
+    let message = format!("tokio {version} as published");
     git.run(["commit", "-q", "--no-verify", "-m", &message])?;
     git.run(["tag", PRISTINE_TAG])?;
     Ok(())
@@ -415,7 +423,8 @@ pub fn write_patches(paths: &Paths, force: bool) -> Result<()> {
     let shortstat = git.run(["diff", "--shortstat", PRISTINE_TAG, "HEAD"])?;
     let stat = git.run(["diff", "--stat", PRISTINE_TAG, "HEAD"])?;
     println!(
-        "series vs pristine tokio {TOKIO_VERSION}: {}",
+        "series vs pristine tokio {}: {}",
+        paths.tokio,
         if shortstat.trim().is_empty() {
             "no changes"
         } else {
