@@ -170,7 +170,9 @@ impl Paths {
 
     /// `patches/tokio-<version>/`: this base's series.
     pub fn patches(&self) -> PathBuf {
-        self.root.join("patches").join(format!("tokio-{}", self.tokio))
+        self.root
+            .join("patches")
+            .join(format!("tokio-{}", self.tokio))
     }
 
     /// `target/pulse/`: xtask's scratch space.

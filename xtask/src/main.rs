@@ -101,30 +101,30 @@ fn main() -> ExitCode {
             }
         };
         match command {
-        Command::Fork { force } => fork::ensure_fork(&paths, force),
-        Command::Patches { check: true, .. } => fork::check_patches(&paths),
-        Command::Patches {
-            check: false,
-            force,
-        } => fork::write_patches(&paths, force),
-        Command::Test { miri, args } => tasks::test(&paths, miri, &args),
-        Command::CheckTargets => xtask::cross::check_targets(&paths),
-        Command::UpstreamTests(opts) => upstream::run(&paths, &opts),
-        Command::Overhead(args) => xtask::overhead::run(&paths, &args),
-        Command::Bench(args) => {
-            default_only("bench")?;
-            xtask::bench::run(&paths, &args)
-        }
-        Command::Demo { args } => {
-            default_only("demo")?;
-            tasks::demo(&paths, &args)
-        }
-        Command::Rebase(args) => xtask::rebase::run(&default, &args),
-        Command::Swap { undo: false, path } => {
-            xtask::swap::swap(&default, tokio.as_deref(), &path)
-        }
-        Command::Swap { undo: true, path } => xtask::swap::undo(&paths, &path),
-        Command::SwapTest => xtask::swap_test::run(&paths),
+            Command::Fork { force } => fork::ensure_fork(&paths, force),
+            Command::Patches { check: true, .. } => fork::check_patches(&paths),
+            Command::Patches {
+                check: false,
+                force,
+            } => fork::write_patches(&paths, force),
+            Command::Test { miri, args } => tasks::test(&paths, miri, &args),
+            Command::CheckTargets => xtask::cross::check_targets(&paths),
+            Command::UpstreamTests(opts) => upstream::run(&paths, &opts),
+            Command::Overhead(args) => xtask::overhead::run(&paths, &args),
+            Command::Bench(args) => {
+                default_only("bench")?;
+                xtask::bench::run(&paths, &args)
+            }
+            Command::Demo { args } => {
+                default_only("demo")?;
+                tasks::demo(&paths, &args)
+            }
+            Command::Rebase(args) => xtask::rebase::run(&default, &args),
+            Command::Swap { undo: false, path } => {
+                xtask::swap::swap(&default, tokio.as_deref(), &path)
+            }
+            Command::Swap { undo: true, path } => xtask::swap::undo(&paths, &path),
+            Command::SwapTest => xtask::swap_test::run(&paths),
         }
     });
     match result {

@@ -51,7 +51,7 @@ pub fn ensure(paths: &Paths) -> Result<Pristine> {
         "tokio",
         paths.tokio,
     )
-        .context("cargo could not fetch the pristine tokio crate")?;
+    .context("cargo could not fetch the pristine tokio crate")?;
     let crate_file = crate_file_for(&fetched.dir.join("Cargo.toml"))?;
 
     let lock = fs::read_to_string(&fetched.lock)
@@ -155,10 +155,7 @@ fn unpack_crate(crate_file: &Path, dest: &Path, checksum: &str, version: &str) -
         .parent()
         .ok_or_else(|| anyhow!("{} has no parent directory", dest.display()))?;
     fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
-    let tmp = parent.join(format!(
-        ".tokio-{version}.unpacking-{}",
-        std::process::id()
-    ));
+    let tmp = parent.join(format!(".tokio-{version}.unpacking-{}", std::process::id()));
     remove_dir_if_exists(&tmp)?;
     eprintln!(
         "xtask: unpacking {} into {}",

@@ -184,7 +184,10 @@ pub fn rebase_series(plan: &Plan) -> Result<Outcome> {
         .and_then(|()| commit_base_of(&git, &plan.onto_version));
     if let Err(e) = base {
         let _ = fs::remove_dir_all(&plan.dest);
-        return Err(e.context(format!("creating the base commit in {}", plan.dest.display())));
+        return Err(e.context(format!(
+            "creating the base commit in {}",
+            plan.dest.display()
+        )));
     }
     let from = plan.from_repo.to_string_lossy().into_owned();
     git.run([
@@ -280,7 +283,10 @@ fn conflict_message(
         let upstream = if stat.trim().is_empty() {
             format!("upstream did not change it between {from} and {onto}")
         } else {
-            format!("upstream changed it between {from} and {onto}: {}", stat.trim())
+            format!(
+                "upstream changed it between {from} and {onto}: {}",
+                stat.trim()
+            )
         };
         let _ = writeln!(text, "  {file}: {upstream}");
     }
