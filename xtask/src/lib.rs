@@ -46,6 +46,7 @@ pub mod swap_test;
 pub mod tasks;
 pub mod tools;
 pub mod upstream;
+pub mod workspace;
 
 use std::path::{Path, PathBuf};
 
@@ -173,6 +174,26 @@ impl Paths {
         self.root
             .join("patches")
             .join(format!("tokio-{}", self.tokio))
+    }
+
+    /// The workspace to build on this base: the root for the default base,
+    /// `target/pulse/base-<version>/` for another (see [`workspace`]).
+    pub fn workspace(&self) -> PathBuf {
+        if self.is_default_base() {
+            self.root.clone()
+        } else {
+            self.scratch().join(format!("base-{}", self.tokio))
+        }
+    }
+
+    /// A build directory `target/<name>` of this base: `target/<name>` for
+    /// the default base, `target/<name>-<version>` for another.
+    pub fn build_dir(&self, name: &str) -> PathBuf {
+        if self.is_default_base() {
+            self.target.join(name)
+        } else {
+            self.target.join(format!("{name}-{}", self.tokio))
+        }
     }
 
     /// `target/pulse/`: xtask's scratch space.
