@@ -280,7 +280,9 @@ pub fn run(paths: &Paths, args: &Args) -> Result<()> {
     let json_path = if paths.is_default_base() {
         paths.scratch().join("overhead.json")
     } else {
-        paths.scratch().join(format!("overhead-{}.json", paths.tokio))
+        paths
+            .scratch()
+            .join(format!("overhead-{}.json", paths.tokio))
     };
     let json = serde_json::to_string_pretty(&report::json(&results))?;
     std::fs::write(&json_path, json + "\n")

@@ -52,7 +52,9 @@ impl Targets {
         Ok(Targets {
             vendor_tokio: text(paths.vendor_tokio())?,
             tokio: paths.tokio,
-            pulse_rt: text(root.join(PULSE_RT))?,
+            // On another base, the twin workspace's tokio-pulse-rt, whose
+            // manifest pins that base (see `crate::workspace`).
+            pulse_rt: text(paths.workspace().join(PULSE_RT))?,
         })
     }
 }

@@ -228,6 +228,7 @@ fn keepsake_of(manifest: &Path) -> PathBuf {
 pub fn swap(default: &Paths, tokio: Option<&str>, project: &Path) -> Result<()> {
     let paths = choose_base(default, tokio, project)?;
     ensure_fork(&paths, false)?;
+    crate::workspace::ensure(&paths)?;
     swap_manifest(&paths, project)
 }
 
