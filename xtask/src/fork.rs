@@ -606,13 +606,19 @@ fn require_repo(git: &Git, force_hint: &str) -> Result<()> {
 /// repository would lose: each stash; each tag but `pristine` (its name and
 /// message are the user's); each branch or other ref (notes, ...) with
 /// commits that `HEAD` lacks, with those commits; each linked worktree.
-/// Remote-tracking refs are left out: their commits live on the remote.
+/// Remote-tracking refs are left out: their commits live on the remote; so
+/// are xtask's own `refs/pulse/*`.
 /// Empty when the repository holds nothing but its checked-out history.
 pub fn kept_work(git: &Git) -> Result<Vec<String>> {
     let mut kept = Vec::new();
     let refs = git.run(["for-each-ref", "--format=%(refname)"])?;
     for name in refs.lines() {
-        if name == format!("refs/tags/{PRISTINE_TAG}") || name.starts_with("refs/remotes/") {
+        // `refs/pulse/*` are xtask's own (`cargo xtask rebase` keeps the
+        // `--from` fork's history there while a conflict is resolved).
+        if name == format!("refs/tags/{PRISTINE_TAG}")
+            || name.starts_with("refs/remotes/")
+            || name.starts_with("refs/pulse/")
+        {
             continue;
         }
         if name == "refs/stash" {

@@ -50,10 +50,20 @@ pub struct Args {
     /// The supported base whose series is carried (default: the newest).
     #[arg(long, value_name = "BASE", default_value = crate::TOKIO_VERSION)]
     pub from: String,
-    /// Delete the target tree first if it exists (with any work in it).
+    /// Start from the pristine crate and carry the whole series, even if
+    /// patches/tokio-VERSION/ exists (the default then carries only the
+    /// patches it lacks, keeping the resolutions made for the others).
+    #[arg(long)]
+    pub fresh: bool,
+    /// With --fresh: delete the target tree first if it exists (with any
+    /// work in it).
     #[arg(long)]
     pub force: bool,
 }
+
+/// The file in a carried series that lists the `--from` patches it carries,
+/// each with the SHA-256 of the patch file as it was when carried.
+pub const CARRIED_FILE: &str = "carried-from";
 
 /// Where a rebase reads from and writes to (see [`rebase_series`]).
 #[derive(Debug, Clone)]
@@ -73,6 +83,10 @@ pub struct Plan {
     pub dest: PathBuf,
     /// Scratch space for the export.
     pub scratch: PathBuf,
+    /// Carry only the patches of the `--from` series whose names are not in
+    /// this (the target's existing series), onto `dest` as it is (a current
+    /// fork); `None`: build `dest` from `onto_pristine` and carry all.
+    pub onto_series: Option<PathBuf>,
 }
 
 /// What [`rebase_series`] did.
@@ -109,7 +123,43 @@ pub fn run(paths: &Paths, args: &Args) -> Result<()> {
         .with_context(|| format!("fetching pristine tokio {onto_version} (--onto)"))?
         .dir;
     let dest = onto.vendor_tokio();
-    if dest.exists() {
+    let incremental = !args.fresh && onto.patches().join(crate::patchset::SERIES_FILE).is_file();
+    let from_set = PatchSet::read_dir(&from.patches())?;
+    let mut carried = read_carried(&onto.patches())?;
+    if incremental {
+        if !crate::BASES.contains(&onto.tokio) {
+            bail!(
+                "{} exists but {onto_version} is not in BASES (xtask/src/lib.rs): add it, or \
+                 pass --fresh",
+                onto.patches().display()
+            );
+        }
+        // The target's own fork must be current: its series is what is kept.
+        ensure_fork(&onto, false)?;
+        let onto_set = PatchSet::read_dir(&onto.patches())?;
+        let changed: Vec<String> = from_set
+            .patches
+            .iter()
+            .filter(|p| onto_set.names().contains(&p.name.as_str()))
+            .filter(|p| {
+                carried
+                    .iter()
+                    .any(|(n, d)| *n == p.name && *d != crate::patchset::hex(&sha256(&p.bytes)))
+            })
+            .map(|p| p.name.clone())
+            .collect();
+        if !changed.is_empty() {
+            bail!(
+                "these patches of tokio {}'s series changed since they were carried onto \
+                 {onto_version}: {}. Carry the change by hand (edit the commit in {} and run \
+                 `cargo xtask patches --tokio {onto_version}`), or start over with \
+                 `cargo xtask rebase --onto {onto_version} --fresh --force`.",
+                from.tokio,
+                changed.join(", "),
+                dest.display()
+            );
+        }
+    } else if dest.exists() {
         if !args.force {
             bail!(
                 "{} already exists (an earlier rebase or fork?). If an `git am` is in progress \
@@ -120,6 +170,16 @@ pub fn run(paths: &Paths, args: &Args) -> Result<()> {
         }
         remove_dir_if_exists(&dest)?;
     }
+    // Record what is being carried before `git am` starts, so that a run
+    // that stops at a conflict and is finished by hand is recorded too.
+    for p in &from_set.patches {
+        let digest = crate::patchset::hex(&sha256(&p.bytes));
+        carried.retain(|(n, _)| *n != p.name);
+        carried.push((p.name.clone(), digest));
+    }
+    carried.sort();
+    fs::create_dir_all(onto.patches())?;
+    write_carried(&onto.patches(), from.tokio, &carried)?;
     let plan = Plan {
         from_repo: from.vendor_tokio(),
         from_patches: from.patches(),
@@ -128,6 +188,7 @@ pub fn run(paths: &Paths, args: &Args) -> Result<()> {
         onto_version: onto_version.clone(),
         dest: dest.clone(),
         scratch: onto.scratch(),
+        onto_series: incremental.then(|| onto.patches()),
     };
     match rebase_series(&plan)? {
         Outcome::Conflict(message) => {
@@ -145,8 +206,8 @@ pub fn run(paths: &Paths, args: &Args) -> Result<()> {
             let git = Git::new(&dest);
             let stat = git.run(["diff", "--shortstat", PRISTINE_TAG, "HEAD"])?;
             println!(
-                "rebase: {} patches carried from tokio {} onto {onto_version} in {:.0?}, \
-                 written to {}\n  series vs pristine {onto_version}: {}",
+                "rebase: tokio {onto_version}'s series now carries {} patches of tokio {}'s \
+                 ({:.0?}), written to {}\n  series vs pristine {onto_version}: {}",
                 exported.patches.len(),
                 from.tokio,
                 start.elapsed(),
@@ -178,16 +239,29 @@ pub fn parse_version(version: &str) -> Result<String> {
 /// `plan.onto_pristine` and applies the series of `plan.from_patches` with
 /// `git am -3`.
 pub fn rebase_series(plan: &Plan) -> Result<Outcome> {
-    let series = PatchSet::read_dir(&plan.from_patches)?;
+    let mut series = PatchSet::read_dir(&plan.from_patches)?;
     let git = Git::new(&plan.dest);
-    let base = copy_tree(&plan.onto_pristine, &plan.dest, &[MARKER])
-        .and_then(|()| commit_base_of(&git, &plan.onto_version));
-    if let Err(e) = base {
-        let _ = fs::remove_dir_all(&plan.dest);
-        return Err(e.context(format!(
-            "creating the base commit in {}",
-            plan.dest.display()
-        )));
+    if let Some(onto_series) = &plan.onto_series {
+        let kept = PatchSet::read_dir(onto_series)?;
+        series
+            .patches
+            .retain(|p| !kept.names().contains(&p.name.as_str()));
+        println!(
+            "rebase: {} patches already carried, {} to carry: {}",
+            kept.patches.len(),
+            series.patches.len(),
+            series.names().join(", ")
+        );
+    } else {
+        let base = copy_tree(&plan.onto_pristine, &plan.dest, &[MARKER])
+            .and_then(|()| commit_base_of(&git, &plan.onto_version));
+        if let Err(e) = base {
+            let _ = fs::remove_dir_all(&plan.dest);
+            return Err(e.context(format!(
+                "creating the base commit in {}",
+                plan.dest.display()
+            )));
+        }
     }
     let from = plan.from_repo.to_string_lossy().into_owned();
     git.run([
@@ -314,6 +388,50 @@ fn first_line(err: &anyhow::Error) -> String {
         .or_else(|| text.lines().map(str::trim).find(|l| !l.is_empty()))
         .unwrap_or("")
         .to_owned()
+}
+
+/// SHA-256 of `bytes`.
+fn sha256(bytes: &[u8]) -> Vec<u8> {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(bytes).to_vec()
+}
+
+/// The `(name, sha256)` lines of `dir`'s [`CARRIED_FILE`] (none if missing).
+pub fn read_carried(dir: &Path) -> Result<Vec<(String, String)>> {
+    let path = dir.join(CARRIED_FILE);
+    let text = match fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+    };
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let Some((name, digest)) = line.split_once(' ') else {
+            bail!(
+                "{}:{}: expected `NAME SHA256`, found {line:?}",
+                path.display(),
+                i + 1
+            );
+        };
+        out.push((name.to_owned(), digest.trim().to_owned()));
+    }
+    Ok(out)
+}
+
+fn write_carried(dir: &Path, from: &str, carried: &[(String, String)]) -> Result<()> {
+    let mut text = format!(
+        "# Written by `cargo xtask rebase`: the patches of patches/tokio-{from}/ this series \
+         carries, each with the\n# SHA-256 of that patch file when it was carried (a later \
+         change to it is then detected).\n"
+    );
+    for (name, digest) in carried {
+        let _ = writeln!(text, "{name} {digest}");
+    }
+    crate::fs::write_if_changed(&dir.join(CARRIED_FILE), &text)
 }
 
 /// Whether `dir` has a `git am` session open.

@@ -61,6 +61,7 @@ fn setup(tmp: &Path, upstream_one: &str) -> Plan {
         onto_version: "1.0.1".into(),
         dest: tmp.join("vendor/tiny-1.0.1-pulse"),
         scratch: tmp.join("scratch"),
+        onto_series: None,
     }
 }
 
@@ -127,4 +128,55 @@ fn a_conflict_names_the_patch_files_upstream_change_and_how_to_continue() {
     let set = export(&git, &plan.scratch).unwrap();
     assert_eq!(set.patches.len(), 2);
     assert!(fs::read_to_string(&lib).unwrap().contains("probes::two()"));
+}
+
+#[test]
+fn a_second_rebase_carries_only_the_new_patches_and_keeps_earlier_resolutions() {
+    let tmp = tempfile::tempdir().unwrap();
+    let plan = setup(tmp.path(), "ONE");
+    let Outcome::Conflict(_) = rebase_series(&plan).unwrap() else {
+        panic!("expected a conflict")
+    };
+    // Resolved by hand, with a message that says why this base differs.
+    let resolved = "pub fn zero() -> u32 {\n    0\n}\n\npub fn one() -> u32 {\n    probes::poll();\n    ONE\n}\n\npub fn two() -> u32 {\n    2\n}\n";
+    fs::write(plan.dest.join("src/lib.rs"), resolved).unwrap();
+    let git = Git::new(&plan.dest);
+    git.run(["add", "src/lib.rs"]).unwrap();
+    let mut cont = git.cmd(["am", "--continue"]);
+    cont.env("GIT_EDITOR", "true");
+    output(cont).unwrap();
+    let onto_series = tmp.path().join("patches-1.0.1");
+    export(&git, &plan.scratch)
+        .unwrap()
+        .write_dir(&onto_series)
+        .unwrap();
+
+    // Upstream work goes on: a third patch on the --from base.
+    let from = Git::new(&plan.from_repo);
+    let lib = from.dir().join("src/lib.rs");
+    let text = fs::read_to_string(&lib).unwrap();
+    fs::write(
+        &lib,
+        text.replace("    0\n", "    probes::zero();\n    0\n"),
+    )
+    .unwrap();
+    user_commit(&from, "rt: count zeros");
+    export(&from, &plan.scratch)
+        .unwrap()
+        .write_dir(&plan.from_patches)
+        .unwrap();
+
+    let again = Plan {
+        onto_series: Some(onto_series),
+        ..plan.clone()
+    };
+    let Outcome::Applied(set) = rebase_series(&again).unwrap() else {
+        panic!("the new patch touches lines upstream did not change")
+    };
+    assert_eq!(set.patches.len(), 3);
+    let lib = fs::read_to_string(plan.dest.join("src/lib.rs")).unwrap();
+    assert!(
+        lib.contains("probes::zero();\n    0") && lib.contains("probes::poll();\n    ONE"),
+        "{lib}"
+    );
 }
