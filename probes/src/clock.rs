@@ -385,7 +385,6 @@ pub mod tier {
     }
 }
 
-
 /// `a / b` rounded up (`u128::div_ceil` is Rust 1.73; the probes build with
 /// 1.71, the MSRV of Tokio's 1.53.x LTS line). `b` is never zero here.
 const fn div_ceil(a: u128, b: u128) -> u128 {

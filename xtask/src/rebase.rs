@@ -323,19 +323,17 @@ fn conflict_message(
     if files.is_empty() {
         // No three-way merge happened (e.g. a file the patch touches is
         // missing): name every file of the patch.
-        let numstat = git
+        let mut names: Vec<String> = git
             .run(["am", "--show-current-patch=diff"])
-            .and_then(|diff| {
-                let mut names: Vec<String> = diff
-                    .lines()
+            .map(|diff| {
+                diff.lines()
                     .filter_map(|l| l.strip_prefix("+++ b/"))
                     .map(str::to_owned)
-                    .collect();
-                names.dedup();
-                Ok(names)
+                    .collect()
             })
             .unwrap_or_default();
-        files = numstat;
+        names.dedup();
+        files = names;
     }
     let dest = plan.dest.display();
     let (from, onto) = (&plan.from_version, &plan.onto_version);
