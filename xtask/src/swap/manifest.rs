@@ -26,7 +26,8 @@ pub const PULSE_RT: &str = "tokio-pulse-rt";
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Targets {
     /// The fork's tree: `<checkout>/vendor/tokio` (default base) or
-    /// `<checkout>/vendor/tokio-<version>-pulse`.
+    /// `<checkout>/target/pulse/base-<version>/vendor/tokio` (a link to
+    /// `vendor/tokio-<version>-pulse`).
     pub vendor_tokio: String,
     /// The base's Tokio version, which the app's requirements must accept.
     pub tokio: &'static str,
@@ -50,7 +51,14 @@ impl Targets {
                 .ok_or_else(|| anyhow!("the path {} is not valid UTF-8", p.display()))
         };
         Ok(Targets {
-            vendor_tokio: text(paths.vendor_tokio())?,
+            // On another base, the fork as the twin workspace sees it
+            // (`<twin>/vendor/tokio`), so that the fork's `../../probes` and
+            // tokio-pulse-rt's `../probes` are one path, one package.
+            vendor_tokio: text(if paths.is_default_base() {
+                paths.vendor_tokio()
+            } else {
+                paths.workspace().join("vendor").join("tokio")
+            })?,
             tokio: paths.tokio,
             // On another base, the twin workspace's tokio-pulse-rt, whose
             // manifest pins that base (see `crate::workspace`).

@@ -481,7 +481,7 @@ fn swap_onto_the_lts_base_points_at_its_tree_and_undo_finds_it() {
     swap_manifest(&lts, &app).unwrap();
     let swapped = fs::read_to_string(app.join("Cargo.toml")).unwrap();
     let root = paths.root.canonicalize().unwrap();
-    let tree = root.join("vendor/tokio-1.53.3-pulse");
+    let tree = root.join("target/pulse/base-1.53.3/vendor/tokio");
     let rt = root.join("target/pulse/base-1.53.3/tokio-pulse-rt");
     assert!(
         swapped.contains(&format!("tokio = {{ path = \"{}\" }}", tree.display())),
