@@ -126,9 +126,8 @@ impl Clock {
         // Round the multipliers up, so that a whole number of microseconds
         // converts back to at least itself: tier boundaries stay exact when
         // the rate is exact, and are biased by under 2^-32 otherwise.
-        let ns_per_tick = (u128::from(ns) << SHIFT).div_ceil(u128::from(ticks)) as u64;
-        let half_us_per_tick = (u128::from(ns) << 65)
-            .div_ceil(1000 * u128::from(ticks))
+        let ns_per_tick = div_ceil(u128::from(ns) << SHIFT, u128::from(ticks)) as u64;
+        let half_us_per_tick = div_ceil(u128::from(ns) << 65, 1000 * u128::from(ticks))
             .min(u128::from(u64::MAX)) as u64;
         Clock {
             source,
@@ -384,6 +383,12 @@ pub mod tier {
     pub fn upper_bound_us(k: usize) -> Option<u64> {
         (k < TIERS - 1).then(|| 1u64 << k)
     }
+}
+
+/// `a / b` rounded up (`u128::div_ceil` is Rust 1.73; the probes build with
+/// 1.71, the MSRV of Tokio's 1.53.x LTS line). `b` is never zero here.
+const fn div_ceil(a: u128, b: u128) -> u128 {
+    a / b + (a % b != 0) as u128
 }
 
 #[cfg(test)]

@@ -37,7 +37,7 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
 use crossbeam_utils::CachePadded;
 
@@ -50,7 +50,13 @@ struct Shard {
     names: Mutex<HashMap<u64, Arc<str>>>,
 }
 
-static TABLE: LazyLock<[CachePadded<Shard>; SHARDS]> = LazyLock::new(Default::default);
+// `OnceLock` rather than `LazyLock` (Rust 1.80): the probes build with Rust
+// 1.71, the MSRV of Tokio's 1.53.x LTS line.
+static TABLE: OnceLock<[CachePadded<Shard>; SHARDS]> = OnceLock::new();
+
+fn table() -> &'static [CachePadded<Shard>; SHARDS] {
+    TABLE.get_or_init(Default::default)
+}
 
 thread_local! {
     /// The last named task forgotten on this thread.
@@ -59,7 +65,7 @@ thread_local! {
 
 fn shard(id: u64) -> &'static Shard {
     // Task ids are handed out in sequence, so the low bits spread them.
-    &TABLE[(id % SHARDS as u64) as usize]
+    &table()[(id % SHARDS as u64) as usize]
 }
 
 impl Shard {
@@ -133,8 +139,8 @@ fn forget_slow(shard: &Shard, id: u64) {
 /// See also the [module](self) documentation.
 pub fn name_of(id: u64) -> Option<Arc<str>> {
     if id == crate::timing::BLOCK_ON_TASK_ID {
-        static BLOCK_ON: LazyLock<Arc<str>> = LazyLock::new(|| Arc::from("block_on"));
-        return Some(BLOCK_ON.clone());
+        static BLOCK_ON: OnceLock<Arc<str>> = OnceLock::new();
+        return Some(BLOCK_ON.get_or_init(|| Arc::from("block_on")).clone());
     }
     let shard = shard(id);
     if shard.live.load(Ordering::Relaxed) != 0 {
@@ -168,7 +174,7 @@ pub fn name_of(id: u64) -> Option<Arc<str>> {
 /// assert_eq!(task_names::live(), before);
 /// ```
 pub fn live() -> usize {
-    TABLE
+    table()
         .iter()
         .map(|shard| shard.live.load(Ordering::Relaxed))
         .sum()
@@ -229,7 +235,7 @@ mod tests {
         for t in 0..4u64 {
             for i in 0..ROUNDS {
                 let id = BASE + (1 << 20) + t * 10_000 + i;
-                assert!(!TABLE[(id % SHARDS as u64) as usize]
+                assert!(!table()[(id % SHARDS as u64) as usize]
                     .names()
                     .contains_key(&id));
             }

@@ -144,7 +144,7 @@ pub fn check_target(paths: &Paths, target: &CheckTarget) -> Result<Outcome> {
     if let Some(skip) = ensure_target(target.triple) {
         return Ok(Outcome::Skipped(skip));
     }
-    let cross = paths.target.join("cross");
+    let cross = paths.build_dir("cross");
     let dir = cross.join(target.triple);
     check_manifest(target, &paths.vendor_tokio())?.write(&dir)?;
     let lock = paths.root.join("Cargo.lock");
@@ -208,7 +208,104 @@ pub fn check_targets(paths: &Paths) -> Result<()> {
     run_steps("xtask check-targets", steps)
 }
 
-/// One step per target in [`CHECK_TARGETS`], then [`run_wasm`].
+/// The `rust-version` of the crate whose manifest is `manifest` (Tokio's
+/// MSRV for the base, e.g. 1.71 for 1.53.x).
+pub fn rust_version(manifest: &Path) -> Result<String> {
+    let text =
+        fs::read_to_string(manifest).with_context(|| format!("reading {}", manifest.display()))?;
+    let doc: toml_edit::DocumentMut = text
+        .parse()
+        .with_context(|| format!("{} is not valid TOML", manifest.display()))?;
+    doc.get("package")
+        .and_then(|p| p.get("rust-version"))
+        .and_then(|v| v.as_str())
+        .map(str::to_owned)
+        .ok_or_else(|| anyhow::anyhow!("{} has no package.rust-version", manifest.display()))
+}
+
+/// `cargo +MSRV check` of a throwaway crate that depends on this base's fork
+/// (features `full`) and the probes, where MSRV is the base's own
+/// `rust-version`: the probes must not raise Tokio's MSRV. The lock file is
+/// resolved by the current cargo to versions that MSRV supports
+/// (`CARGO_RESOLVER_INCOMPATIBLE_RUST_VERSIONS=fallback`) and written in the
+/// version-3 format that old cargo reads. A missing toolchain is a named
+/// skip (so a failure under `CI=true`).
+pub fn check_msrv(paths: &Paths) -> Result<Outcome> {
+    let vendor = paths.vendor_tokio();
+    let msrv = rust_version(&vendor.join("Cargo.toml"))?;
+    let what = format!(
+        "cargo +{msrv} check (tokio {}'s MSRV) of the fork and the probes",
+        paths.tokio
+    );
+    let has = Command::new("rustup")
+        .args(["run", &msrv, "rustc", "--version"])
+        .env_remove("RUSTUP_TOOLCHAIN")
+        .output()
+        .is_ok_and(|out| out.status.success());
+    if !has {
+        println!("!! Rust {msrv} is not installed: the MSRV check does NOT run");
+        return Ok(Outcome::Skipped(Skip::new(
+            what,
+            format!("rustup toolchain install {msrv} --profile minimal"),
+        )));
+    }
+    let dir = paths.build_dir("msrv");
+    let krate = dir.join("crate");
+    ScratchManifest::package(
+        "pulse-msrv-check",
+        &format!(
+            "Written by `cargo xtask check-targets`: the fork of tokio {} and the probes on Rust {msrv}.",
+            paths.tokio
+        ),
+    )
+    .set("package", "rust-version", msrv.as_str())
+    .set(
+        "dependencies",
+        "tokio",
+        inline([
+            ("path", path_str(&vendor)?.into()),
+            ("features", strings(&["full"])),
+        ]),
+    )
+    .set(
+        "dependencies",
+        "tokio-pulse-probes",
+        inline([("path", path_str(&paths.root.join("probes"))?.into())]),
+    )
+    .empty_lib()
+    .write(&krate)?;
+    let mut lock = cargo_cmd();
+    lock.args(["generate-lockfile"])
+        .current_dir(&krate)
+        .env("CARGO_RESOLVER_INCOMPATIBLE_RUST_VERSIONS", "fallback");
+    stream(lock).context("resolving the MSRV check's dependencies")?;
+    let lock_file = krate.join("Cargo.lock");
+    let text = fs::read_to_string(&lock_file)
+        .with_context(|| format!("reading {}", lock_file.display()))?;
+    fs::write(
+        &lock_file,
+        text.replacen("\nversion = 4\n", "\nversion = 3\n", 1),
+    )
+    .with_context(|| format!("writing {}", lock_file.display()))?;
+    let mut cmd = Command::new("rustup");
+    cmd.args(["run", &msrv, "cargo", "check", "--locked"])
+        .current_dir(&krate)
+        .env_remove("CARGO")
+        .env_remove("RUSTUP_TOOLCHAIN")
+        .env_remove("RUSTC")
+        .env("CARGO_TARGET_DIR", dir.join("target"));
+    stream(cmd).with_context(|| {
+        format!(
+            "the fork of tokio {} or the probes need a Rust newer than {msrv}",
+            paths.tokio
+        )
+    })?;
+    Ok(Outcome::passed())
+}
+
+/// One step per target in [`CHECK_TARGETS`], then [`run_wasm`] (default base
+/// only: `wasm-check/` builds `vendor/tokio`), then [`check_msrv`] (other
+/// bases only).
 pub fn steps(paths: &Paths) -> Vec<Step<'_>> {
     let mut steps: Vec<Step<'_>> = CHECK_TARGETS
         .iter()
@@ -223,10 +320,20 @@ pub fn steps(paths: &Paths) -> Vec<Step<'_>> {
             )
         })
         .collect();
-    steps.push(Step::reporting(
-        "check-targets: run the fork on wasm32-unknown-unknown (wasm-check/, under node)",
-        move || run_wasm(paths),
-    ));
+    if paths.is_default_base() {
+        steps.push(Step::reporting(
+            "check-targets: run the fork on wasm32-unknown-unknown (wasm-check/, under node)",
+            move || run_wasm(paths),
+        ));
+    }
+    if !paths.is_default_base() {
+        // The default base's MSRV (1.85 for 1.54.1) is the workspace's own;
+        // an older base's is lower, and the probes must not raise it.
+        steps.push(Step::reporting(
+            "check-targets: cargo +MSRV check of the fork and the probes",
+            move || check_msrv(paths),
+        ));
+    }
     steps
 }
 

@@ -56,7 +56,62 @@ use crate::fs::{copy_tree, remove_dir_if_exists};
 use crate::git::Git;
 use crate::patchset::{describe, normalize_date, Patch, PatchSet};
 use crate::pristine::{self, MARKER};
-use crate::{Paths, TOKIO_VERSION};
+use crate::Paths;
+
+/// Prints a message written for the default base, naming this base's tree,
+/// series and `--tokio` flag instead (see [`localize`]).
+macro_rules! say {
+    ($paths:expr, $($arg:tt)*) => {
+        println!("{}", localize($paths, &format!($($arg)*)))
+    };
+}
+
+/// Rewrites a message written for the default base so that it names `paths`'
+/// base: `vendor/tokio` becomes its tree, `patches/` its series directory,
+/// and each `cargo xtask fork`/`patches` command gets `--tokio VERSION`.
+///
+/// ```
+/// let paths = xtask::Paths::new("/r").with_tokio("1.53.3").unwrap();
+/// assert_eq!(
+///     xtask::fork::localize(&paths, "vendor/tokio: run `cargo xtask patches --force`"),
+///     "vendor/tokio-1.53.3-pulse: run `cargo xtask patches --tokio 1.53.3 --force`"
+/// );
+/// ```
+pub fn localize(paths: &Paths, text: &str) -> String {
+    if paths.is_default_base() {
+        return text.to_owned();
+    }
+    let v = paths.tokio;
+    let mut out = replace_unless_followed(
+        text,
+        "vendor/tokio",
+        "-",
+        &format!("vendor/tokio-{v}-pulse"),
+    );
+    out = replace_unless_followed(&out, "patches/", "tokio-", &format!("patches/tokio-{v}/"));
+    for command in ["fork", "patches"] {
+        out = out.replace(
+            &format!("`cargo xtask {command}"),
+            &format!("`cargo xtask {command} --tokio {v}"),
+        );
+    }
+    out
+}
+
+/// Replaces each `from` in `text` that is not followed by `unless` (so an
+/// already specific name, e.g. a path printed in full, is left alone).
+fn replace_unless_followed(text: &str, from: &str, unless: &str, to: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find(from) {
+        let after = &rest[i + from.len()..];
+        out.push_str(&rest[..i]);
+        out.push_str(if after.starts_with(unless) { from } else { to });
+        rest = after;
+    }
+    out.push_str(rest);
+    out
+}
 
 /// Tag of the base commit in `vendor/tokio`.
 pub const PRISTINE_TAG: &str = "pristine";
@@ -110,6 +165,7 @@ impl Record {
 /// first.
 pub fn ensure_fork(paths: &Paths, force: bool) -> Result<()> {
     sync(paths, force, || pristine::ensure(paths).map(|p| p.dir))
+        .map_err(|e| anyhow!("{}", localize(paths, &format!("{e:#}"))))
 }
 
 /// [`ensure_fork`] with the pristine crate supplied by `pristine` (which
@@ -144,7 +200,8 @@ pub fn sync(paths: &Paths, force: bool, pristine: impl FnOnce() -> Result<PathBu
         if record.as_ref() != Some(&now) {
             now.write(&paths.applied_record())?;
         }
-        println!(
+        say!(
+            paths,
             "vendor/tokio is current ({} patches)",
             exported.patches.len()
         );
@@ -153,7 +210,8 @@ pub fn sync(paths: &Paths, force: bool, pristine: impl FnOnce() -> Result<PathBu
     match record {
         Some(r) if r.vendor == exported.digest() => {
             if r.complete && r.patches == current.digest() {
-                println!(
+                say!(
+                    paths,
                     "vendor/tokio is current ({} patches); patches/ is not in the form \
                      `cargo xtask patches` writes: run it to normalize",
                     current.patches.len()
@@ -174,7 +232,10 @@ pub fn sync(paths: &Paths, force: bool, pristine: impl FnOnce() -> Result<PathBu
                         indent(&kept)
                     );
                 }
-                println!("patches/ changed since vendor/tokio was built: rebuilding it");
+                say!(
+                    paths,
+                    "patches/ changed since vendor/tokio was built: rebuilding it"
+                );
                 materialize(paths, &pristine()?)
             }
         }
@@ -206,7 +267,8 @@ pub fn materialize(paths: &Paths, pristine_dir: &Path) -> Result<()> {
     remove_dir_if_exists(&vendor)?;
 
     let git = Git::new(&vendor);
-    let base = copy_tree(pristine_dir, &vendor, &[MARKER]).and_then(|()| commit_base(&git));
+    let base = copy_tree(pristine_dir, &vendor, &[MARKER])
+        .and_then(|()| commit_base_of(&git, paths.tokio));
     if let Err(e) = base {
         let _ = fs::remove_dir_all(&vendor);
         return Err(e.context(format!(
@@ -240,12 +302,16 @@ pub fn materialize(paths: &Paths, pristine_dir: &Path) -> Result<()> {
         vendor: exported.digest(),
     }
     .write(&record_path)?;
-    println!(
-        "vendor/tokio: tokio {TOKIO_VERSION} + {} patches applied",
+    say!(
+        paths,
+        "{}: tokio {} + {} patches applied",
+        vendor.display(),
+        paths.tokio,
         series.patches.len()
     );
     if !series.differences(&exported).is_empty() {
-        println!(
+        say!(
+            paths,
             "note: patches/ is not in the form `cargo xtask patches` writes: run it to normalize"
         );
     }
@@ -255,6 +321,11 @@ pub fn materialize(paths: &Paths, pristine_dir: &Path) -> Result<()> {
 /// In the (new) work tree of `git`, which holds the pristine files: `git
 /// init`, commit everything with the fixed identity, and tag it `pristine`.
 pub fn commit_base(git: &Git) -> Result<()> {
+    commit_base_of(git, crate::TOKIO_VERSION)
+}
+
+/// [`commit_base`] for the pristine tree of tokio `version`.
+pub fn commit_base_of(git: &Git, version: &str) -> Result<()> {
     git.run(["init", "-q"])?;
     git.run(["config", "core.autocrlf", "false"])?;
     let exclude = git.dir().join(".git").join("info").join("exclude");
@@ -267,7 +338,7 @@ pub fn commit_base(git: &Git) -> Result<()> {
     )
     .with_context(|| format!("writing {}", exclude.display()))?;
     git.run(["add", "--all", "--force", "."])?;
-    let message = format!("tokio {TOKIO_VERSION} as published");
+    let message = format!("tokio {version} as published");
     git.run(["commit", "-q", "--no-verify", "-m", &message])?;
     git.run(["tag", PRISTINE_TAG])?;
     Ok(())
@@ -354,6 +425,10 @@ fn read_export(dir: &Path) -> Result<PatchSet> {
 /// `cargo xtask patches [--force]`: writes the export of `vendor/tokio` into
 /// `patches/` and prints its diffstat against the pristine tree.
 pub fn write_patches(paths: &Paths, force: bool) -> Result<()> {
+    write_patches_inner(paths, force).map_err(|e| anyhow!("{}", localize(paths, &format!("{e:#}"))))
+}
+
+fn write_patches_inner(paths: &Paths, force: bool) -> Result<()> {
     let vendor = paths.vendor_tokio();
     if !vendor.exists() {
         bail!(
@@ -397,13 +472,14 @@ pub fn write_patches(paths: &Paths, force: bool) -> Result<()> {
         }
     }
     if differences.is_empty() && current.is_ok() {
-        println!(
+        say!(
+            paths,
             "patches/ is already current ({} patches)",
             exported.patches.len()
         );
     } else {
         exported.write_dir(&paths.patches())?;
-        println!("patches/: wrote {} patches", exported.patches.len());
+        say!(paths, "patches/: wrote {} patches", exported.patches.len());
         print!("{}", describe(&differences));
     }
     Record {
@@ -414,8 +490,10 @@ pub fn write_patches(paths: &Paths, force: bool) -> Result<()> {
     .write(&paths.applied_record())?;
     let shortstat = git.run(["diff", "--shortstat", PRISTINE_TAG, "HEAD"])?;
     let stat = git.run(["diff", "--stat", PRISTINE_TAG, "HEAD"])?;
-    println!(
-        "series vs pristine tokio {TOKIO_VERSION}: {}",
+    say!(
+        paths,
+        "series vs pristine tokio {}: {}",
+        paths.tokio,
         if shortstat.trim().is_empty() {
             "no changes"
         } else {
@@ -425,8 +503,14 @@ pub fn write_patches(paths: &Paths, force: bool) -> Result<()> {
     print!("{stat}");
     if !dirty.is_empty() {
         eprintln!(
-            "warning: vendor/tokio has uncommitted changes, which are not exported:\n{}",
-            indent(&dirty)
+            "{}",
+            localize(
+                paths,
+                &format!(
+                    "warning: vendor/tokio has uncommitted changes, which are not exported:\n{}",
+                    indent(&dirty)
+                )
+            )
         );
     }
     Ok(())
@@ -436,9 +520,17 @@ pub fn write_patches(paths: &Paths, force: bool) -> Result<()> {
 /// `vendor/tokio`'s work (or there is no `vendor/tokio`); otherwise an error
 /// naming every differing patch file and uncommitted path.
 pub fn check_patches(paths: &Paths) -> Result<()> {
+    check_patches_inner(paths).map_err(|e| anyhow!("{}", localize(paths, &format!("{e:#}"))))
+}
+
+fn check_patches_inner(paths: &Paths) -> Result<()> {
     let vendor = paths.vendor_tokio();
     if !vendor.exists() {
-        println!("nothing to check: {} does not exist", vendor.display());
+        say!(
+            paths,
+            "nothing to check: {} does not exist",
+            vendor.display()
+        );
         return Ok(());
     }
     let git = Git::new(&vendor);
@@ -462,7 +554,7 @@ pub fn check_patches(paths: &Paths) -> Result<()> {
             r.complete && r.vendor == exported.digest() && r.patches == current.digest()
         });
         if untouched {
-            println!("note: patches/ is not in the form `cargo xtask patches` writes: run it to normalize");
+            say!(paths, "note: patches/ is not in the form `cargo xtask patches` writes: run it to normalize");
         } else {
             let hint = if record.is_some_and(|r| r.vendor == exported.digest()) {
                 "vendor/tokio holds no commits of its own, and patches/ changed since it was \
@@ -481,7 +573,8 @@ pub fn check_patches(paths: &Paths) -> Result<()> {
     if !problems.is_empty() {
         bail!("{}", problems.trim_end());
     }
-    println!(
+    say!(
+        paths,
         "patches/ matches vendor/tokio ({} patches)",
         exported.patches.len()
     );
@@ -513,13 +606,19 @@ fn require_repo(git: &Git, force_hint: &str) -> Result<()> {
 /// repository would lose: each stash; each tag but `pristine` (its name and
 /// message are the user's); each branch or other ref (notes, ...) with
 /// commits that `HEAD` lacks, with those commits; each linked worktree.
-/// Remote-tracking refs are left out: their commits live on the remote.
+/// Remote-tracking refs are left out: their commits live on the remote; so
+/// are xtask's own `refs/pulse/*`.
 /// Empty when the repository holds nothing but its checked-out history.
 pub fn kept_work(git: &Git) -> Result<Vec<String>> {
     let mut kept = Vec::new();
     let refs = git.run(["for-each-ref", "--format=%(refname)"])?;
     for name in refs.lines() {
-        if name == format!("refs/tags/{PRISTINE_TAG}") || name.starts_with("refs/remotes/") {
+        // `refs/pulse/*` are xtask's own (`cargo xtask rebase` keeps the
+        // `--from` fork's history there while a conflict is resolved).
+        if name == format!("refs/tags/{PRISTINE_TAG}")
+            || name.starts_with("refs/remotes/")
+            || name.starts_with("refs/pulse/")
+        {
             continue;
         }
         if name == "refs/stash" {

@@ -39,35 +39,88 @@ pub mod overhead;
 pub mod patchset;
 pub mod pristine;
 pub mod process;
+pub mod rebase;
 pub mod steps;
 pub mod swap;
 pub mod swap_test;
 pub mod tasks;
 pub mod tools;
 pub mod upstream;
+pub mod workspace;
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, Result};
 
-/// The Tokio release the fork is based on.
+/// The default base: the newest Tokio release the fork supports. Commands
+/// without `--tokio` use it, and it is the one `vendor/tokio` holds (the tree
+/// the root workspace's `[patch.crates-io]` points at).
 pub const TOKIO_VERSION: &str = "1.54.1";
 
-/// Where things live, all derived from the repository root.
+/// Every Tokio release the fork is carried on, newest first. Each has its own
+/// series in `patches/tokio-<version>/`.
+pub const BASES: &[&str] = &[TOKIO_VERSION, "1.53.3"];
+
+/// The supported bases as a readable list, for error messages.
+pub fn bases_list() -> String {
+    BASES.join(", ")
+}
+
+/// Checks that `version` is a supported base and returns its static name.
+///
+/// ```
+/// assert_eq!(xtask::base("1.53.3").unwrap(), "1.53.3");
+/// assert!(xtask::base("1.52.0").unwrap_err().to_string().contains("1.54.1, 1.53.3"));
+/// ```
+pub fn base(version: &str) -> Result<&'static str> {
+    BASES
+        .iter()
+        .copied()
+        .find(|b| *b == version.trim())
+        .ok_or_else(|| {
+            anyhow!(
+                "--tokio {version:?} is not a supported base; supported: {} \
+                 (add one with `cargo xtask rebase --onto VERSION`)",
+                bases_list()
+            )
+        })
+}
+
+/// Where things live, all derived from the repository root and the base.
 #[derive(Debug, Clone)]
 pub struct Paths {
     /// The repository root (the parent of `xtask/`).
     pub root: PathBuf,
     /// Scratch space root: `<root>/target`.
     pub target: PathBuf,
+    /// The Tokio release this command works on (one of [`BASES`]).
+    pub tokio: &'static str,
 }
 
 impl Paths {
-    /// Paths for the repository rooted at `root`.
+    /// Paths for the repository rooted at `root`, on the default base.
     pub fn new(root: impl Into<PathBuf>) -> Self {
         let root = root.into();
         let target = root.join("target");
-        Self { root, target }
+        Self {
+            root,
+            target,
+            tokio: TOKIO_VERSION,
+        }
+    }
+
+    /// The same repository on base `version` (which must be in [`BASES`];
+    /// the error names it and lists them).
+    pub fn with_tokio(&self, version: &str) -> Result<Self> {
+        Ok(Self {
+            tokio: base(version)?,
+            ..self.clone()
+        })
+    }
+
+    /// Whether this is the default base (the one the root workspace builds).
+    pub fn is_default_base(&self) -> bool {
+        self.tokio == TOKIO_VERSION
     }
 
     /// Paths for this repository: the parent of `CARGO_MANIFEST_DIR` (as set
@@ -90,24 +143,57 @@ impl Paths {
         self.root.join("vendor")
     }
 
-    /// `vendor/tokio/`: the fork, as a git repository.
+    /// The fork, as a git repository: `vendor/tokio/` for the default base
+    /// (the root workspace's `[patch.crates-io]` points there), and
+    /// `vendor/tokio-<version>-pulse/` for any other.
     pub fn vendor_tokio(&self) -> PathBuf {
-        self.vendor().join("tokio")
+        if self.is_default_base() {
+            self.vendor().join("tokio")
+        } else {
+            self.vendor().join(format!("tokio-{}-pulse", self.tokio))
+        }
     }
 
-    /// `vendor/tokio-1.54.1/`: the pristine crate, unpacked.
+    /// `vendor/tokio-<version>/`: the pristine crate, unpacked.
     pub fn pristine(&self) -> PathBuf {
-        self.vendor().join(format!("tokio-{TOKIO_VERSION}"))
+        self.vendor().join(format!("tokio-{}", self.tokio))
     }
 
-    /// `vendor/.pulse-applied`: what xtask last left in `vendor/tokio`.
+    /// What xtask last left in [`Paths::vendor_tokio`]:
+    /// `vendor/.pulse-applied` (default base) or `vendor/.pulse-applied-<version>`.
     pub fn applied_record(&self) -> PathBuf {
-        self.vendor().join(".pulse-applied")
+        if self.is_default_base() {
+            self.vendor().join(".pulse-applied")
+        } else {
+            self.vendor().join(format!(".pulse-applied-{}", self.tokio))
+        }
     }
 
-    /// `patches/`.
+    /// `patches/tokio-<version>/`: this base's series.
     pub fn patches(&self) -> PathBuf {
-        self.root.join("patches")
+        self.root
+            .join("patches")
+            .join(format!("tokio-{}", self.tokio))
+    }
+
+    /// The workspace to build on this base: the root for the default base,
+    /// `target/pulse/base-<version>/` for another (see [`workspace`]).
+    pub fn workspace(&self) -> PathBuf {
+        if self.is_default_base() {
+            self.root.clone()
+        } else {
+            self.scratch().join(format!("base-{}", self.tokio))
+        }
+    }
+
+    /// A build directory `target/<name>` of this base: `target/<name>` for
+    /// the default base, `target/<name>-<version>` for another.
+    pub fn build_dir(&self, name: &str) -> PathBuf {
+        if self.is_default_base() {
+            self.target.join(name)
+        } else {
+            self.target.join(format!("{name}-{}", self.tokio))
+        }
     }
 
     /// `target/pulse/`: xtask's scratch space.

@@ -9,6 +9,10 @@ use xtask::{fork, tasks, upstream, Paths};
 #[derive(Debug, Parser)]
 #[command(name = "xtask", bin_name = "cargo xtask")]
 struct Cli {
+    /// The Tokio release to work on: one of the supported bases (default:
+    /// the newest). `swap` without it picks the newest the app accepts.
+    #[arg(long, global = true, value_name = "VERSION")]
+    tokio: Option<String>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -68,6 +72,9 @@ enum Command {
         #[arg(last = true)]
         args: Vec<String>,
     },
+    /// Carry a base's patch series onto another Tokio release with `git am -3`
+    /// (writes patches/tokio-VERSION/, or stops at the first conflict).
+    Rebase(xtask::rebase::Args),
     /// Ensure the fork, then run the demo example in release mode.
     Demo {
         /// Arguments for the demo (after `--`).
@@ -77,28 +84,56 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let Some(command) = Cli::parse().command else {
+    let cli = Cli::parse();
+    let tokio = cli.tokio;
+    let Some(command) = cli.command else {
         // No arguments: help, and success (it is what was asked for).
         let _ = Cli::command().print_help();
         return ExitCode::SUCCESS;
     };
-    let result = Paths::from_env().and_then(|paths| match command {
-        Command::Fork { force } => fork::ensure_fork(&paths, force),
-        Command::Patches { check: true, .. } => fork::check_patches(&paths),
-        Command::Patches {
-            check: false,
-            force,
-        } => fork::write_patches(&paths, force),
-        Command::Test { miri, args } => tasks::test(&paths, miri, &args),
-        Command::CheckTargets => xtask::cross::check_targets(&paths),
-        Command::UpstreamTests(opts) => upstream::run(&paths, &opts),
-        Command::Overhead(args) => xtask::overhead::run(&paths, &args),
-        Command::Bench(args) => xtask::bench::run(&paths, &args),
-        Command::Demo { args } => tasks::demo(&paths, &args),
-        Command::Top { args } => tasks::top(&paths, &args),
-        Command::Swap { undo: false, path } => xtask::swap::swap(&paths, &path),
-        Command::Swap { undo: true, path } => xtask::swap::undo(&paths, &path),
-        Command::SwapTest => xtask::swap_test::run(&paths),
+    let result = Paths::from_env().and_then(|default| {
+        let paths = match &tokio {
+            Some(v) => default.with_tokio(v)?,
+            None => default.clone(),
+        };
+        let default_only = |what: &str| -> anyhow::Result<()> {
+            if paths.is_default_base() {
+                Ok(())
+            } else {
+                anyhow::bail!(
+                    "`{what}` runs on the default base ({}) only; drop --tokio {}",
+                    xtask::TOKIO_VERSION,
+                    paths.tokio
+                )
+            }
+        };
+        match command {
+            Command::Fork { force } => fork::ensure_fork(&paths, force),
+            Command::Patches { check: true, .. } => fork::check_patches(&paths),
+            Command::Patches {
+                check: false,
+                force,
+            } => fork::write_patches(&paths, force),
+            Command::Test { miri, args } => tasks::test(&paths, miri, &args),
+            Command::CheckTargets => xtask::cross::check_targets(&paths),
+            Command::UpstreamTests(opts) => upstream::run(&paths, &opts),
+            Command::Overhead(args) => xtask::overhead::run(&paths, &args),
+            Command::Bench(args) => {
+                default_only("bench")?;
+                xtask::bench::run(&paths, &args)
+            }
+            Command::Demo { args } => {
+                default_only("demo")?;
+                tasks::demo(&paths, &args)
+            }
+            Command::Top { args } => tasks::top(&paths, &args),
+            Command::Rebase(args) => xtask::rebase::run(&default, &args),
+            Command::Swap { undo: false, path } => {
+                xtask::swap::swap(&default, tokio.as_deref(), &path)
+            }
+            Command::Swap { undo: true, path } => xtask::swap::undo(&paths, &path),
+            Command::SwapTest => xtask::swap_test::run(&paths),
+        }
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -188,6 +188,8 @@ pub struct Results {
     pub ir_measured: bool,
     /// The command line, for the record.
     pub command: String,
+    /// The Tokio release (base) measured.
+    pub tokio: String,
 }
 
 /// `cargo xtask overhead`: see the module docs.
@@ -268,13 +270,20 @@ pub fn run(paths: &Paths, args: &Args) -> Result<()> {
         build_secs,
         total_secs: started.elapsed().as_secs_f64(),
         ir_measured: !args.no_ir,
+        tokio: paths.tokio.to_owned(),
         command: std::iter::once("cargo xtask overhead".to_string())
             .chain(std::env::args().skip(2))
             .collect::<Vec<_>>()
             .join(" "),
     };
     print!("{}", report::table(&results));
-    let json_path = paths.scratch().join("overhead.json");
+    let json_path = if paths.is_default_base() {
+        paths.scratch().join("overhead.json")
+    } else {
+        paths
+            .scratch()
+            .join(format!("overhead-{}.json", paths.tokio))
+    };
     let json = serde_json::to_string_pretty(&report::json(&results))?;
     std::fs::write(&json_path, json + "\n")
         .with_context(|| format!("writing {}", json_path.display()))?;

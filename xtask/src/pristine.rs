@@ -29,7 +29,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use crate::cargo::fetch_crate;
 use crate::fs::remove_dir_if_exists;
 use crate::patchset::sha256_file;
-use crate::{Paths, TOKIO_VERSION};
+use crate::Paths;
 
 /// Marker file in the pristine directory; it holds the `.crate`'s checksum.
 pub const MARKER: &str = ".pulse-pristine";
@@ -46,13 +46,17 @@ pub struct Pristine {
 /// Makes sure `vendor/tokio-1.54.1/` holds the verified pristine crate (see
 /// the module docs for the steps).
 pub fn ensure(paths: &Paths) -> Result<Pristine> {
-    let fetched = fetch_crate(&paths.scratch().join("fetch"), "tokio", TOKIO_VERSION)
-        .context("cargo could not fetch the pristine tokio crate")?;
+    let fetched = fetch_crate(
+        &paths.scratch().join(format!("fetch-{}", paths.tokio)),
+        "tokio",
+        paths.tokio,
+    )
+    .context("cargo could not fetch the pristine tokio crate")?;
     let crate_file = crate_file_for(&fetched.dir.join("Cargo.toml"))?;
 
     let lock = fs::read_to_string(&fetched.lock)
         .with_context(|| format!("reading {}", fetched.lock.display()))?;
-    let checksum = lock_checksum(&lock, "tokio", TOKIO_VERSION)
+    let checksum = lock_checksum(&lock, "tokio", paths.tokio)
         .with_context(|| format!("in {}", fetched.lock.display()))?;
 
     let actual = sha256_file(&crate_file)?;
@@ -69,7 +73,7 @@ pub fn ensure(paths: &Paths) -> Result<Pristine> {
     if fs::read_to_string(&marker).is_ok_and(|m| m.trim() == checksum) {
         return Ok(Pristine { dir, checksum });
     }
-    unpack_crate(&crate_file, &dir, &checksum)?;
+    unpack_crate(&crate_file, &dir, &checksum, paths.tokio)?;
     Ok(Pristine { dir, checksum })
 }
 
@@ -146,22 +150,19 @@ pub fn lock_checksum(lock: &str, name: &str, version: &str) -> Result<String> {
 }
 
 /// Unpacks `crate_file` into `dest` (replacing it) and writes the marker.
-fn unpack_crate(crate_file: &Path, dest: &Path, checksum: &str) -> Result<()> {
+fn unpack_crate(crate_file: &Path, dest: &Path, checksum: &str, version: &str) -> Result<()> {
     let parent = dest
         .parent()
         .ok_or_else(|| anyhow!("{} has no parent directory", dest.display()))?;
     fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
-    let tmp = parent.join(format!(
-        ".tokio-{TOKIO_VERSION}.unpacking-{}",
-        std::process::id()
-    ));
+    let tmp = parent.join(format!(".tokio-{version}.unpacking-{}", std::process::id()));
     remove_dir_if_exists(&tmp)?;
     eprintln!(
         "xtask: unpacking {} into {}",
         crate_file.display(),
         dest.display()
     );
-    let result = extract(crate_file, &tmp).and_then(|()| {
+    let result = extract_version(crate_file, &tmp, version).and_then(|()| {
         let marker = tmp.join(MARKER);
         fs::write(&marker, format!("{checksum}\n"))
             .with_context(|| format!("writing {}", marker.display()))?;
@@ -179,10 +180,15 @@ fn unpack_crate(crate_file: &Path, dest: &Path, checksum: &str) -> Result<()> {
 /// `tokio-<version>/` from every entry. Entries that would land outside
 /// `dest`, and links, are refused.
 pub fn extract(crate_file: &Path, dest: &Path) -> Result<()> {
+    extract_version(crate_file, dest, crate::TOKIO_VERSION)
+}
+
+/// [`extract`] for the crate of tokio `version` (entries under `tokio-<version>/`).
+pub fn extract_version(crate_file: &Path, dest: &Path, version: &str) -> Result<()> {
     let file =
         fs::File::open(crate_file).with_context(|| format!("opening {}", crate_file.display()))?;
     let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(file));
-    let prefix = format!("tokio-{TOKIO_VERSION}");
+    let prefix = format!("tokio-{version}");
     let bad = |what: String| anyhow!("{}: {what}", crate_file.display());
     fs::create_dir_all(dest).with_context(|| format!("creating {}", dest.display()))?;
     let entries = archive

@@ -75,9 +75,18 @@ fn run_bounded(program: &Path, limit: Duration) -> Result<String> {
 ///    them ran to completion).
 /// 4. `swap --undo`; `Cargo.toml` and `Cargo.lock` must be byte-identical to
 ///    the originals.
+///
+/// On a base other than the default (`--tokio 1.53.3`), the copy's tokio
+/// requirements are first pinned to that base's line (`~1.53`, as an LTS user
+/// writes it, see [`pin_tokio`]), and `swap` must pick that base by itself.
 pub fn run(paths: &Paths) -> Result<()> {
     ensure_fork(paths, false)?;
-    let scratch = paths.scratch().join("swap-test");
+    crate::workspace::ensure(paths)?;
+    let scratch = if paths.is_default_base() {
+        paths.scratch().join("swap-test")
+    } else {
+        paths.scratch().join(format!("swap-test-{}", paths.tokio))
+    };
     let (name, version) = APP;
     let source = fetch_crate(&scratch.join("fetch"), name, version)?.dir;
     // Outside this checkout: under target/ cargo would take the copy for a
@@ -91,6 +100,24 @@ pub fn run(paths: &Paths) -> Result<()> {
     fs::write(app.join("examples").join("pulse_probe.rs"), PROBE_PROGRAM)?;
     let manifest = app.join("Cargo.toml");
     let lock = app.join("Cargo.lock");
+    if !paths.is_default_base() {
+        let version = semver::Version::parse(paths.tokio)?;
+        let req = format!("~{}.{}", version.major, version.minor);
+        let text = fs::read_to_string(&manifest)?;
+        fs::write(&manifest, pin_tokio(&text, &req)?)?;
+        let picked = crate::swap::choose_base(&Paths::new(&paths.root), None, &app)?;
+        if picked.tokio != paths.tokio {
+            bail!(
+                "with tokio = \"{req}\", swap picked the {} base, not {}",
+                picked.tokio,
+                paths.tokio
+            );
+        }
+        println!(
+            "swap-test: pinned the app to tokio \"{req}\"; swap picks the {} base",
+            picked.tokio
+        );
+    }
     let original_manifest = fs::read(&manifest)?;
     let original_lock = fs::read(&lock).ok();
     println!("swap-test: {} {} copied to {}", APP.0, APP.1, app.display());
@@ -181,9 +208,57 @@ pub fn run(paths: &Paths) -> Result<()> {
     Ok(())
 }
 
+/// Sets the version requirement of every direct `tokio` dependency in the
+/// manifest `text` to `req` (keeping its features), as a user pinned to an
+/// LTS line would write it.
+///
+/// ```
+/// let app = "[package]\nname = \"a\"\n[dependencies.tokio]\nversion = \"1.0\"\nfeatures = [\"full\"]\n";
+/// let pinned = xtask::swap_test::pin_tokio(app, "~1.53").unwrap();
+/// assert!(pinned.contains("version = \"~1.53\"") && pinned.contains("full"));
+/// ```
+pub fn pin_tokio(text: &str, req: &str) -> Result<String> {
+    let mut doc: toml_edit::DocumentMut = text.parse().context("Cargo.toml is not valid TOML")?;
+    let mut pinned = 0;
+    for table in ["dependencies", "dev-dependencies"] {
+        let Some(deps) = doc.get_mut(table).and_then(|t| t.as_table_like_mut()) else {
+            continue;
+        };
+        let Some(tokio) = deps.get_mut("tokio") else {
+            continue;
+        };
+        if tokio.is_str() {
+            *tokio = toml_edit::value(req);
+        } else if let Some(t) = tokio.as_table_like_mut() {
+            t.insert("version", toml_edit::value(req));
+        } else {
+            bail!("[{table}] tokio is neither a string nor a table");
+        }
+        pinned += 1;
+    }
+    if pinned == 0 {
+        bail!("the manifest has no direct tokio dependency to pin");
+    }
+    Ok(doc.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pins_every_direct_tokio_dependency_and_keeps_the_rest() {
+        let app = "[package]\nname = \"app\"\n\n[dependencies]\ntokio = \"1\"\nbytes = \"1\"\n\n\
+                   [dev-dependencies.tokio]\nversion = \"1.0\"\nfeatures = [\"test-util\"]\n";
+        let pinned = pin_tokio(app, "~1.53").unwrap();
+        assert_eq!(
+            pinned,
+            "[package]\nname = \"app\"\n\n[dependencies]\ntokio = \"~1.53\"\nbytes = \"1\"\n\n\
+             [dev-dependencies.tokio]\nversion = \"~1.53\"\nfeatures = [\"test-util\"]\n"
+        );
+        assert_eq!(crate::swap::manifest::pick_base(&pinned).unwrap(), "1.53.3");
+        assert!(pin_tokio("[package]\nname = \"x\"\n", "~1.53").is_err());
+    }
 
     #[test]
     fn parses_the_probe_line() {

@@ -62,37 +62,47 @@ use crate::Paths;
 /// `args` go to the workspace's `cargo test`.
 pub fn test(paths: &Paths, miri: bool, args: &[String]) -> Result<()> {
     let mut steps = vec![
-        Step::fatal("fork", || ensure_fork(paths, false)),
+        Step::fatal("fork", || {
+            ensure_fork(paths, false)?;
+            crate::workspace::ensure(paths).map(drop)
+        }),
         Step::reporting(
             format!("cargo test --workspace {}", args.join(" ")).trim_end(),
             || workspace_tests(paths, args, &Installer::system()),
         ),
         Step::new("patches --check", || check_patches(paths)),
         Step::new(
-            "cargo test --benches -p tokio-pulse-benches (each bench once)",
-            || {
-                let mut cmd = cargo_cmd();
-                cmd.args(["test", "--benches", "-p", "tokio-pulse-benches"])
-                    .current_dir(&paths.root);
-                stream(cmd)
-            },
-        ),
-        Step::new(
             "differential test vs Tokio's metrics, task names, task dumps (--cfg tokio_unstable)",
             || stream(differential_cmd(paths)),
         ),
-        Step::new("loom model checks of the probes (--cfg loom)", || {
-            stream(loom_cmd(paths))
-        }),
-        Step::reporting("promtool check/test rules (dashboards/)", || {
-            crate::dashboards::check_rules(paths)
-        }),
-        Step::reporting("tokio-pulse top under tmux (top/tests/tui_tmux.rs)", || {
-            tui_test(paths)
-        }),
     ];
+    if paths.is_default_base() {
+        // These do not depend on the base (the probes crate has no Tokio
+        // dependency; the benches and the dashboards are the same code), so
+        // they run once, on the default base.
+        steps.extend([
+            Step::new(
+                "cargo test --benches -p tokio-pulse-benches (each bench once)",
+                || {
+                    let mut cmd = cargo_cmd();
+                    cmd.args(["test", "--benches", "-p", "tokio-pulse-benches"])
+                        .current_dir(paths.workspace());
+                    stream(cmd)
+                },
+            ),
+            Step::new("loom model checks of the probes (--cfg loom)", || {
+                stream(loom_cmd(paths))
+            }),
+            Step::reporting("promtool check/test rules (dashboards/)", || {
+                crate::dashboards::check_rules(paths)
+            }),
+            Step::reporting("tokio-pulse top under tmux (top/tests/tui_tmux.rs)", || {
+                tui_test(paths)
+            }),
+        ]);
+    }
     steps.extend(crate::cross::steps(paths));
-    if miri {
+    if miri && paths.is_default_base() {
         steps.push(Step::new("miri test -p tokio-pulse-probes", || {
             stream(miri_cmd(paths))
         }));
@@ -112,7 +122,7 @@ fn workspace_tests(paths: &Paths, args: &[String], installer: &Installer) -> Res
     let mut cmd = cargo_cmd();
     cmd.args(["test", "--workspace"])
         .args(args)
-        .current_dir(&paths.root)
+        .current_dir(paths.workspace())
         .env(SKIP_LOG_ENV, &log);
     let result = stream(cmd);
     let skipped = read_skip_log(&log);
@@ -127,8 +137,8 @@ pub fn differential_cmd(paths: &Paths) -> Command {
     let mut cmd = cargo_cmd();
     cmd.args(["test", "-p", "tokio-pulse-rt", "--test", "differential"])
         .args(["--test", "task_names", "--test", "task_dump"])
-        .current_dir(&paths.root)
-        .env("CARGO_TARGET_DIR", paths.target.join("unstable"))
+        .current_dir(paths.workspace())
+        .env("CARGO_TARGET_DIR", paths.build_dir("unstable"))
         .env("RUSTFLAGS", rustflags("--cfg tokio_unstable"));
     cmd
 }
@@ -145,7 +155,7 @@ pub fn loom_cmd(paths: &Paths) -> Command {
         "--test",
         "loom",
     ])
-    .current_dir(&paths.root)
+    .current_dir(paths.workspace())
     .env("CARGO_TARGET_DIR", paths.target.join("loom"))
     .env("RUSTFLAGS", rustflags("--cfg loom"));
     cmd
@@ -160,7 +170,7 @@ pub fn miri_cmd(paths: &Paths) -> Command {
     let mut cmd = Command::new("rustup");
     cmd.args(["run", "nightly", "cargo", "miri", "test"])
         .args(["-p", "tokio-pulse-probes"])
-        .current_dir(&paths.root)
+        .current_dir(paths.workspace())
         .env_remove("CARGO")
         .env_remove("RUSTUP_TOOLCHAIN");
     cmd
@@ -235,7 +245,7 @@ pub fn demo(paths: &Paths, args: &[String]) -> Result<()> {
         "--",
     ])
     .args(args)
-    .current_dir(&paths.root);
+    .current_dir(paths.workspace());
     stream(cmd)
 }
 

@@ -44,9 +44,9 @@ const MAX_HOT_TICKS: u64 = 1 << 62;
 /// polls".
 #[inline(always)]
 pub(crate) fn publish_start(probes: &TimingProbes, task: TaskInfo) {
-    let location = task
-        .spawned_at
-        .map_or(ptr::null_mut(), |at| ptr::from_ref(at).cast_mut());
+    let location = task.spawned_at.map_or(ptr::null_mut(), |at| {
+        (at as *const Location<'static>).cast_mut()
+    });
     fence(Ordering::Release);
     probes.location.store(location, Ordering::Relaxed);
     probes.task_id.store(task.id, Ordering::Release);

@@ -338,7 +338,7 @@ pub fn json(results: &Results) -> Value {
         "command": results.command,
         "date": today(),
         "cores": cores(),
-        "tokio": crate::TOKIO_VERSION,
+        "tokio": results.tokio,
         "fork_revision": results.fork_revision,
         "plan": {
             "rounds": results.plan.rounds,

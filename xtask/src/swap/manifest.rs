@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{anyhow, bail, Context, Result};
 use toml_edit::{DocumentMut, InlineTable, Item, Table, Value};
 
-use crate::TOKIO_VERSION;
+use crate::{Paths, BASES, TOKIO_VERSION};
 
 /// The crate that the swap adds as a dependency.
 pub const PULSE_RT: &str = "tokio-pulse-rt";
@@ -25,23 +25,44 @@ pub const PULSE_RT: &str = "tokio-pulse-rt";
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Targets {
-    /// `<checkout>/vendor/tokio`.
+    /// The fork's tree: `<checkout>/vendor/tokio` (default base) or
+    /// `<checkout>/target/pulse/base-<version>/vendor/tokio` (a link to
+    /// `vendor/tokio-<version>-pulse`).
     pub vendor_tokio: String,
+    /// The base's Tokio version, which the app's requirements must accept.
+    pub tokio: &'static str,
     /// `<checkout>/tokio-pulse-rt`.
     pub pulse_rt: String,
 }
 
 impl Targets {
-    /// The targets for the checkout at `root` (an absolute path).
+    /// The targets for the checkout at `root` (an absolute path), default base.
     pub fn new(root: &Path) -> Result<Targets> {
+        Self::for_base(root, TOKIO_VERSION)
+    }
+
+    /// The targets for the checkout at `root` on base `version` (one of
+    /// [`BASES`]).
+    pub fn for_base(root: &Path, version: &str) -> Result<Targets> {
+        let paths = Paths::new(root).with_tokio(version)?;
         let text = |p: PathBuf| {
             p.to_str()
                 .map(str::to_owned)
                 .ok_or_else(|| anyhow!("the path {} is not valid UTF-8", p.display()))
         };
         Ok(Targets {
-            vendor_tokio: text(root.join("vendor").join("tokio"))?,
-            pulse_rt: text(root.join(PULSE_RT))?,
+            // On another base, the fork as the twin workspace sees it
+            // (`<twin>/vendor/tokio`), so that the fork's `../../probes` and
+            // tokio-pulse-rt's `../probes` are one path, one package.
+            vendor_tokio: text(if paths.is_default_base() {
+                paths.vendor_tokio()
+            } else {
+                paths.workspace().join("vendor").join("tokio")
+            })?,
+            tokio: paths.tokio,
+            // On another base, the twin workspace's tokio-pulse-rt, whose
+            // manifest pins that base (see `crate::workspace`).
+            pulse_rt: text(paths.workspace().join(PULSE_RT))?,
         })
     }
 }
@@ -98,10 +119,58 @@ fn field<'a>(item: &'a Item, key: &str) -> Option<&'a Value> {
     }
 }
 
+/// The newest supported base that every direct tokio requirement of the
+/// manifest `text` accepts (the default base when it has none). Refuses,
+/// listing the supported bases, when none fits.
+///
+/// ```
+/// use xtask::swap::manifest::pick_base;
+/// let app = |req: &str| format!("[package]\nname = \"a\"\n[dependencies]\ntokio = \"{req}\"\n");
+/// assert_eq!(pick_base(&app("1")).unwrap(), "1.54.1");
+/// assert_eq!(pick_base(&app("~1.53")).unwrap(), "1.53.3");
+/// assert!(pick_base(&app("1.60")).is_err());
+/// ```
+pub fn pick_base(text: &str) -> Result<&'static str> {
+    let doc: DocumentMut = text.parse().context("Cargo.toml is not valid TOML")?;
+    let mut reqs = Vec::new();
+    for (section, table) in dependency_tables(&doc) {
+        for (key, item) in table.iter() {
+            let package = field(item, "package")
+                .and_then(Value::as_str)
+                .unwrap_or(key);
+            if package != "tokio" {
+                continue;
+            }
+            let req = match item {
+                Item::Value(Value::String(s)) => Some(s.value().as_str()),
+                _ => field(item, "version").and_then(Value::as_str),
+            };
+            if let Some(req) = req {
+                let parsed = semver::VersionReq::parse(req).with_context(|| {
+                    format!("[{section}] {key} = \"{req}\" is not a valid version requirement")
+                })?;
+                reqs.push((format!("[{section}] {key} = \"{req}\""), parsed));
+            }
+        }
+    }
+    for base in BASES {
+        let version = semver::Version::parse(base).context("parsing a base's version")?;
+        if reqs.iter().all(|(_, r)| r.matches(&version)) {
+            return Ok(base);
+        }
+    }
+    let shown: Vec<&str> = reqs.iter().map(|(s, _)| s.as_str()).collect();
+    bail!(
+        "no supported base of the fork is accepted by {}; supported: {}",
+        shown.join(", "),
+        crate::bases_list()
+    )
+}
+
 /// Checks every direct tokio dependency: from the registry, with a
 /// requirement that accepts the fork's version. Returns how many there are.
-fn check_tokio_requirements(doc: &DocumentMut) -> Result<usize> {
-    let fork = semver::Version::parse(TOKIO_VERSION).context("parsing the fork's version")?;
+fn check_tokio_requirements(doc: &DocumentMut, base: &str) -> Result<usize> {
+    let fork = semver::Version::parse(base).context("parsing the fork's version")?;
     let mut found = 0;
     for (section, table) in dependency_tables(doc) {
         for (key, item) in table.iter() {
@@ -137,11 +206,13 @@ fn check_tokio_requirements(doc: &DocumentMut) -> Result<usize> {
             })?;
             if !parsed.matches(&fork) {
                 bail!(
-                    "{shown} = \"{req}\" does not accept {TOKIO_VERSION}, the Tokio release \
-                     the fork is built on, so cargo would not use the patch. Change the \
-                     requirement to one that accepts it (for example \"1\" or \"1.54\"); \
-                     if the project needs a newer Tokio, it cannot run on this fork until \
-                     the fork moves to that release."
+                    "{shown} = \"{req}\" does not accept {base}, the Tokio release \
+                     of this base of the fork, so cargo would not use the patch. Change the \
+                     requirement to one that accepts it (for example \"1\"), or pick \
+                     another base with --tokio (supported: {}); if the project needs a \
+                     newer Tokio, it cannot run on this fork until the fork moves to that \
+                     release.",
+                    crate::bases_list()
                 );
             }
         }
@@ -235,7 +306,7 @@ pub fn edit_manifest(text: &str, targets: &Targets) -> Result<Edit> {
     if !has_package && !has_workspace {
         bail!("Cargo.toml has neither [package] nor [workspace]");
     }
-    let tokio_deps = check_tokio_requirements(&doc)?;
+    let tokio_deps = check_tokio_requirements(&doc, targets.tokio)?;
     let patched = existing_patch(&doc, targets)?;
     let dependency_table = |doc: &DocumentMut| -> Option<Table> {
         if has_package {
@@ -257,7 +328,8 @@ pub fn edit_manifest(text: &str, targets: &Targets) -> Result<Edit> {
         notes.push(format!(
             "the project has no direct tokio dependency: the patch applies to tokio \
              wherever it appears in the graph, as long as the requirement there accepts \
-             {TOKIO_VERSION} (cargo warns \"patch `tokio` was not used\" otherwise)"
+             {} (cargo warns \"patch `tokio` was not used\" otherwise)",
+            targets.tokio
         ));
     }
     if !patched {

@@ -222,10 +222,28 @@ fn keepsake_of(manifest: &Path) -> PathBuf {
     candidate
 }
 
-/// `cargo xtask swap PATH`: see the module docs.
-pub fn swap(paths: &Paths, project: &Path) -> Result<()> {
-    ensure_fork(paths, false)?;
-    swap_manifest(paths, project)
+/// `cargo xtask swap [--tokio VERSION] PATH`: see the module docs. Without
+/// `tokio`, the base is the newest one the app's tokio requirements accept
+/// ([`manifest::pick_base`]).
+pub fn swap(default: &Paths, tokio: Option<&str>, project: &Path) -> Result<()> {
+    let paths = choose_base(default, tokio, project)?;
+    ensure_fork(&paths, false)?;
+    crate::workspace::ensure(&paths)?;
+    swap_manifest(&paths, project)
+}
+
+/// The paths of the base `swap` uses for `project`: `tokio` if given, else
+/// the newest base the project's manifest accepts.
+pub fn choose_base(default: &Paths, tokio: Option<&str>, project: &Path) -> Result<Paths> {
+    if let Some(v) = tokio {
+        return default.with_tokio(v);
+    }
+    let manifest = project_dir(project)?.join("Cargo.toml");
+    let text =
+        fs::read_to_string(&manifest).with_context(|| format!("reading {}", manifest.display()))?;
+    let base = manifest::pick_base(&text).with_context(|| format!("in {}", manifest.display()))?;
+    println!("swap: using the tokio {base} base of the fork");
+    default.with_tokio(base)
 }
 
 /// [`swap`] without making sure of the fork first.
@@ -233,7 +251,7 @@ pub fn swap_manifest(paths: &Paths, project: &Path) -> Result<()> {
     let dir = project_dir(project)?;
     require_workspace_root(&dir)?;
     require_no_config_patch(&dir)?;
-    let targets = Targets::new(&paths.root.canonicalize()?)?;
+    let targets = Targets::for_base(&paths.root.canonicalize()?, paths.tokio)?;
     let manifest = dir.join("Cargo.toml");
     let text =
         fs::read_to_string(&manifest).with_context(|| format!("reading {}", manifest.display()))?;
@@ -308,9 +326,19 @@ pub fn undo(paths: &Paths, project: &Path) -> Result<()> {
     let backup = backup_of(&manifest);
     let lock = dir.join("Cargo.lock");
     let (lock_backup, marker) = (backup_of(&lock), no_lock_marker(&lock));
-    let targets = Targets::new(&paths.root.canonicalize()?)?;
     let current =
         fs::read_to_string(&manifest).with_context(|| format!("reading {}", manifest.display()))?;
+    // The base the project was swapped to: the one whose tree its manifest
+    // names (`--tokio` if none does).
+    let root = paths.root.canonicalize()?;
+    let mut targets = Targets::for_base(&root, paths.tokio)?;
+    for base in crate::BASES {
+        let candidate = Targets::for_base(&root, base)?;
+        if current.contains(&format!("\"{}\"", candidate.vendor_tokio)) {
+            targets = candidate;
+            break;
+        }
+    }
     let original = match fs::read(&backup) {
         Ok(bytes) => bytes,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {

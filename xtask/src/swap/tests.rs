@@ -410,3 +410,88 @@ fn refuses_a_directory_without_a_manifest_and_a_config_patch() {
     assert!(err.contains("config.toml already patches tokio"), "{err}");
     assert_eq!(fs::read_to_string(app.join("Cargo.toml")).unwrap(), APP);
 }
+
+/// An app whose only tokio dependency has requirement `req`.
+fn app_requiring(req: &str) -> String {
+    format!(
+        "[package]\nname = \"app\"\nversion = \"0.1.0\"\n\n[dependencies]\n\
+         tokio = {{ version = \"{req}\", features = [\"full\"] }}\n"
+    )
+}
+
+#[test]
+fn swap_picks_the_newest_base_the_apps_requirement_accepts() {
+    for (req, base) in [
+        ("~1.53", "1.53.3"),
+        ("1.53", "1.54.1"),
+        ("1", "1.54.1"),
+        (">=1.40, <1.54", "1.53.3"),
+        ("=1.54.1", "1.54.1"),
+    ] {
+        let (_tmp, paths, app) = app_in_checkout(&app_requiring(req));
+        let picked = choose_base(&paths, None, &app).unwrap();
+        assert_eq!(picked.tokio, base, "tokio = {req:?}");
+    }
+    // Every requirement counts: a dev-dependency pinned to the LTS line
+    // holds the whole app there.
+    let both = format!(
+        "{}\n[dev-dependencies]\ntokio = \"~1.53\"\n",
+        app_requiring("1")
+    );
+    let (_tmp, paths, app) = app_in_checkout(&both);
+    assert_eq!(choose_base(&paths, None, &app).unwrap().tokio, "1.53.3");
+}
+
+#[test]
+fn swap_refuses_with_the_list_when_no_base_fits() {
+    for req in ["~1.52", "=1.53.0", "1.55"] {
+        let (_tmp, paths, app) = app_in_checkout(&app_requiring(req));
+        let err = format!("{:#}", choose_base(&paths, None, &app).unwrap_err());
+        assert!(
+            err.contains(&format!("tokio = \"{req}\""))
+                && err.contains("supported: 1.54.1, 1.53.3"),
+            "{err}"
+        );
+    }
+    // `--tokio` names a base the app does not accept: refused by the edit,
+    // naming both, with nothing written.
+    let (_tmp, paths, app) = app_in_checkout(&app_requiring("~1.53"));
+    let lts = choose_base(&paths, Some("1.54.1"), &app).unwrap();
+    let err = format!("{:#}", swap_manifest(&lts, &app).unwrap_err());
+    assert!(
+        err.contains("~1.53") && err.contains("1.54.1") && err.contains("--tokio"),
+        "{err}"
+    );
+    assert!(!app.join("Cargo.toml.pulse-backup").exists());
+    // An unsupported `--tokio` is named, with the list.
+    let err = choose_base(&paths, Some("1.52.0"), &app)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("\"1.52.0\"") && err.contains("1.54.1, 1.53.3"),
+        "{err}"
+    );
+}
+
+#[test]
+fn swap_onto_the_lts_base_points_at_its_tree_and_undo_finds_it() {
+    let (_tmp, paths, app) = app_in_checkout(&app_requiring("~1.53"));
+    let original = fs::read_to_string(app.join("Cargo.toml")).unwrap();
+    let lts = choose_base(&paths, None, &app).unwrap();
+    swap_manifest(&lts, &app).unwrap();
+    let swapped = fs::read_to_string(app.join("Cargo.toml")).unwrap();
+    let root = paths.root.canonicalize().unwrap();
+    let tree = root.join("target/pulse/base-1.53.3/vendor/tokio");
+    let rt = root.join("target/pulse/base-1.53.3/tokio-pulse-rt");
+    assert!(
+        swapped.contains(&format!("tokio = {{ path = \"{}\" }}", tree.display())),
+        "{swapped}"
+    );
+    assert!(swapped.contains(&rt.display().to_string()), "{swapped}");
+    // Undo without --tokio (default paths) recognizes the LTS tree.
+    undo(&paths, &app).unwrap();
+    assert_eq!(
+        fs::read_to_string(app.join("Cargo.toml")).unwrap(),
+        original
+    );
+}

@@ -94,19 +94,38 @@ pub struct Options {
 }
 
 impl Options {
-    fn mode(&self) -> &'static str {
-        if self.pristine {
-            "pristine"
-        } else {
-            "fork"
-        }
+    /// `fork` or `pristine`, plus `-<version>` on a base other than the
+    /// default: names the wrapper directory and the results.
+    fn mode(&self, paths: &Paths) -> String {
+        mode_name(self.pristine, paths)
+    }
+}
+
+fn mode_name(pristine: bool, paths: &Paths) -> String {
+    let mode = if pristine { "pristine" } else { "fork" };
+    if paths.is_default_base() {
+        mode.to_owned()
+    } else {
+        format!("{mode}-{}", paths.tokio)
+    }
+}
+
+/// The exclusions of `paths`' base: `upstream-tests/excluded.toml` for the
+/// default base, `upstream-tests/excluded-<version>.toml` for another.
+pub fn exclusions_path(paths: &Paths) -> PathBuf {
+    let dir = paths.root.join("upstream-tests");
+    if paths.is_default_base() {
+        dir.join("excluded.toml")
+    } else {
+        dir.join(format!("excluded-{}.toml", paths.tokio))
     }
 }
 
 /// `cargo xtask upstream-tests`: see the module docs.
 pub fn run(paths: &Paths, opts: &Options) -> Result<()> {
     let start = Instant::now();
-    let mode = opts.mode();
+    let mode = opts.mode(paths);
+    let mode = mode.as_str();
     let crate_dir = if opts.pristine {
         pristine::ensure(paths)?.dir
     } else {
@@ -118,7 +137,7 @@ pub fn run(paths: &Paths, opts: &Options) -> Result<()> {
         return run_loom(paths, mode, &wrapper);
     }
 
-    let excluded_path = paths.root.join("upstream-tests").join("excluded.toml");
+    let excluded_path = exclusions_path(paths);
     let excluded_text = fs::read_to_string(&excluded_path)
         .with_context(|| format!("reading {}", excluded_path.display()))?;
     let exclusions = Exclusions::parse(&excluded_text, &excluded_path.display().to_string())?;
@@ -142,7 +161,7 @@ pub fn run(paths: &Paths, opts: &Options) -> Result<()> {
         .into_iter()
         .partition(|b| exclusions.whole_binary(b));
 
-    let target_dir = paths.target.join(if opts.pristine {
+    let target_dir = paths.build_dir(if opts.pristine {
         "upstream-pristine"
     } else {
         "upstream"
@@ -172,7 +191,8 @@ pub fn run(paths: &Paths, opts: &Options) -> Result<()> {
         .join("results.txt");
     fs::write(&results_path, &results)
         .with_context(|| format!("writing {}", results_path.display()))?;
-    let other = if opts.pristine { "fork" } else { "pristine" };
+    let other = mode_name(!opts.pristine, paths);
+    let other = other.as_str();
     let other_path = paths
         .scratch()
         .join("upstream")
@@ -233,11 +253,11 @@ pub fn run(paths: &Paths, opts: &Options) -> Result<()> {
 /// unless `LOOM_MAX_PREEMPTIONS` is set: at Tokio CI's 2, some of these
 /// tests take many minutes each on a 2-core machine.
 pub fn run_loom(paths: &Paths, mode: &str, wrapper: &Path) -> Result<()> {
-    let target = paths.target.join(if mode == "fork" {
-        "loom-tokio".to_owned()
+    let target = if mode.starts_with("fork") {
+        paths.build_dir("loom-tokio")
     } else {
-        format!("loom-tokio-{mode}")
-    });
+        paths.build_dir("loom-tokio-pristine")
+    };
     let mut cmd = cargo_cmd();
     cmd.args([
         "test",
@@ -282,7 +302,15 @@ fn write_wrapper(paths: &Paths, mode: &str, crate_dir: &Path) -> Result<PathBuf>
     // Seed the lock file from the checked-in one, so that the
     // dev-dependencies resolve to the versions this was last run with.
     let lock = dir.join("Cargo.lock");
-    let seed = paths.root.join("upstream-tests").join("Cargo.lock");
+    let base_seed = paths
+        .root
+        .join("upstream-tests")
+        .join(format!("Cargo-{}.lock", paths.tokio));
+    let seed = if base_seed.exists() {
+        base_seed
+    } else {
+        paths.root.join("upstream-tests").join("Cargo.lock")
+    };
     if !lock.exists() && seed.exists() {
         fs::copy(&seed, &lock)
             .with_context(|| format!("copying {} to {}", seed.display(), lock.display()))?;
