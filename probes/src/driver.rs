@@ -84,7 +84,7 @@ impl StarvationWatch {
         let workers = probes.workers().len();
         let pending = probes
             .gauges()
-            .is_none_or(|gauges| gauges.alive_tasks() > workers);
+            .map_or(true, |gauges| gauges.alive_tasks() > workers);
         let (Some(age), Some((_, poll)), true) = (starved, longest, pending) else {
             self.reported = false;
             return None;

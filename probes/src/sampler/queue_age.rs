@@ -96,7 +96,7 @@ impl QueueWatch {
         // pushes never go back.
         self.pushed = self.pushed.max(pushed);
         let pushed = self.pushed;
-        if self.history.back().is_none_or(|&(_, seen)| pushed > seen) {
+        if self.history.back().map_or(true, |&(_, seen)| pushed > seen) {
             self.history.push_back((at, pushed));
             if self.history.len() > HISTORY {
                 thin(&mut self.history);

@@ -21,7 +21,10 @@
 //! it comes back, its series resumes from that count.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, DefaultHasher};
+// `hash_map::DefaultHasher`: `std::hash::DefaultHasher` is Rust 1.76, and the
+// probes build with 1.71 (Tokio 1.53.x's MSRV).
+use std::collections::hash_map::DefaultHasher;
+use std::hash::BuildHasherDefault;
 use std::panic::Location;
 
 use crate::delta::Delta;

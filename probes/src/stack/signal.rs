@@ -58,7 +58,11 @@ static STATE: AtomicU64 = AtomicU64::new(IDLE);
 /// `generation << 32 | tid` of the thread asked for.
 static TARGET: AtomicU64 = AtomicU64::new(0);
 /// The copied addresses, innermost first, and how many.
-static FRAMES: [AtomicUsize; MAX_FRAMES] = [const { AtomicUsize::new(0) }; MAX_FRAMES];
+static FRAMES: [AtomicUsize; MAX_FRAMES] = [NO_FRAME; MAX_FRAMES];
+/// An empty slot of [`FRAMES`] (a named constant rather than an inline
+/// `const { }` block, which is Rust 1.79: the probes build with 1.71).
+#[allow(clippy::declare_interior_mutable_const)]
+const NO_FRAME: AtomicUsize = AtomicUsize::new(0);
 static LEN: AtomicUsize = AtomicUsize::new(0);
 /// The handler's monotonic clock at entry and exit, in nanoseconds.
 static ENTERED_NS: AtomicU64 = AtomicU64::new(0);
