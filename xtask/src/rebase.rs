@@ -371,7 +371,9 @@ fn conflict_message(
          with the {left} patch(es) after it (resolve and continue again at any that stops), \
          then `cargo xtask patches --tokio {onto}` to write \
          patches/tokio-{onto}/. To give up: `git -C {dest} am --abort`, then \
-         `cargo xtask rebase --onto {onto} --from {from} --force` starts again.",
+         `cargo xtask rebase --onto {onto} --from {from}` tries again (a series \
+         carried before is kept), or with `--fresh --force` starts over from the pristine \
+         crate.",
         first_line(err)
     );
     Ok(text)

@@ -30,8 +30,25 @@ use anyhow::{Context, Result};
 use crate::fs::remove_dir_if_exists;
 use crate::{Paths, TOKIO_VERSION};
 
-/// Members of the root workspace (as in its `Cargo.toml`).
-pub const MEMBERS: [&str; 4] = ["probes", "tokio-pulse-rt", "examples", "benches"];
+/// The members of the root workspace, as its `Cargo.toml` lists them (so a
+/// new member cannot be missed here).
+pub fn members(root: &Path) -> Result<Vec<String>> {
+    let manifest = root.join("Cargo.toml");
+    let text = fs::read_to_string(&manifest)
+        .with_context(|| format!("reading {}", manifest.display()))?;
+    let doc: toml_edit::DocumentMut = text
+        .parse()
+        .with_context(|| format!("{} is not valid TOML", manifest.display()))?;
+    let members = doc
+        .get("workspace")
+        .and_then(|w| w.get("members"))
+        .and_then(|m| m.as_array())
+        .with_context(|| format!("{} has no workspace.members", manifest.display()))?;
+    Ok(members
+        .iter()
+        .filter_map(|m| m.as_str().map(str::to_owned))
+        .collect())
+}
 
 /// Top-level entries not linked into the twin.
 const LEFT_OUT: [&str; 6] = [
@@ -51,19 +68,20 @@ pub fn ensure(paths: &Paths) -> Result<PathBuf> {
         return Ok(ws);
     }
     fs::create_dir_all(ws.join("vendor")).with_context(|| format!("creating {}", ws.display()))?;
+    let members = members(&paths.root)?;
     for entry in
         fs::read_dir(&paths.root).with_context(|| format!("listing {}", paths.root.display()))?
     {
         let entry = entry?;
         let name = entry.file_name();
         let Some(name) = name.to_str() else { continue };
-        if LEFT_OUT.contains(&name) || MEMBERS.contains(&name) {
+        if LEFT_OUT.contains(&name) || members.iter().any(|m| m == name) {
             continue;
         }
         link(&entry.path(), &ws.join(name))?;
     }
     fs::copy(paths.root.join("Cargo.toml"), ws.join("Cargo.toml")).context("copying Cargo.toml")?;
-    for member in MEMBERS {
+    for member in &members {
         let src = paths.root.join(member);
         let manifest = fs::read_to_string(src.join("Cargo.toml"))
             .with_context(|| format!("reading {member}/Cargo.toml"))?;
