@@ -91,3 +91,22 @@ pub fn wait_until(what: &str, within: std::time::Duration, mut done: impl FnMut(
         std::thread::sleep(std::time::Duration::from_millis(1));
     }
 }
+
+/// The minor version of the Tokio this test binary is built against: the
+/// `"=1.MINOR.PATCH"` pin of this package's manifest, which `cargo xtask
+/// test --tokio VERSION` rewrites for another base (in its twin workspace,
+/// `target/pulse/base-VERSION/`). For the few checks where Tokio's own
+/// behaviour differs between the bases.
+pub fn tokio_minor() -> u64 {
+    let manifest = concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml");
+    let text = std::fs::read_to_string(manifest).expect("reading this package's Cargo.toml");
+    let pin = text
+        .lines()
+        .filter(|line| line.trim_start().starts_with("tokio ="))
+        .find_map(|line| line.split("\"=1.").nth(1))
+        .unwrap_or_else(|| panic!("no tokio = \"=1.x.y\" pin in {manifest}"));
+    pin.split('.')
+        .next()
+        .and_then(|minor| minor.parse().ok())
+        .unwrap_or_else(|| panic!("unreadable tokio pin in {manifest}: {pin}"))
+}
