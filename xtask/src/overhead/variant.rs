@@ -21,7 +21,7 @@ use crate::Paths;
 /// Which Tokio source a variant builds against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Source {
-    /// `vendor/tokio-1.54.1`, the crate as published.
+    /// `vendor/tokio-<base>`, the crate as published.
     Pristine,
     /// `vendor/tokio`, the fork.
     Fork,
@@ -55,7 +55,7 @@ pub const VARIANTS: &[Variant] = &[
         features: &[],
         rustflags: "",
         requires: None,
-        about: "pristine tokio 1.54.1",
+        about: "pristine tokio: the base's crate as published",
     },
     Variant {
         name: "fork",
