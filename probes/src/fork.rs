@@ -46,19 +46,19 @@ pub use crate::sampler::QueueIndices;
 #[derive(Debug)]
 pub struct RuntimeWriter {
     probes: Arc<RuntimeProbes>,
-    /// How schedules are stamped: one byte, so that with timing off the
-    /// stamp inlined into Tokio's `schedule_task` is one load and one
-    /// branch, and with a TSC a read and a store.
+    /// How schedules are stamped: one byte, so that with timing (or schedule
+    /// latency) off the stamp inlined into Tokio's `schedule_task` is one
+    /// load and one branch, and with a TSC a read and a store.
     stamp: Stamp,
     /// The clock of [`Stamp::Other`].
     clock: Clock,
 }
 
-/// How a [`RuntimeWriter`] stamps schedules.
+/// How a [`RuntimeWriter`] or a [`WorkerRecorder`] stamps schedules.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
 pub(crate) enum Stamp {
-    /// Poll timing off: no stamp.
+    /// Poll timing or schedule latency off: no stamp.
     Off,
     /// The runtime's clock is the TSC.
     Tsc,
@@ -92,11 +92,11 @@ impl RuntimeWriter {
     ///
     /// See the [module docs](self).
     /// A task is being scheduled (spawned or woken), from any thread: with
-    /// poll timing on, one clock reading (never 0) for the scheduler to keep
-    /// in the task, which the poll's
+    /// poll timing and schedule latency on, one clock reading for the
+    /// scheduler to keep in the task, which the poll's
     /// [`poll_started_stamped`](WorkerRecorder::poll_started_stamped) turns
     /// into the task's schedule latency. `None`, and no clock read, with
-    /// timing off.
+    /// either off.
     ///
     /// # Examples
     ///
@@ -115,7 +115,7 @@ impl RuntimeWriter {
             return None;
         }
         Some(if self.stamp == Stamp::Tsc {
-            crate::clock::tsc_now() | 1
+            crate::clock::tsc_now()
         } else {
             other_stamp(self.clock)
         })
@@ -220,7 +220,7 @@ pub fn with_clock(
     clock: Clock,
 ) -> (RuntimeWriter, Vec<WorkerRecorder>) {
     let (probes, recorders) = RuntimeProbes::build(name, workers, settings, clock);
-    let stamp = match (settings.poll_timing, clock.is_tsc()) {
+    let stamp = match (settings.poll_timing && settings.schedule_latency, clock.is_tsc()) {
         (false, _) => Stamp::Off,
         (true, true) => Stamp::Tsc,
         (true, false) => Stamp::Other,

@@ -11,7 +11,7 @@ use crate::events::TaskInfo;
 use crate::fork::Stamp;
 use crate::kinds::{ScheduleKind, YieldReason};
 use crate::lifecycle::Lifecycle;
-use crate::timing::schedule::ScheduleSource;
+use crate::timing::schedule::{Row, ScheduleSource};
 use crate::timing::states::{StateClock, WorkerState};
 use crate::timing::{self, Kind, Timing};
 use crate::worker::WorkerProbes;
@@ -53,19 +53,22 @@ pub struct WorkerRecorder {
     /// is read and written only when an operation is refused budget.
     budget_yield_key: u64,
     /// Where the worker took its next task from, as the scheduler said
-    /// ([`took`](Self::took)), for the schedule-latency histogram; back to
-    /// `Local` at each timed [`poll_started_stamped`](Self::poll_started_stamped).
-    source: ScheduleSource,
+    /// ([`took`](Self::took)), for the schedule-latency histogram: that
+    /// source's row of counters, so that the poll start adds the slot to it
+    /// and nothing else. Back to `Local`'s at each timed
+    /// [`poll_started_stamped`](Self::poll_started_stamped).
+    source: Row,
     /// The worker's current state and its start (poll timing on).
     states: StateClock,
     /// How [`schedule_stamp`](Self::schedule_stamp) reads the clock (as
-    /// [`RuntimeWriter`](crate::fork::RuntimeWriter) does): a byte of its
-    /// own, so that with timing off the check inlined into Tokio's
-    /// `schedule_local` is one compare of memory and one branch, and with a
-    /// TSC a read and a store.
+    /// [`RuntimeWriter`](crate::fork::RuntimeWriter) does).
     stamp: Stamp,
-    /// Whether `stamp` is not [`Stamp::Off`], in a byte of its own: the
-    /// one byte the timing-off path compares, with no load kept for after.
+    /// Whether `stamp` is not [`Stamp::Off`] (poll timing and schedule
+    /// latency on), in a byte of its own: the one byte the timing-off path
+    /// compares, with no load kept for after, so that with either off the
+    /// check inlined into Tokio's `schedule_local` is one compare of memory
+    /// and one branch, and with a TSC a second compare, a read and a store.
+    /// The poll start tests it too, to record the wait or not.
     stamps: bool,
 }
 
@@ -95,7 +98,7 @@ impl WorkerRecorder {
             batches: 0,
             // No poll has this key: the first refusal always counts.
             budget_yield_key: u64::MAX,
-            source: ScheduleSource::Local,
+            source: Row::of(ScheduleSource::Local),
             states: StateClock::default(),
             stamp: Stamp::Off,
             stamps: false,
@@ -120,6 +123,7 @@ impl WorkerRecorder {
         self.timing = Timing::new(self.probes.index(), settings, clock, runtime, runtime_id);
         self.stamp = match &self.timing {
             None => Stamp::Off,
+            Some(_) if !settings.schedule_latency => Stamp::Off,
             Some(timing) if timing.clock().is_tsc() => Stamp::Tsc,
             Some(_) => Stamp::Other,
         };
@@ -202,13 +206,13 @@ impl WorkerRecorder {
     /// ```
     #[inline(always)]
     pub fn took(&mut self, source: ScheduleSource) {
-        self.source = source;
+        self.source = Row::of(source);
     }
 
     /// A task is being scheduled by the thread holding this worker's core:
     /// like [`RuntimeWriter::schedule_stamp`](crate::fork::RuntimeWriter::schedule_stamp),
     /// from the recorder the core already has at hand (`None`, and no clock
-    /// read, with poll timing off).
+    /// read, with poll timing or schedule latency off).
     ///
     /// # Examples
     ///
@@ -224,8 +228,11 @@ impl WorkerRecorder {
         if !self.stamps {
             return None;
         }
+        // Every schedule is stamped and every stamped poll recorded, so a
+        // stamp needs no mark of its own (such as a set low bit) to tell it
+        // from none.
         Some(if self.stamp == Stamp::Tsc {
-            clock::tsc_now() | 1
+            clock::tsc_now()
         } else {
             self.other_stamp()
         })
@@ -242,11 +249,13 @@ impl WorkerRecorder {
     /// [`poll_started`](Self::poll_started) for a task whose schedule
     /// stamp `scheduled_at` returns (the reading of
     /// [`RuntimeWriter::schedule_stamp`](crate::fork::RuntimeWriter::schedule_stamp)
-    /// kept in the task, 0 for none). With poll timing on, the wait from
-    /// the stamp to this poll's start (the mark: no clock read) goes into
-    /// the schedule-latency histogram of the source named by
+    /// or [`schedule_stamp`](Self::schedule_stamp) kept in the task). With
+    /// poll timing and schedule latency on, the wait from the stamp to this
+    /// poll's start (the mark: no clock read) goes into the
+    /// schedule-latency histogram of the source named by
     /// [`took`](Self::took) since the last poll ([`ScheduleSource::Local`]
-    /// if none). Both closures run only with timing on.
+    /// if none). `task` runs only with timing on, `scheduled_at` only with
+    /// schedule latency on too (every schedule is then stamped).
     ///
     /// # Examples
     ///
@@ -264,8 +273,10 @@ impl WorkerRecorder {
             // A poll whose task nobody named came from the local queue: the
             // scheduler names only the other sources, so that the commonest
             // dequeue stores nothing.
-            let source = std::mem::replace(&mut self.source, ScheduleSource::Local);
-            record_wait(probes, timing, source, scheduled_at());
+            let row = std::mem::replace(&mut self.source, Row::of(ScheduleSource::Local));
+            if self.stamps {
+                record_wait(probes, timing, row, scheduled_at());
+            }
         }
     }
 
@@ -286,7 +297,10 @@ impl WorkerRecorder {
         probes.polls[1].add(1);
         if let Some(timing) = &self.timing {
             timing::publish_start(&probes.timing, task());
-            record_wait(probes, timing, ScheduleSource::Lifo, scheduled_at());
+            if self.stamps {
+                let row = Row::of(ScheduleSource::Lifo);
+                record_wait(probes, timing, row, scheduled_at());
+            }
         }
     }
 
@@ -668,12 +682,12 @@ impl WorkerRecorder {
 }
 
 /// Records the wait of the task whose poll starts now (at the mark), stamped
-/// at `stamp`, under `source`.
+/// at `stamp`, in the source's `row`.
 #[inline(always)]
-fn record_wait(probes: &WorkerProbes, timing: &Timing, source: ScheduleSource, stamp: u64) {
+fn record_wait(probes: &WorkerProbes, timing: &Timing, row: Row, stamp: u64) {
     let start = probes.timing.own_mark();
     probes
         .timing
         .schedule
-        .record(timing.clock(), source, stamp, start);
+        .record(timing.clock(), row, stamp, start);
 }
