@@ -220,7 +220,10 @@ pub fn with_clock(
     clock: Clock,
 ) -> (RuntimeWriter, Vec<WorkerRecorder>) {
     let (probes, recorders) = RuntimeProbes::build(name, workers, settings, clock);
-    let stamp = match (settings.poll_timing && settings.schedule_latency, clock.is_tsc()) {
+    let stamp = match (
+        settings.poll_timing && settings.schedule_latency,
+        clock.is_tsc(),
+    ) {
         (false, _) => Stamp::Off,
         (true, true) => Stamp::Tsc,
         (true, false) => Stamp::Other,

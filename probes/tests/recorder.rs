@@ -343,8 +343,20 @@ fn waits_land_in_their_own_source_only() {
         assert_eq!(got.tiers, tiers, "{source:?}");
         assert_eq!(got.total, Duration::from_nanos(total_ns), "{source:?}");
     };
-    one(ScheduleSource::Inject, tokio_pulse_probes::tier::of_us(3), 3_000);
-    one(ScheduleSource::Stolen, tokio_pulse_probes::tier::of_us(40), 40_000);
+    one(
+        ScheduleSource::Inject,
+        tokio_pulse_probes::tier::of_us(3),
+        3_000,
+    );
+    one(
+        ScheduleSource::Stolen,
+        tokio_pulse_probes::tier::of_us(40),
+        40_000,
+    );
     one(ScheduleSource::Lifo, 0, 0);
-    one(ScheduleSource::Local, tokio_pulse_probes::tier::of_us(1_000), 1_000_000);
+    one(
+        ScheduleSource::Local,
+        tokio_pulse_probes::tier::of_us(1_000),
+        1_000_000,
+    );
 }

@@ -174,10 +174,7 @@ fn schedule_latency_off_keeps_poll_timing_without_the_histogram() {
         .pulse(config.clone())
         .build()
         .unwrap();
-    let current = Builder::new_current_thread()
-        .pulse(config)
-        .build()
-        .unwrap();
+    let current = Builder::new_current_thread().pulse(config).build().unwrap();
     for rt in [multi, current] {
         rt.block_on(async {
             for _ in 0..10 {

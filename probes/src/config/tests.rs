@@ -188,7 +188,11 @@ fn schedule_latency_is_on_by_default_and_the_environment_can_turn_it_off() {
     }
     // Code wins over the environment.
     let code = PulseConfig::new().schedule_latency(true);
-    assert!(strict(&code, &[(ENV_SCHEDULE_LATENCY, "off")]).unwrap().schedule_latency);
+    assert!(
+        strict(&code, &[(ENV_SCHEDULE_LATENCY, "off")])
+            .unwrap()
+            .schedule_latency
+    );
     let code = PulseConfig::new().schedule_latency(false);
     assert!(!strict(&code, &[]).unwrap().schedule_latency);
 }

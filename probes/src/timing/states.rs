@@ -163,9 +163,7 @@ impl StateClock {
         }
         self.state = next;
         self.since = self.since.max(now);
-        probes
-            .current
-            .store(self.state as u64, Ordering::Relaxed);
+        probes.current.store(self.state as u64, Ordering::Relaxed);
         probes.since.store(self.since, Ordering::Relaxed);
         probes.seq.store(seq.wrapping_add(2), Ordering::Release);
     }

@@ -459,7 +459,11 @@ mod tests {
 
     #[test]
     fn the_stamp_line_is_timing_over_timing_without_the_stamp() {
-        let both = [("stock", 600), ("fork+timing", 716), ("fork+timing-nostamp", 703)];
+        let both = [
+            ("stock", 600),
+            ("fork+timing", 716),
+            ("fork+timing-nostamp", 703),
+        ];
         assert_eq!(
             stamp_line(&one_workload(&both, true)).as_deref(),
             Some("schedule stamp: yield_many +13.0 Ir/poll (fork+timing − fork+timing-nostamp)")
