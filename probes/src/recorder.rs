@@ -8,7 +8,7 @@ use crossbeam_utils::CachePadded;
 use crate::clock::{self, Clock};
 use crate::config::PulseSettings;
 use crate::events::TaskInfo;
-use crate::fork::Stamp;
+use crate::fork::{STAMP_OFF, STAMP_OTHER, STAMP_TSC};
 use crate::kinds::{ScheduleKind, YieldReason};
 use crate::lifecycle::Lifecycle;
 use crate::timing::schedule::{Row, ScheduleSource};
@@ -61,15 +61,15 @@ pub struct WorkerRecorder {
     /// The worker's current state and its start (poll timing on).
     states: StateClock,
     /// How [`schedule_stamp`](Self::schedule_stamp) reads the clock (as
-    /// [`RuntimeWriter`](crate::fork::RuntimeWriter) does).
-    stamp: Stamp,
-    /// Whether `stamp` is not [`Stamp::Off`] (poll timing and schedule
-    /// latency on), in a byte of its own: the one byte the timing-off path
-    /// compares, with no load kept for after, so that with either off the
-    /// check inlined into Tokio's `schedule_local` is one compare of memory
-    /// and one branch, and with a TSC a second compare, a read and a store.
-    /// The poll start tests it too, to record the wait or not.
-    stamps: bool,
+    /// [`RuntimeWriter`](crate::fork::RuntimeWriter) does), in one byte of
+    /// its own: `STAMP_OFF` (poll timing or schedule latency off),
+    /// `STAMP_TSC` or `STAMP_OTHER`. A plain byte, not an enum, so that
+    /// the compiler knows none of its values and keeps the one compare with
+    /// `STAMP_TSC` whose flags both tests use: with either off, the check
+    /// inlined into Tokio's `schedule_local` is that compare and one branch;
+    /// with a TSC, a second branch, a read and a store. The poll start
+    /// tests it too, to record the wait or not.
+    stamp: u8,
 }
 
 /// The worker is gone once its recorder is: Tokio drops a worker's core, and
@@ -100,8 +100,7 @@ impl WorkerRecorder {
             budget_yield_key: u64::MAX,
             source: Row::of(ScheduleSource::Local),
             states: StateClock::default(),
-            stamp: Stamp::Off,
-            stamps: false,
+            stamp: STAMP_OFF,
         }
     }
 
@@ -122,12 +121,11 @@ impl WorkerRecorder {
     ) -> WorkerRecorder {
         self.timing = Timing::new(self.probes.index(), settings, clock, runtime, runtime_id);
         self.stamp = match &self.timing {
-            None => Stamp::Off,
-            Some(_) if !settings.schedule_latency => Stamp::Off,
-            Some(timing) if timing.clock().is_tsc() => Stamp::Tsc,
-            Some(_) => Stamp::Other,
+            None => STAMP_OFF,
+            Some(_) if !settings.schedule_latency => STAMP_OFF,
+            Some(timing) if timing.clock().is_tsc() => STAMP_TSC,
+            Some(_) => STAMP_OTHER,
         };
-        self.stamps = self.stamp != Stamp::Off;
         self
     }
 
@@ -225,13 +223,14 @@ impl WorkerRecorder {
     /// ```
     #[inline(always)]
     pub fn schedule_stamp(&self) -> Option<u64> {
-        if !self.stamps {
+        // One compare with `STAMP_TSC`: below is off, equal the TSC.
+        if self.stamp < STAMP_TSC {
             return None;
         }
         // Every schedule is stamped and every stamped poll recorded, so a
         // stamp needs no mark of its own (such as a set low bit) to tell it
         // from none.
-        Some(if self.stamp == Stamp::Tsc {
+        Some(if self.stamp == STAMP_TSC {
             clock::tsc_now()
         } else {
             self.other_stamp()
@@ -274,7 +273,7 @@ impl WorkerRecorder {
             // scheduler names only the other sources, so that the commonest
             // dequeue stores nothing.
             let row = std::mem::replace(&mut self.source, Row::of(ScheduleSource::Local));
-            if self.stamps {
+            if self.stamp >= STAMP_TSC {
                 record_wait(probes, timing, row, scheduled_at());
             }
         }
@@ -297,7 +296,7 @@ impl WorkerRecorder {
         probes.polls[1].add(1);
         if let Some(timing) = &self.timing {
             timing::publish_start(&probes.timing, task());
-            if self.stamps {
+            if self.stamp >= STAMP_TSC {
                 let row = Row::of(ScheduleSource::Lifo);
                 record_wait(probes, timing, row, scheduled_at());
             }

@@ -109,7 +109,7 @@ const TICKS: usize = SLOTS - 1;
 const ROWS_LEN: usize = (ScheduleSource::COUNT + 1) * SLOTS;
 
 /// Where a source's row starts in [`ScheduleLatencyProbes::counters`]: what
-/// the recorder keeps between [`took`](crate::WorkerRecorder::took) and the
+/// the recorder keeps between [`took`](crate::fork::WorkerRecorder::took) and the
 /// poll start, in one byte.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Row(u8);
