@@ -116,7 +116,13 @@ fn runtime(workers: usize) -> Result<Arc<tokio::runtime::Runtime>, String> {
     #[cfg(feature = "upstream_sched")]
     builder.enable_metrics_schedule_latency_histogram();
     #[cfg(feature = "pulse_timing")]
-    builder.pulse(tokio_pulse_probes::PulseConfig::new().poll_timing(true));
+    builder.pulse(
+        tokio_pulse_probes::PulseConfig::new()
+            .poll_timing(true)
+            // fork+timing-nostamp: poll timing without the schedule stamp,
+            // for the stamp's cost in the same run.
+            .schedule_latency(!cfg!(feature = "pulse_nostamp")),
+    );
     builder
         .build()
         .map(Arc::new)

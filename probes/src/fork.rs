@@ -46,25 +46,25 @@ pub use crate::sampler::QueueIndices;
 #[derive(Debug)]
 pub struct RuntimeWriter {
     probes: Arc<RuntimeProbes>,
-    /// How schedules are stamped: one byte, so that with timing off the
-    /// stamp inlined into Tokio's `schedule_task` is one load and one
-    /// branch, and with a TSC a read and a store.
-    stamp: Stamp,
-    /// The clock of [`Stamp::Other`].
+    /// How schedules are stamped: [`STAMP_OFF`], [`STAMP_TSC`] or
+    /// [`STAMP_OTHER`], a plain byte (see [`WorkerRecorder`]'s), so that
+    /// with timing (or schedule latency) off the stamp inlined into Tokio's
+    /// `schedule_task` is one compare and one branch, and with a TSC the
+    /// same compare, a second branch, a read and a store.
+    stamp: u8,
+    /// The clock of [`STAMP_OTHER`].
     clock: Clock,
 }
 
-/// How a [`RuntimeWriter`] stamps schedules.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(u8)]
-pub(crate) enum Stamp {
-    /// Poll timing off: no stamp.
-    Off,
-    /// The runtime's clock is the TSC.
-    Tsc,
-    /// Another clock, read out of line.
-    Other,
-}
+/// How a [`RuntimeWriter`] or a [`WorkerRecorder`] stamps schedules: not
+/// at all (poll timing or schedule latency off). Below [`STAMP_TSC`].
+pub(crate) const STAMP_OFF: u8 = 0;
+/// Stamps read the TSC, the runtime's clock. Not 1: a test for "below 1"
+/// would become a test for 0, and could no longer share its compare with
+/// the test for this value.
+pub(crate) const STAMP_TSC: u8 = 2;
+/// Stamps read another clock, out of line. Above [`STAMP_TSC`].
+pub(crate) const STAMP_OTHER: u8 = 3;
 
 impl RuntimeWriter {
     /// The probes this writer writes, for `Handle::pulse()` to hand out.
@@ -92,11 +92,11 @@ impl RuntimeWriter {
     ///
     /// See the [module docs](self).
     /// A task is being scheduled (spawned or woken), from any thread: with
-    /// poll timing on, one clock reading (never 0) for the scheduler to keep
-    /// in the task, which the poll's
+    /// poll timing and schedule latency on, one clock reading for the
+    /// scheduler to keep in the task, which the poll's
     /// [`poll_started_stamped`](WorkerRecorder::poll_started_stamped) turns
     /// into the task's schedule latency. `None`, and no clock read, with
-    /// timing off.
+    /// either off.
     ///
     /// # Examples
     ///
@@ -111,11 +111,12 @@ impl RuntimeWriter {
     /// ```
     #[inline(always)]
     pub fn schedule_stamp(&self) -> Option<u64> {
-        if self.stamp == Stamp::Off {
+        // One compare with `STAMP_TSC`: below is off, equal the TSC.
+        if self.stamp < STAMP_TSC {
             return None;
         }
-        Some(if self.stamp == Stamp::Tsc {
-            crate::clock::tsc_now() | 1
+        Some(if self.stamp == STAMP_TSC {
+            crate::clock::tsc_now()
         } else {
             other_stamp(self.clock)
         })
@@ -220,10 +221,13 @@ pub fn with_clock(
     clock: Clock,
 ) -> (RuntimeWriter, Vec<WorkerRecorder>) {
     let (probes, recorders) = RuntimeProbes::build(name, workers, settings, clock);
-    let stamp = match (settings.poll_timing, clock.is_tsc()) {
-        (false, _) => Stamp::Off,
-        (true, true) => Stamp::Tsc,
-        (true, false) => Stamp::Other,
+    let stamp = match (
+        settings.poll_timing && settings.schedule_latency,
+        clock.is_tsc(),
+    ) {
+        (false, _) => STAMP_OFF,
+        (true, true) => STAMP_TSC,
+        (true, false) => STAMP_OTHER,
     };
     (
         RuntimeWriter {

@@ -8,10 +8,10 @@ use crossbeam_utils::CachePadded;
 use crate::clock::{self, Clock};
 use crate::config::PulseSettings;
 use crate::events::TaskInfo;
-use crate::fork::Stamp;
+use crate::fork::{STAMP_OFF, STAMP_OTHER, STAMP_TSC};
 use crate::kinds::{ScheduleKind, YieldReason};
 use crate::lifecycle::Lifecycle;
-use crate::timing::schedule::ScheduleSource;
+use crate::timing::schedule::{Row, ScheduleSource};
 use crate::timing::states::{StateClock, WorkerState};
 use crate::timing::{self, Kind, Timing};
 use crate::worker::WorkerProbes;
@@ -53,20 +53,23 @@ pub struct WorkerRecorder {
     /// is read and written only when an operation is refused budget.
     budget_yield_key: u64,
     /// Where the worker took its next task from, as the scheduler said
-    /// ([`took`](Self::took)), for the schedule-latency histogram; back to
-    /// `Local` at each timed [`poll_started_stamped`](Self::poll_started_stamped).
-    source: ScheduleSource,
+    /// ([`took`](Self::took)), for the schedule-latency histogram: that
+    /// source's row of counters, so that the poll start adds the slot to it
+    /// and nothing else. Back to `Local`'s at each timed
+    /// [`poll_started_stamped`](Self::poll_started_stamped).
+    source: Row,
     /// The worker's current state and its start (poll timing on).
     states: StateClock,
     /// How [`schedule_stamp`](Self::schedule_stamp) reads the clock (as
-    /// [`RuntimeWriter`](crate::fork::RuntimeWriter) does): a byte of its
-    /// own, so that with timing off the check inlined into Tokio's
-    /// `schedule_local` is one compare of memory and one branch, and with a
-    /// TSC a read and a store.
-    stamp: Stamp,
-    /// Whether `stamp` is not [`Stamp::Off`], in a byte of its own: the
-    /// one byte the timing-off path compares, with no load kept for after.
-    stamps: bool,
+    /// [`RuntimeWriter`](crate::fork::RuntimeWriter) does), in one byte of
+    /// its own: `STAMP_OFF` (poll timing or schedule latency off),
+    /// `STAMP_TSC` or `STAMP_OTHER`. A plain byte, not an enum, so that
+    /// the compiler knows none of its values and keeps the one compare with
+    /// `STAMP_TSC` whose flags both tests use: with either off, the check
+    /// inlined into Tokio's `schedule_local` is that compare and one branch;
+    /// with a TSC, a second branch, a read and a store. The poll start
+    /// tests it too, to record the wait or not.
+    stamp: u8,
 }
 
 /// The worker is gone once its recorder is: Tokio drops a worker's core, and
@@ -95,10 +98,9 @@ impl WorkerRecorder {
             batches: 0,
             // No poll has this key: the first refusal always counts.
             budget_yield_key: u64::MAX,
-            source: ScheduleSource::Local,
+            source: Row::of(ScheduleSource::Local),
             states: StateClock::default(),
-            stamp: Stamp::Off,
-            stamps: false,
+            stamp: STAMP_OFF,
         }
     }
 
@@ -119,11 +121,11 @@ impl WorkerRecorder {
     ) -> WorkerRecorder {
         self.timing = Timing::new(self.probes.index(), settings, clock, runtime, runtime_id);
         self.stamp = match &self.timing {
-            None => Stamp::Off,
-            Some(timing) if timing.clock().is_tsc() => Stamp::Tsc,
-            Some(_) => Stamp::Other,
+            None => STAMP_OFF,
+            Some(_) if !settings.schedule_latency => STAMP_OFF,
+            Some(timing) if timing.clock().is_tsc() => STAMP_TSC,
+            Some(_) => STAMP_OTHER,
         };
-        self.stamps = self.stamp != Stamp::Off;
         self
     }
 
@@ -202,13 +204,13 @@ impl WorkerRecorder {
     /// ```
     #[inline(always)]
     pub fn took(&mut self, source: ScheduleSource) {
-        self.source = source;
+        self.source = Row::of(source);
     }
 
     /// A task is being scheduled by the thread holding this worker's core:
     /// like [`RuntimeWriter::schedule_stamp`](crate::fork::RuntimeWriter::schedule_stamp),
     /// from the recorder the core already has at hand (`None`, and no clock
-    /// read, with poll timing off).
+    /// read, with poll timing or schedule latency off).
     ///
     /// # Examples
     ///
@@ -221,11 +223,15 @@ impl WorkerRecorder {
     /// ```
     #[inline(always)]
     pub fn schedule_stamp(&self) -> Option<u64> {
-        if !self.stamps {
+        // One compare with `STAMP_TSC`: below is off, equal the TSC.
+        if self.stamp < STAMP_TSC {
             return None;
         }
-        Some(if self.stamp == Stamp::Tsc {
-            clock::tsc_now() | 1
+        // Every schedule is stamped and every stamped poll recorded, so a
+        // stamp needs no mark of its own (such as a set low bit) to tell it
+        // from none.
+        Some(if self.stamp == STAMP_TSC {
+            clock::tsc_now()
         } else {
             self.other_stamp()
         })
@@ -242,11 +248,13 @@ impl WorkerRecorder {
     /// [`poll_started`](Self::poll_started) for a task whose schedule
     /// stamp `scheduled_at` returns (the reading of
     /// [`RuntimeWriter::schedule_stamp`](crate::fork::RuntimeWriter::schedule_stamp)
-    /// kept in the task, 0 for none). With poll timing on, the wait from
-    /// the stamp to this poll's start (the mark: no clock read) goes into
-    /// the schedule-latency histogram of the source named by
+    /// or [`schedule_stamp`](Self::schedule_stamp) kept in the task). With
+    /// poll timing and schedule latency on, the wait from the stamp to this
+    /// poll's start (the mark: no clock read) goes into the
+    /// schedule-latency histogram of the source named by
     /// [`took`](Self::took) since the last poll ([`ScheduleSource::Local`]
-    /// if none). Both closures run only with timing on.
+    /// if none). `task` runs only with timing on, `scheduled_at` only with
+    /// schedule latency on too (every schedule is then stamped).
     ///
     /// # Examples
     ///
@@ -264,8 +272,10 @@ impl WorkerRecorder {
             // A poll whose task nobody named came from the local queue: the
             // scheduler names only the other sources, so that the commonest
             // dequeue stores nothing.
-            let source = std::mem::replace(&mut self.source, ScheduleSource::Local);
-            record_wait(probes, timing, source, scheduled_at());
+            let row = std::mem::replace(&mut self.source, Row::of(ScheduleSource::Local));
+            if self.stamp >= STAMP_TSC {
+                record_wait(probes, timing, row, scheduled_at());
+            }
         }
     }
 
@@ -286,7 +296,10 @@ impl WorkerRecorder {
         probes.polls[1].add(1);
         if let Some(timing) = &self.timing {
             timing::publish_start(&probes.timing, task());
-            record_wait(probes, timing, ScheduleSource::Lifo, scheduled_at());
+            if self.stamp >= STAMP_TSC {
+                let row = Row::of(ScheduleSource::Lifo);
+                record_wait(probes, timing, row, scheduled_at());
+            }
         }
     }
 
@@ -668,12 +681,12 @@ impl WorkerRecorder {
 }
 
 /// Records the wait of the task whose poll starts now (at the mark), stamped
-/// at `stamp`, under `source`.
+/// at `stamp`, in the source's `row`.
 #[inline(always)]
-fn record_wait(probes: &WorkerProbes, timing: &Timing, source: ScheduleSource, stamp: u64) {
+fn record_wait(probes: &WorkerProbes, timing: &Timing, row: Row, stamp: u64) {
     let start = probes.timing.own_mark();
     probes
         .timing
         .schedule
-        .record(timing.clock(), source, stamp, start);
+        .record(timing.clock(), row, stamp, start);
 }

@@ -263,3 +263,100 @@ fn took_names_one_poll() {
     assert_eq!(latency.source(ScheduleSource::Inject).tasks(), 1);
     assert_eq!(latency.source(ScheduleSource::Local).tasks(), 2);
 }
+
+/// With poll timing on and schedule latency off, nothing stamps (the
+/// recorder's and the runtime writer's stamps are `None`), a poll start
+/// records no wait, and the snapshot has no histogram; poll timing is on.
+#[test]
+fn schedule_latency_off_stamps_nothing() {
+    use tokio_pulse_probes::{fork, PulseConfig, TaskInfo};
+
+    let on = PulseConfig::new().poll_timing(true).resolve().unwrap();
+    let (writer, recorders) = fork::with_settings(None, 1, &on);
+    assert!(writer.schedule_stamp().is_some());
+    assert!(recorders[0].schedule_stamp().is_some());
+
+    let off = PulseConfig::new()
+        .poll_timing(true)
+        .schedule_latency(false)
+        .resolve()
+        .unwrap();
+    let (writer, mut recorders) = fork::with_settings(None, 1, &off);
+    assert_eq!(writer.schedule_stamp(), None);
+    let worker = &mut recorders[0];
+    assert!(worker.times_polls());
+    assert_eq!(worker.schedule_stamp(), None);
+    worker.busy_started_at(10);
+    let mut asked = false;
+    worker.poll_started_stamped(
+        || TaskInfo {
+            id: 1,
+            spawned_at: None,
+        },
+        || {
+            asked = true;
+            4
+        },
+    );
+    worker.poll_ended_at(20);
+    assert!(!asked, "the stamp is not read");
+    let snap = writer.probes().snapshot();
+    assert!(snap.workers[0].schedule_latency.is_none());
+    assert!(snap.workers[0].poll_time.is_some());
+}
+
+/// A wait lands in its source's row only: its tier and its sum, with the
+/// other sources' untouched (the rows share one array).
+#[test]
+fn waits_land_in_their_own_source_only() {
+    use std::time::Duration;
+    use tokio_pulse_probes::{fork, Clock, PulseConfig, ScheduleSource, TaskInfo};
+
+    let settings = PulseConfig::new().poll_timing(true).resolve().unwrap();
+    let (writer, mut recorders) = fork::with_clock(None, 1, &settings, Clock::instant());
+    let worker = &mut recorders[0];
+    let task = || TaskInfo {
+        id: 1,
+        spawned_at: None,
+    };
+    // Ticks are nanoseconds: waits of 3 µs (inject), 40 µs (stolen), 0 (lifo,
+    // stamped after the start) and 1 ms (local).
+    worker.busy_started_at(10_000);
+    worker.took(ScheduleSource::Inject);
+    worker.poll_started_stamped(task, || 7_000);
+    worker.poll_ended_at(50_000);
+    worker.took(ScheduleSource::Stolen);
+    worker.poll_started_stamped(task, || 10_000);
+    worker.poll_ended_at(60_000);
+    worker.lifo_poll_started_stamped(task, || 60_001);
+    worker.poll_ended_at(1_060_000);
+    worker.poll_started_stamped(task, || 60_000);
+    worker.poll_ended_at(1_070_000);
+    let latency = writer.probes().snapshot().workers[0]
+        .schedule_latency
+        .clone()
+        .unwrap();
+    let one = |source: ScheduleSource, tier: usize, total_ns: u64| {
+        let got = latency.source(source);
+        let mut tiers = [0; tokio_pulse_probes::tier::TIERS];
+        tiers[tier] = 1;
+        assert_eq!(got.tiers, tiers, "{source:?}");
+        assert_eq!(got.total, Duration::from_nanos(total_ns), "{source:?}");
+    };
+    one(
+        ScheduleSource::Inject,
+        tokio_pulse_probes::tier::of_us(3),
+        3_000,
+    );
+    one(
+        ScheduleSource::Stolen,
+        tokio_pulse_probes::tier::of_us(40),
+        40_000,
+    );
+    one(ScheduleSource::Lifo, 0, 0);
+    one(
+        ScheduleSource::Local,
+        tokio_pulse_probes::tier::of_us(1_000),
+        1_000_000,
+    );
+}

@@ -163,3 +163,33 @@ fn no_histogram_without_timing() {
     assert!(snap.workers[0].schedule_latency.is_none());
     assert!(snap.workers[0].states.is_none());
 }
+
+/// `schedule_latency(false)` keeps poll timing (tiers, worker states) but
+/// stamps nothing and has no histogram, on both schedulers.
+#[test]
+fn schedule_latency_off_keeps_poll_timing_without_the_histogram() {
+    let config = PulseConfig::new().poll_timing(true).schedule_latency(false);
+    let multi = Builder::new_multi_thread()
+        .worker_threads(1)
+        .pulse(config.clone())
+        .build()
+        .unwrap();
+    let current = Builder::new_current_thread().pulse(config).build().unwrap();
+    for rt in [multi, current] {
+        rt.block_on(async {
+            for _ in 0..10 {
+                tokio::spawn(async { tokio::task::yield_now().await })
+                    .await
+                    .unwrap();
+            }
+        });
+        let probes = rt.handle().pulse();
+        assert!(!probes.settings().schedule_latency);
+        let snap = settle(&probes);
+        let worker = &snap.workers[0];
+        assert!(worker.schedule_latency.is_none(), "{worker:?}");
+        let timed = worker.poll_time.as_ref().expect("poll timing stays on");
+        assert!(timed.tiers.iter().sum::<u64>() >= 10, "{timed:?}");
+        assert!(worker.states.is_some());
+    }
+}

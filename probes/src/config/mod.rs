@@ -51,6 +51,10 @@ pub const ENV_SPAWN_SITES_TOP_K: &str = "TOKIO_PULSE_SPAWN_SITES_TOP_K";
 /// whether the watchdog captures a stalled worker's stack (see
 /// [`PulseConfig::stack_capture`]).
 pub const ENV_STACKS: &str = "TOKIO_PULSE_STACKS";
+/// Environment variable: `1`/`true`/`on` (the default) or `0`/`false`/`off`:
+/// whether a runtime that times polls also stamps each schedule for the
+/// schedule-latency histogram (see [`PulseConfig::schedule_latency`]).
+pub const ENV_SCHEDULE_LATENCY: &str = "TOKIO_PULSE_SCHEDULE_LATENCY";
 /// Environment variable: the real-time signal that interrupts a stalled
 /// worker to capture its stack, as a number or `SIGRTMIN+n` (default
 /// `SIGRTMIN+6`).
@@ -90,6 +94,7 @@ pub const DEFAULT_SPAWN_SITES_TOP_K: usize = 20;
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PulseConfig {
     poll_timing: Option<bool>,
+    schedule_latency: Option<bool>,
     slow_poll: Option<Duration>,
     stall: Option<Option<Duration>>,
     watchdog_period: Option<Duration>,
@@ -114,6 +119,11 @@ pub struct PulseSettings {
     /// published current-poll state that the watchdog and
     /// `current_poll_seconds` read.
     pub poll_timing: bool,
+    /// With poll timing on, stamp every schedule (spawn or wake: one clock
+    /// read) and record each polled task's wait, by source, in the
+    /// schedule-latency histogram. On by default; no effect without poll
+    /// timing.
+    pub schedule_latency: bool,
     /// Polls at least this long count as slow and raise an event;
     /// `Duration::MAX` (what an unusable value turns into) means never.
     pub slow_poll: Duration,
@@ -202,6 +212,7 @@ impl Default for PulseSettings {
     fn default() -> PulseSettings {
         PulseSettings {
             poll_timing: false,
+            schedule_latency: true,
             slow_poll: DEFAULT_SLOW_POLL,
             stall: None,
             watchdog_period: DEFAULT_WATCHDOG_PERIOD,
@@ -347,6 +358,26 @@ impl PulseConfig {
     /// ```
     pub fn stack_capture(mut self, on: bool) -> PulseConfig {
         self.stack_capture = Some(on);
+        self
+    }
+
+    /// Turns the schedule-latency histogram on (the default) or off. It has
+    /// an effect only with poll timing on: each schedule (spawn or wake) then
+    /// reads the clock once and keeps the reading in the task, and each poll
+    /// start records the task's wait since. Off, schedules read no clock and
+    /// snapshots have no `schedule_latency`; poll timing is unchanged.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let config = tokio_pulse_probes::PulseConfig::new()
+    ///     .poll_timing(true)
+    ///     .schedule_latency(false);
+    /// let settings = config.resolve().unwrap();
+    /// assert!(settings.poll_timing && !settings.schedule_latency);
+    /// ```
+    pub fn schedule_latency(mut self, on: bool) -> PulseConfig {
+        self.schedule_latency = Some(on);
         self
     }
 
@@ -562,6 +593,18 @@ impl PulseConfig {
                 Var::Bad => false,
             },
         };
+        let schedule_latency = match self.schedule_latency {
+            Some(set) => set,
+            None => match from.var(
+                ENV_SCHEDULE_LATENCY,
+                parse_switch,
+                "no schedule-latency histogram (poll timing unchanged)",
+            ) {
+                Var::Unset => true,
+                Var::Set(on) => on,
+                Var::Bad => false,
+            },
+        };
         let stack_signal = match self.stack_signal {
             Some(set) => Some(set),
             None => match from.var(
@@ -608,6 +651,7 @@ impl PulseConfig {
 
         let settings = PulseSettings {
             poll_timing,
+            schedule_latency,
             slow_poll,
             stall: stall.filter(|_| poll_timing),
             watchdog_period,

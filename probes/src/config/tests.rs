@@ -34,6 +34,7 @@ fn empty_values_are_unset() {
         ENV_WATCHDOG_PERIOD,
         ENV_STEAL_MATRIX,
         ENV_SPAWN_SITES_TOP_K,
+        ENV_SCHEDULE_LATENCY,
     ] {
         for empty in ["", " "] {
             let settings = strict(&PulseConfig::new(), &[(var, empty)]);
@@ -69,7 +70,8 @@ fn code_settings_are_never_read_from_the_environment() {
         .full_steal_matrix(true)
         .spawn_sites_top_k(4)
         .stack_capture(true)
-        .stack_signal(StackSignal::RtMinPlus(1));
+        .stack_signal(StackSignal::RtMinPlus(1))
+        .schedule_latency(true);
     let vars = [
         (ENV_POLL_TIMING, "maybe"),
         (ENV_SLOW_POLL, "fast"),
@@ -79,6 +81,7 @@ fn code_settings_are_never_read_from_the_environment() {
         (ENV_SPAWN_SITES_TOP_K, "many"),
         (ENV_STACKS, "perhaps"),
         (ENV_STACK_SIGNAL, "SIGUSR1"),
+        (ENV_SCHEDULE_LATENCY, "later"),
     ];
     let read = RefCell::default();
     let settings = config.resolve_with(env(&vars, &read)).unwrap();
@@ -170,4 +173,44 @@ fn a_bad_stack_setting_is_named_and_turns_only_that_off() {
     assert_eq!(settings.stack_signal, None);
     assert_eq!(warnings[0].setting, ENV_STACK_SIGNAL);
     assert_eq!(warnings[0].value, "SIGUSR1");
+}
+
+#[test]
+fn schedule_latency_is_on_by_default_and_the_environment_can_turn_it_off() {
+    assert!(strict(&PulseConfig::new(), &[]).unwrap().schedule_latency);
+    for off in ["0", "off", "false", "No"] {
+        let settings = strict(&PulseConfig::new(), &[(ENV_SCHEDULE_LATENCY, off)]).unwrap();
+        assert!(!settings.schedule_latency, "{off}");
+    }
+    for on in ["1", "on", "TRUE"] {
+        let settings = strict(&PulseConfig::new(), &[(ENV_SCHEDULE_LATENCY, on)]).unwrap();
+        assert!(settings.schedule_latency, "{on}");
+    }
+    // Code wins over the environment.
+    let code = PulseConfig::new().schedule_latency(true);
+    assert!(
+        strict(&code, &[(ENV_SCHEDULE_LATENCY, "off")])
+            .unwrap()
+            .schedule_latency
+    );
+    let code = PulseConfig::new().schedule_latency(false);
+    assert!(!strict(&code, &[]).unwrap().schedule_latency);
+}
+
+#[test]
+fn a_bad_schedule_latency_setting_is_named_and_turns_only_that_off() {
+    let env = |name: &str| match name {
+        ENV_SCHEDULE_LATENCY => Some("sometimes".into()),
+        ENV_POLL_TIMING => Some("on".into()),
+        _ => None,
+    };
+    let (settings, warnings) = PulseConfig::new().resolve_lenient_with(env);
+    assert!(!settings.schedule_latency);
+    assert!(settings.poll_timing);
+    assert_eq!(warnings.len(), 1);
+    assert_eq!(warnings[0].setting, ENV_SCHEDULE_LATENCY);
+    assert_eq!(warnings[0].value, "sometimes");
+    // The strict resolution refuses it, naming the variable.
+    let err = strict(&PulseConfig::new(), &[(ENV_SCHEDULE_LATENCY, "sometimes")]).unwrap_err();
+    assert!(err.to_string().contains(ENV_SCHEDULE_LATENCY), "{err}");
 }

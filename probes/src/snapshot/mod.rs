@@ -96,7 +96,8 @@ pub struct WorkerSnapshot {
     pub local_queue_depth: Option<u64>,
     /// Poll timing, when the runtime times polls.
     pub poll_time: Option<PollTimeSnapshot>,
-    /// Schedule latency by source, when the runtime times polls.
+    /// Schedule latency by source, when the runtime times polls with
+    /// [`schedule_latency`](crate::PulseSettings::schedule_latency) on.
     pub schedule_latency: Option<crate::ScheduleLatencySnapshot>,
     /// Time per worker state, when the runtime times polls.
     pub states: Option<crate::WorkerStatesSnapshot>,
@@ -110,6 +111,7 @@ impl WorkerSnapshot {
         worker: &WorkerProbes,
         gauges: Option<&dyn RuntimeGauges>,
         timing: Option<Clock>,
+        schedule_latency: bool,
     ) -> WorkerSnapshot {
         let (spawn_lifo, spawn_queue) = worker.scheduled(ScheduleKind::Spawn);
         let (wakes_lifo, wakes_local_queue) = worker.scheduled(ScheduleKind::Wake);
@@ -145,6 +147,7 @@ impl WorkerSnapshot {
                 .map(|depth| depth as u64),
             poll_time: timing.map(|clock| PollTimeSnapshot::read(worker, clock)),
             schedule_latency: timing
+                .filter(|_| schedule_latency)
                 .map(|clock| crate::ScheduleLatencySnapshot::read(&worker.timing.schedule, clock)),
             states: timing
                 .map(|clock| crate::WorkerStatesSnapshot::read(&worker.timing.states, clock)),
@@ -296,13 +299,14 @@ impl RuntimeSnapshot {
         let gauges = probes.gauges();
         let gauges = gauges.as_deref();
         let timing = probes.settings().poll_timing.then(|| probes.clock());
+        let schedule_latency = probes.settings().schedule_latency;
         RuntimeSnapshot {
             id: probes.id(),
             name: probes.name().into(),
             uptime: probes.created().map_or(Duration::ZERO, |at| at.elapsed()),
             workers: probes
                 .workers()
-                .map(|worker| WorkerSnapshot::read(worker, gauges, timing))
+                .map(|worker| WorkerSnapshot::read(worker, gauges, timing, schedule_latency))
                 .collect(),
             spawns_remote: remote.pushed(RemoteKind::Spawn),
             wakes_remote: remote.pushed(RemoteKind::Wake),

@@ -84,48 +84,75 @@ impl ScheduleSource {
     }
 }
 
-/// One worker's schedule-latency counters: per source, waits by bit length
-/// of their duration in whole microseconds (the poll-time tier scheme), and
-/// the sum of the waits in clock ticks.
+/// One worker's schedule-latency counters, in one flat array of one row of
+/// [`SLOTS`] counters per source: per source, waits by bit length of their
+/// duration in whole microseconds (the poll-time tier scheme) in the row's
+/// slots, and the sum of the waits in clock ticks in its last slot,
+/// [`TICKS`], which no wait reaches. A source's row starts at its
+/// [`Row`]; a poll start adds its slot to that, so that the address of
+/// both counters costs one addition (no multiply, no bounds check).
 #[derive(Debug)]
 pub(crate) struct ScheduleLatencyProbes {
-    slots: [[Counter; SLOTS]; ScheduleSource::COUNT],
-    ticks: [Counter; ScheduleSource::COUNT],
+    /// [`ScheduleSource::COUNT`] rows, and one more: a row start plus any
+    /// slot is below [`ROWS_LEN`], which lets the compiler drop the bounds
+    /// check; the spare row is never written.
+    counters: [Counter; ROWS_LEN],
+}
+
+/// The slot of a source's row that holds its wait sum. Waits reach at most
+/// slot 55: the slot is the bit length of twice the whole microseconds, and
+/// a wait is below 2^64 ticks of at most a nanosecond (as for the poll-time
+/// slots, see `TimingProbes::slots`).
+const TICKS: usize = SLOTS - 1;
+
+/// [`ScheduleLatencyProbes::counters`]' length: the rows and a spare one.
+const ROWS_LEN: usize = (ScheduleSource::COUNT + 1) * SLOTS;
+
+/// Where a source's row starts in [`ScheduleLatencyProbes::counters`]: what
+/// the recorder keeps between [`took`](crate::fork::WorkerRecorder::took) and the
+/// poll start, in one byte.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Row(u8);
+
+impl Row {
+    /// The row of `source`.
+    #[inline(always)]
+    pub(crate) const fn of(source: ScheduleSource) -> Row {
+        Row(source as u8 * SLOTS as u8)
+    }
 }
 
 impl Default for ScheduleLatencyProbes {
     fn default() -> ScheduleLatencyProbes {
         ScheduleLatencyProbes {
-            slots: std::array::from_fn(|_| std::array::from_fn(|_| Counter::new())),
-            ticks: std::array::from_fn(|_| Counter::new()),
+            counters: std::array::from_fn(|_| Counter::new()),
         }
     }
 }
 
 impl ScheduleLatencyProbes {
     /// Records the wait of a task stamped at `stamp` whose poll starts at
-    /// `start`; a zero stamp (a task scheduled while timing was off, which
-    /// cannot happen in one runtime, or a harness's) records nothing.
+    /// `start`, taken from the source whose row is `row`. A stamp after the
+    /// start (a remote push that lands between the mark and the pop, or a
+    /// TSC read on another CPU) is a zero wait.
     #[inline(always)]
-    pub(crate) fn record(&self, clock: &Clock, source: ScheduleSource, stamp: u64, start: u64) {
-        if stamp == 0 {
-            return;
-        }
+    pub(crate) fn record(&self, clock: &Clock, row: Row, stamp: u64, start: u64) {
         let ticks = start.saturating_sub(stamp);
-        let source = source as usize & (ScheduleSource::COUNT - 1);
-        self.slots[source][clock.slot(ticks) & (SLOTS - 1)].add(1);
-        self.ticks[source].add(ticks);
+        let row = usize::from(row.0);
+        // Below `ROWS_LEN` by construction (a `u8` row start of at most
+        // `3 * SLOTS`, and a slot below `SLOTS`): no bounds check.
+        self.counters[row + (clock.slot(ticks) & (SLOTS - 1))].add(1);
+        self.counters[row + TICKS].add(ticks);
     }
 
     fn read(&self, clock: Clock, source: ScheduleSource) -> SourceLatency {
-        let slots = &self.slots[source as usize];
+        let row = usize::from(Row::of(source).0);
+        let slots = &self.counters[row..row + SLOTS];
         let mut tiers: [u64; TIERS] = std::array::from_fn(|k| slots[k].get());
-        tiers[TIERS - 1] = slots[TIERS - 1..].iter().map(Counter::get).sum();
+        tiers[TIERS - 1] = slots[TIERS - 1..TICKS].iter().map(Counter::get).sum();
         SourceLatency {
             tiers,
-            total: std::time::Duration::from_nanos(
-                clock.ticks_to_ns(self.ticks[source as usize].get()),
-            ),
+            total: std::time::Duration::from_nanos(clock.ticks_to_ns(slots[TICKS].get())),
         }
     }
 }

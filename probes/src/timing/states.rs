@@ -126,11 +126,23 @@ impl Default for StateProbes {
 }
 
 /// The recorder's private side.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct StateClock {
-    state: u8,
+    /// A `WorkerState`, not its index: the compiler then knows the index
+    /// is in range, and indexing `StateProbes::ticks` needs no check.
+    state: WorkerState,
     since: u64,
     started: bool,
+}
+
+impl Default for StateClock {
+    fn default() -> StateClock {
+        StateClock {
+            state: WorkerState::Poll,
+            since: 0,
+            started: false,
+        }
+    }
 }
 
 impl StateClock {
@@ -144,16 +156,14 @@ impl StateClock {
         probes.seq.store(seq.wrapping_add(1), Ordering::Relaxed);
         fence(Ordering::Release);
         if self.started {
-            probes.ticks[usize::from(self.state)].add(now.saturating_sub(self.since));
+            probes.ticks[self.state as usize].add(now.saturating_sub(self.since));
         } else {
             self.started = true;
             probes.started.store(now.max(1), Ordering::Relaxed);
         }
-        self.state = next as u8;
+        self.state = next;
         self.since = self.since.max(now);
-        probes
-            .current
-            .store(u64::from(self.state), Ordering::Relaxed);
+        probes.current.store(self.state as u64, Ordering::Relaxed);
         probes.since.store(self.since, Ordering::Relaxed);
         probes.seq.store(seq.wrapping_add(2), Ordering::Release);
     }
@@ -164,7 +174,7 @@ impl StateClock {
         if !self.started {
             return;
         }
-        let state = WorkerState::from_index(u64::from(self.state));
+        let state = self.state;
         self.switch(probes, now, state);
         let seq = probes.seq.load(Ordering::Relaxed);
         probes.seq.store(seq.wrapping_add(1), Ordering::Relaxed);

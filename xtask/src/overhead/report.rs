@@ -167,6 +167,9 @@ pub fn table(results: &Results) -> String {
     for skipped in &results.skipped {
         let _ = writeln!(out, "skipped variant {skipped}");
     }
+    if let Some(line) = stamp_line(results) {
+        let _ = writeln!(out, "\n{line}");
+    }
     let _ = writeln!(out, "\nbudget (DESIGN.md)");
     for line in verdicts(results) {
         let _ = writeln!(out, "  {line}");
@@ -177,6 +180,28 @@ pub fn table(results: &Results) -> String {
         results.build_secs, results.total_secs
     );
     out
+}
+
+/// What the schedule stamp (and the schedule-latency histogram it feeds)
+/// costs, per workload: Ir per unit of fork+timing over fork+timing-nostamp,
+/// the same runtime with `schedule_latency(false)`. `None` unless both ran
+/// under callgrind.
+pub fn stamp_line(results: &Results) -> Option<String> {
+    let parts: Vec<String> = results
+        .workloads
+        .iter()
+        .filter_map(|(name, result)| {
+            let on = ir_median(results, result, "fork+timing")?;
+            let off = ir_median(results, result, "fork+timing-nostamp")?;
+            Some(format!("{name} {:+.1} Ir/{}", on - off, result.unit))
+        })
+        .collect();
+    (results.ir_measured && !parts.is_empty()).then(|| {
+        format!(
+            "schedule stamp: {} (fork+timing − fork+timing-nostamp)",
+            parts.join(", ")
+        )
+    })
 }
 
 /// The verdict column: `ok` if `median` is within `limit`, `MISSED` if even
@@ -392,6 +417,62 @@ pub fn civil_date(days: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A run of `variants` with one workload, `yield_many`, 10 polls per
+    /// iteration, whose variants ran `ir` instructions per poll.
+    fn one_workload(ir: &[(&str, u64)], ir_measured: bool) -> Results {
+        use super::super::variant::VARIANTS;
+        use super::super::{Ir, Plan};
+        let plan = Plan {
+            rounds: 1,
+            workers: 1,
+            warmup: 0,
+            iters: 1,
+            ir_n: 2,
+            ir_reps: 1,
+            mem_tasks: 1,
+        };
+        let mut result = WorkloadResult {
+            unit: "poll".into(),
+            units: 10,
+            wall: Default::default(),
+            ir: Default::default(),
+        };
+        for &(variant, per_unit) in ir {
+            // Start-up 1,000 Ir, then `per_unit` per poll.
+            let pair = (1_000 + 10 * per_unit, 1_000 + 30 * per_unit);
+            result.ir.insert(variant.into(), Ir { pairs: vec![pair] });
+        }
+        Results {
+            plan,
+            variants: VARIANTS.iter().collect(),
+            skipped: vec![],
+            workloads: vec![("yield_many".into(), result)],
+            bytes_per_task: Default::default(),
+            fork_revision: "test".into(),
+            build_secs: 0.0,
+            total_secs: 0.0,
+            ir_measured,
+            command: "test".into(),
+        }
+    }
+
+    #[test]
+    fn the_stamp_line_is_timing_over_timing_without_the_stamp() {
+        let both = [
+            ("stock", 600),
+            ("fork+timing", 716),
+            ("fork+timing-nostamp", 703),
+        ];
+        assert_eq!(
+            stamp_line(&one_workload(&both, true)).as_deref(),
+            Some("schedule stamp: yield_many +13.0 Ir/poll (fork+timing − fork+timing-nostamp)")
+        );
+        assert!(table(&one_workload(&both, true)).contains("schedule stamp: yield_many +13.0"));
+        // Either variant missing, or no callgrind run: no line.
+        assert_eq!(stamp_line(&one_workload(&both[..2], true)), None);
+        assert_eq!(stamp_line(&one_workload(&both, false)), None);
+    }
 
     #[test]
     fn civil_dates() {

@@ -74,6 +74,14 @@ pub const VARIANTS: &[Variant] = &[
         about: "the fork with Builder::pulse(PulseConfig::new().poll_timing(true))",
     },
     Variant {
+        name: "fork+timing-nostamp",
+        source: Source::Fork,
+        features: &["pulse_timing", "pulse_nostamp"],
+        rustflags: "",
+        requires: Some(("src/runtime/builder.rs", "pub fn pulse(")),
+        about: "fork+timing with .schedule_latency(false): no schedule stamp, no schedule-latency histogram",
+    },
+    Variant {
         name: "upstream-hist",
         source: Source::Pristine,
         features: &["upstream_hist"],
@@ -196,6 +204,7 @@ pub fn manifest(
         "pulse_timing",
         strings(&["dep:tokio-pulse-probes"]),
     )
+    .set("features", "pulse_nostamp", strings(&["pulse_timing"]))
     .set("patch.crates-io", "tokio", path_dep(tokio_dir)?)
     .set("profile.release", "debug", "line-tables-only"))
 }
