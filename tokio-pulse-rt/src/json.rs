@@ -136,6 +136,8 @@ struct SpawnSite {
 #[derive(Serialize)]
 struct Settings {
     poll_timing: bool,
+    /// Schedule stamps and the schedule-latency histogram (with poll timing).
+    schedule_latency: bool,
     /// `null`: slow polls are never reported.
     slow_poll_seconds: Option<f64>,
     /// `null`: no stall watchdog.
@@ -143,6 +145,10 @@ struct Settings {
     watchdog_period_seconds: f64,
     steal_matrix: Option<bool>,
     full_steal_matrix: bool,
+    /// How many spawn sites the exports name (the rest are `other`).
+    spawn_sites_top_k: usize,
+    /// Whether a stall report captures the stuck thread's stack.
+    stack_capture: bool,
 }
 
 #[derive(Serialize)]
@@ -357,12 +363,15 @@ fn document(selection: &Selection) -> Document {
 fn settings(settings: &PulseSettings, full_steal_matrix: bool) -> Settings {
     Settings {
         poll_timing: settings.poll_timing,
+        schedule_latency: settings.schedule_latency,
         slow_poll_seconds: (settings.slow_poll != Duration::MAX)
             .then_some(settings.slow_poll.as_secs_f64()),
         stall_seconds: settings.stall.map(|stall| stall.as_secs_f64()),
         watchdog_period_seconds: settings.watchdog_period.as_secs_f64(),
         steal_matrix: settings.steal_matrix,
         full_steal_matrix,
+        spawn_sites_top_k: settings.spawn_sites_top_k,
+        stack_capture: settings.stack_capture,
     }
 }
 

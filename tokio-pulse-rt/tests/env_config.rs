@@ -15,8 +15,9 @@ use std::time::Duration;
 use tokio::runtime::Builder;
 use tokio_pulse_rt::PulseConfig;
 
-const VARS: [&str; 5] = [
+const VARS: [&str; 6] = [
     "TOKIO_PULSE_POLL_TIMING",
+    "TOKIO_PULSE_SCHEDULE_LATENCY",
     "TOKIO_PULSE_SLOW_POLL",
     "TOKIO_PULSE_STALL",
     "TOKIO_PULSE_WATCHDOG_PERIOD",
@@ -93,13 +94,14 @@ fn describe(of: &str, handle: &tokio::runtime::Handle) {
     let probes = handle.pulse();
     let s = probes.settings();
     println!(
-        "SETTINGS {of}: poll_timing={} slow_poll={:?} stall={:?} period={:?} steal_matrix={:?} watchdog={}",
+        "SETTINGS {of}: poll_timing={} slow_poll={:?} stall={:?} period={:?} steal_matrix={:?} watchdog={} schedule_latency={}",
         s.poll_timing,
         s.slow_poll,
         s.stall,
         s.watchdog_period,
         s.steal_matrix,
-        probes.watchdog_running()
+        probes.watchdog_running(),
+        s.schedule_latency
     );
 }
 
@@ -201,12 +203,13 @@ fn good_values_configure_every_runtime() {
             ("TOKIO_PULSE_POLL_TIMING", text("1")),
             ("TOKIO_PULSE_SLOW_POLL", text("2ms")),
             ("TOKIO_PULSE_STEAL_MATRIX", text("on")),
+            ("TOKIO_PULSE_SCHEDULE_LATENCY", text("off")),
         ],
     );
     for of in ["main", "multi", "current"] {
         assert!(
             child.settings(of).starts_with(
-                "poll_timing=true slow_poll=2ms stall=None period=1ms steal_matrix=Some(true) watchdog=false"
+                "poll_timing=true slow_poll=2ms stall=None period=1ms steal_matrix=Some(true) watchdog=false schedule_latency=false"
             ),
             "{}",
             child.settings(of)
@@ -220,7 +223,7 @@ fn good_values_configure_every_runtime() {
     );
     assert_eq!(
         child.settings("multi"),
-        "poll_timing=true slow_poll=1ms stall=Some(25ms) period=1ms steal_matrix=None watchdog=true"
+        "poll_timing=true slow_poll=1ms stall=Some(25ms) period=1ms steal_matrix=None watchdog=true schedule_latency=true"
     );
 }
 
@@ -231,7 +234,7 @@ fn empty_values_mean_unset() {
     for of in ["main", "multi", "current"] {
         assert_eq!(
             child.settings(of),
-            "poll_timing=false slow_poll=1ms stall=None period=1ms steal_matrix=None watchdog=false"
+            "poll_timing=false slow_poll=1ms stall=None period=1ms steal_matrix=None watchdog=false schedule_latency=true"
         );
     }
     assert_eq!(child.config_warnings(), 0, "{}", child.stderr);
@@ -248,7 +251,7 @@ fn stall_switch_values_mean_the_default_threshold() {
         for of in ["main", "multi", "current"] {
             assert_eq!(
                 child.settings(of),
-                "poll_timing=true slow_poll=1ms stall=Some(10ms) period=1ms steal_matrix=None watchdog=true",
+                "poll_timing=true slow_poll=1ms stall=Some(10ms) period=1ms steal_matrix=None watchdog=true schedule_latency=true",
                 "TOKIO_PULSE_STALL={value}"
             );
         }
@@ -267,7 +270,7 @@ fn stall_switch_values_mean_the_default_threshold() {
 /// four runtimes were built.
 #[test]
 fn bad_values_are_reported_once_and_turn_their_setting_off() {
-    let cases: [(&str, &str, &str, &str); 9] = [
+    let cases: [(&str, &str, &str, &str); 10] = [
         (
             "TOKIO_PULSE_POLL_TIMING",
             "maybe",
@@ -315,6 +318,12 @@ fn bad_values_are_reported_once_and_turn_their_setting_off() {
             "full",
             "steal totals",
             "steal_matrix=Some(false)",
+        ),
+        (
+            "TOKIO_PULSE_SCHEDULE_LATENCY",
+            "sometimes",
+            "no schedule-latency histogram",
+            "schedule_latency=false",
         ),
         ("TOKIO_PULSE_POLL_TIMING", "0 ", "", "poll_timing=false"),
     ];
@@ -418,11 +427,13 @@ fn variables_are_not_read_for_what_the_code_set() {
         "{}",
         child.settings("stall_in_code")
     );
-    assert!(child.settings("stall_in_code").ends_with("watchdog=true"));
+    assert!(child
+        .settings("stall_in_code")
+        .ends_with("watchdog=true schedule_latency=true"));
     // Zero durations in code: the build goes on with those features off.
     assert_eq!(
         child.settings("zero_in_code"),
-        "poll_timing=true slow_poll=18446744073709551615.999999999s stall=None period=1ms steal_matrix=None watchdog=false"
+        "poll_timing=true slow_poll=18446744073709551615.999999999s stall=None period=1ms steal_matrix=None watchdog=false schedule_latency=true"
     );
     assert_eq!(child.warnings_about("PulseConfig::slow_poll_threshold"), 1);
     assert_eq!(child.warnings_about("PulseConfig::watchdog_period"), 1);

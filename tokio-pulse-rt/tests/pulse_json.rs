@@ -156,6 +156,22 @@ fn pulse_json_follows_the_snapshot_and_lists_recent_events() {
     assert_eq!(settings["stall_seconds"], THRESHOLD.as_secs_f64());
     assert_eq!(settings["watchdog_period_seconds"], 0.005);
     assert_eq!(settings["full_steal_matrix"], true);
+    assert_eq!(settings["schedule_latency"], true);
+    assert_eq!(settings["spawn_sites_top_k"], 20);
+    assert_eq!(settings["stack_capture"], true);
+    // Every setting but the stack signal (a number only meaningful inside
+    // the process), under its name; the steal matrix twice, as configured
+    // and as published.
+    let mut settings_expected: BTreeSet<String> = json_names(
+        &format!(
+            "{:?}",
+            tokio_pulse_rt::PulseConfig::new().resolve().unwrap()
+        ),
+        &["slow_poll", "stall", "watchdog_period"],
+    );
+    settings_expected.remove("stack_signal");
+    settings_expected.insert("full_steal_matrix".to_string());
+    assert_eq!(keys(settings), settings_expected);
 
     let workers = runtime["workers"].as_array().unwrap();
     assert_eq!(workers.len(), before.workers.len());
