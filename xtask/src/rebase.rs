@@ -59,6 +59,13 @@ pub struct Args {
     /// work in it).
     #[arg(long)]
     pub force: bool,
+    /// After carrying by hand the patches that changed on the `--from` side
+    /// (edited in the target's tree, then `cargo xtask patches --tokio
+    /// VERSION`): record their current digests in `carried-from`, so the
+    /// next `rebase` no longer stops on them. Needs the target's fork
+    /// current with its series.
+    #[arg(long, conflicts_with_all = ["fresh", "force"])]
+    pub mark_carried: bool,
 }
 
 /// The file in a carried series that lists the `--from` patches it carries,
@@ -126,6 +133,12 @@ pub fn run(paths: &Paths, args: &Args) -> Result<()> {
     let incremental = !args.fresh && onto.patches().join(crate::patchset::SERIES_FILE).is_file();
     let from_set = PatchSet::read_dir(&from.patches())?;
     let mut carried = read_carried(&onto.patches())?;
+    if args.mark_carried && !incremental {
+        bail!(
+            "--mark-carried needs a carried series in {} (there is none to mark)",
+            onto.patches().display()
+        );
+    }
     if incremental {
         if !crate::BASES.contains(&onto.tokio) {
             bail!(
@@ -137,22 +150,26 @@ pub fn run(paths: &Paths, args: &Args) -> Result<()> {
         // The target's own fork must be current: its series is what is kept.
         ensure_fork(&onto, false)?;
         let onto_set = PatchSet::read_dir(&onto.patches())?;
-        let changed: Vec<String> = from_set
-            .patches
-            .iter()
-            .filter(|p| onto_set.names().contains(&p.name.as_str()))
-            .filter(|p| {
-                carried
-                    .iter()
-                    .any(|(n, d)| *n == p.name && *d != crate::patchset::hex(&sha256(&p.bytes)))
-            })
-            .map(|p| p.name.clone())
-            .collect();
+        let changed = changed_since_carried(&from_set, &onto_set.names(), &carried);
+        if args.mark_carried {
+            mark_carried(&mut carried, &from_set, &changed);
+            write_carried(&onto.patches(), from.tokio, &carried)?;
+            println!(
+                "rebase: marked as carried onto {onto_version} in their current form: {}",
+                if changed.is_empty() {
+                    "none had changed".to_owned()
+                } else {
+                    changed.join(", ")
+                }
+            );
+            return Ok(());
+        }
         if !changed.is_empty() {
             bail!(
                 "these patches of tokio {}'s series changed since they were carried onto \
-                 {onto_version}: {}. Carry the change by hand (edit the commit in {} and run \
-                 `cargo xtask patches --tokio {onto_version}`), or start over with \
+                 {onto_version}: {}. Carry the change by hand (edit the commit in {}, run \
+                 `cargo xtask patches --tokio {onto_version}`, then `cargo xtask rebase --onto \
+                 {onto_version} --mark-carried`), or start over with \
                  `cargo xtask rebase --onto {onto_version} --fresh --force`.",
                 from.tokio,
                 changed.join(", "),
@@ -432,6 +449,35 @@ fn write_carried(dir: &Path, from: &str, carried: &[(String, String)]) -> Result
         let _ = writeln!(text, "{name} {digest}");
     }
     crate::fs::write_if_changed(&dir.join(CARRIED_FILE), &text)
+}
+
+/// The patches of `from` that `onto_names` (the target's series) has, whose
+/// file changed since `carried` recorded it: carrying them again is work
+/// for a person, so `rebase` stops on them.
+pub fn changed_since_carried(
+    from: &PatchSet,
+    onto_names: &[&str],
+    carried: &[(String, String)],
+) -> Vec<String> {
+    from.patches
+        .iter()
+        .filter(|p| onto_names.contains(&p.name.as_str()))
+        .filter(|p| {
+            let digest = crate::patchset::hex(&sha256(&p.bytes));
+            carried.iter().any(|(n, d)| *n == p.name && *d != digest)
+        })
+        .map(|p| p.name.clone())
+        .collect()
+}
+
+/// Records the patches `names` of `from` in `carried` with their current
+/// digests (`--mark-carried`, after they were carried by hand).
+pub fn mark_carried(carried: &mut Vec<(String, String)>, from: &PatchSet, names: &[String]) {
+    for p in from.patches.iter().filter(|p| names.contains(&p.name)) {
+        carried.retain(|(n, _)| *n != p.name);
+        carried.push((p.name.clone(), crate::patchset::hex(&sha256(&p.bytes))));
+    }
+    carried.sort();
 }
 
 /// Whether `dir` has a `git am` session open.

@@ -180,3 +180,43 @@ fn a_second_rebase_carries_only_the_new_patches_and_keeps_earlier_resolutions() 
         "{lib}"
     );
 }
+
+/// A patch changed on the `--from` side after it was carried is named (so
+/// `rebase` stops on it), until `--mark-carried` records its new form; a
+/// patch the target does not carry yet is left for `rebase` to carry.
+#[test]
+fn a_patch_changed_since_it_was_carried_is_named_until_marked_carried() {
+    use xtask::patchset::{Patch, PatchSet};
+    use xtask::rebase::{changed_since_carried, mark_carried};
+
+    let patch = |name: &str, body: &str| Patch {
+        name: name.to_owned(),
+        bytes: body.as_bytes().to_vec(),
+    };
+    let old = PatchSet {
+        patches: vec![patch("0001-a.patch", "a"), patch("0002-b.patch", "b")],
+        stale: Vec::new(),
+    };
+    let mut carried = Vec::new();
+    mark_carried(
+        &mut carried,
+        &old,
+        &["0001-a.patch".to_owned(), "0002-b.patch".to_owned()],
+    );
+    let onto = ["0001-a.patch", "0002-b.patch"];
+    assert!(changed_since_carried(&old, &onto, &carried).is_empty());
+
+    let new = PatchSet {
+        patches: vec![
+            patch("0001-a.patch", "a"),
+            patch("0002-b.patch", "b, reworded"),
+            patch("0003-c.patch", "c"),
+        ],
+        stale: Vec::new(),
+    };
+    let changed = changed_since_carried(&new, &onto, &carried);
+    assert_eq!(changed, ["0002-b.patch"]);
+    mark_carried(&mut carried, &new, &changed);
+    assert!(changed_since_carried(&new, &onto, &carried).is_empty());
+    assert_eq!(carried.len(), 2, "0003 is not carried yet: {carried:?}");
+}
