@@ -454,6 +454,7 @@ mod tests {
             total_secs: 0.0,
             ir_measured,
             command: "test".into(),
+            tokio: "1.54.1".into(),
         }
     }
 
