@@ -22,7 +22,8 @@
 //!    target directory `target/unstable` (a different cfg would otherwise
 //!    rebuild everything in `target/debug`).
 //! 6. The loom model checks of the probes crate (`probes/tests/loom.rs`),
-//!    built with `--cfg loom` in release mode in `target/loom`.
+//!    built with `--cfg loom` in release mode in `target/loom`; then xtask's
+//!    own tests ([`xtask_tests_cmd`]), in `target/xtask-tests`.
 //! 7. `promtool check rules` and `promtool test rules` on `dashboards/`
 //!    ([`crate::dashboards`]).
 //! 8. The TUI test, `top/tests/tui_tmux.rs` (ignored by the workspace's
@@ -93,6 +94,10 @@ pub fn test(paths: &Paths, miri: bool, args: &[String]) -> Result<()> {
             Step::new("loom model checks of the probes (--cfg loom)", || {
                 stream(loom_cmd(paths))
             }),
+            Step::new(
+                "xtask's own tests (fork, patches, swap, rebase, overhead report)",
+                || stream(xtask_tests_cmd(paths)),
+            ),
             Step::reporting("promtool check/test rules (dashboards/)", || {
                 crate::dashboards::check_rules(paths)
             }),
@@ -140,6 +145,19 @@ pub fn differential_cmd(paths: &Paths) -> Command {
         .current_dir(paths.workspace())
         .env("CARGO_TARGET_DIR", paths.build_dir("unstable"))
         .env("RUSTFLAGS", rustflags("--cfg tokio_unstable"));
+    cmd
+}
+
+/// `cargo test` of xtask's own workspace (its unit tests and `xtask/tests/`:
+/// the fork and patch checks, swap's repeated and interrupted paths,
+/// rebase on synthetic releases), in `target/xtask-tests` so that the
+/// running xtask binary is never rebuilt under itself.
+pub fn xtask_tests_cmd(paths: &Paths) -> Command {
+    let mut cmd = cargo_cmd();
+    cmd.args(["test", "--manifest-path"])
+        .arg(paths.root.join("xtask").join("Cargo.toml"))
+        .current_dir(&paths.root)
+        .env("CARGO_TARGET_DIR", paths.root.join("target").join("xtask-tests"));
     cmd
 }
 
