@@ -7,7 +7,8 @@
 //! it last returned from turning the driver stack (one relaxed store per
 //! turn, never per poll, with poll timing on); the runtime's age is the
 //! youngest of them, or zero while a worker is parked (it is turning the
-//! driver, or waiting on one that is).
+//! driver, or waiting on one that is). The runtime stamps every worker when
+//! it is built, so before the first turn the age is the runtime's own.
 //!
 //! In Tokio's driver stack the time driver wraps the I/O driver and both
 //! turn in the same park, so the two share one age.
@@ -41,7 +42,8 @@ impl DriverTurn {
 pub const DRIVERS: [&str; 2] = ["io", "time"];
 
 /// How long since any of `workers` last turned the drivers, at `now` on
-/// `clock`: zero while one of them is parked, `None` before the first turn.
+/// `clock`: zero while one of them is parked, `None` if none was ever
+/// stamped (the runtime stamps them all when it is built with poll timing).
 pub(crate) fn last_turn_age<'a>(
     workers: impl Iterator<Item = &'a WorkerProbes>,
     clock: Clock,

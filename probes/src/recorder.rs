@@ -661,9 +661,12 @@ impl WorkerRecorder {
     ///
     /// let settings = PulseConfig::new().poll_timing(true).resolve().unwrap();
     /// let (writer, mut recorders) = fork::with_settings(None, 1, &settings);
-    /// assert_eq!(writer.probes().snapshot().driver_last_turn_age, None);
+    /// std::thread::sleep(std::time::Duration::from_millis(20));
+    /// // Not turned yet: the age is the runtime's.
+    /// let built = writer.probes().snapshot().driver_last_turn_age.unwrap();
     /// recorders[0].driver_turned(true);
-    /// assert!(writer.probes().snapshot().driver_last_turn_age.is_some());
+    /// let turned = writer.probes().snapshot().driver_last_turn_age.unwrap();
+    /// assert!(turned < built, "{turned:?} {built:?}");
     /// ```
     #[inline]
     pub fn driver_turned(&mut self, had_driver: bool) {

@@ -128,6 +128,15 @@ impl RuntimeProbes {
         let slots: Box<[Arc<CachePadded<WorkerProbes>>]> = (0..workers)
             .map(|index| Arc::new(CachePadded::new(WorkerProbes::new(index, workers))))
             .collect();
+        if settings.poll_timing {
+            // Until a worker first turns the drivers, they have gone
+            // unturned since now: a runtime whose workers enter long polls
+            // at once is starved from its start, not unobserved.
+            let now = clock.now();
+            for slot in slots.iter() {
+                slot.driver.record(now);
+            }
+        }
         let lifecycle = Arc::new(Lifecycle::new(workers));
         let recorders = slots
             .iter()
@@ -161,9 +170,9 @@ impl RuntimeProbes {
     }
 
     /// How long since a worker last turned the runtime's drivers (I/O and
-    /// timers): zero while a worker is parked, `None` without poll timing or
-    /// before the first turn. A large age while tasks wait for I/O means
-    /// every worker is inside a long poll.
+    /// timers): zero while a worker is parked, the runtime's age before the
+    /// first turn, `None` without poll timing. A large age while tasks wait
+    /// for I/O means every worker is inside a long poll.
     ///
     /// # Examples
     ///

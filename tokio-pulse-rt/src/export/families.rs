@@ -355,7 +355,7 @@ pub const FAMILIES: &[Family] = &[
         DRIVER_LAST_TURN_AGE,
         &["driver"],
         "How long since a worker last turned the I/O and time drivers; 0 while a worker is parked (poll timing on).",
-        "How long since a worker last turned the runtime's drivers, `driver=\"io\"` and `driver=\"time\"` (Tokio turns both in the same park, so they share one age); 0 while a worker is parked. High while tasks wait for I/O means every worker is inside a long poll and sockets go unread: the watchdog then reports the starved driver (poll timing on; absent before the first turn).",
+        "How long since a worker last turned the runtime's drivers, `driver=\"io\"` and `driver=\"time\"` (Tokio turns both in the same park, so they share one age); 0 while a worker is parked. High while tasks wait for I/O means every worker is inside a long poll and sockets go unread: the watchdog then reports the starved driver (poll timing on; before the first turn, the runtime's age).",
         Read::Samples(|s, emit| {
             if let Some(age) = s.driver_last_turn_age {
                 for driver in tokio_pulse_probes::DRIVERS {
