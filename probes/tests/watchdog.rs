@@ -50,13 +50,17 @@ fn capture() -> &'static Arc<Capture> {
     })
 }
 
+/// The stall reports of the runtime `id`'s worker. Not its starved-driver
+/// reports: a synthetic worker never parks, so its drivers go unturned from
+/// the runtime's build on, and the watchdog says so once per episode
+/// (`tokio-pulse-rt/tests/starved_driver.rs` tests those).
 fn stalls_of(id: u64) -> Vec<Stall> {
     capture()
         .stalls
         .lock()
         .unwrap()
         .iter()
-        .filter(|e| e.runtime_id == id)
+        .filter(|e| e.runtime_id == id && e.details.starved_driver.is_none())
         .cloned()
         .collect()
 }
@@ -196,6 +200,41 @@ fn a_stall_is_reported_while_it_lasts_and_with_the_workers_duration() {
     assert!(!events[0].ended && events[1].ended, "{events:?}");
     assert!(events[0].duration >= Duration::from_millis(10));
     assert_eq!(events[1].duration, Duration::from_nanos(end - start));
+}
+
+/// A worker that went into a poll without ever parking has never turned
+/// the drivers: the runtime's build is their last turn, so once the stall
+/// threshold has passed the watchdog reports them starved, once per
+/// episode, and a park ends the episode.
+#[test]
+fn drivers_unturned_since_the_build_are_reported_starved() {
+    capture();
+    let threshold = Duration::from_millis(10);
+    let (rt, mut worker) = synthetic("never-turned", threshold, Duration::from_millis(1));
+    let starved = || {
+        capture()
+            .stalls
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|e| e.runtime_id == rt.id())
+            .filter_map(|e| e.details.starved_driver)
+            .collect::<Vec<_>>()
+    };
+    let clock = rt.clock();
+    worker.busy_started_at(clock.now());
+    worker.poll_started(task(9));
+    wait_until("the starved-driver report", || !starved().is_empty());
+    std::thread::sleep(Duration::from_millis(20));
+    let reports = starved();
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    assert_eq!(reports[0].driver, "io");
+    assert!(reports[0].not_turned_for >= threshold, "{reports:?}");
+    let age = rt.driver_last_turn_age().expect("poll timing is on");
+    assert!(age >= threshold + Duration::from_millis(20), "{age:?}");
+    worker.poll_ended_at(clock.now());
+    worker.parked();
+    assert_eq!(rt.driver_last_turn_age(), Some(Duration::ZERO));
 }
 
 /// Shutdown begins while a worker is stuck: the watchdog keeps reporting,
