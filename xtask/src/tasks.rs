@@ -157,7 +157,10 @@ pub fn xtask_tests_cmd(paths: &Paths) -> Command {
     cmd.args(["test", "--manifest-path"])
         .arg(paths.root.join("xtask").join("Cargo.toml"))
         .current_dir(&paths.root)
-        .env("CARGO_TARGET_DIR", paths.root.join("target").join("xtask-tests"));
+        .env(
+            "CARGO_TARGET_DIR",
+            paths.root.join("target").join("xtask-tests"),
+        );
     cmd
 }
 

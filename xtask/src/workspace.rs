@@ -34,8 +34,8 @@ use crate::{Paths, TOKIO_VERSION};
 /// new member cannot be missed here).
 pub fn members(root: &Path) -> Result<Vec<String>> {
     let manifest = root.join("Cargo.toml");
-    let text = fs::read_to_string(&manifest)
-        .with_context(|| format!("reading {}", manifest.display()))?;
+    let text =
+        fs::read_to_string(&manifest).with_context(|| format!("reading {}", manifest.display()))?;
     let doc: toml_edit::DocumentMut = text
         .parse()
         .with_context(|| format!("{} is not valid TOML", manifest.display()))?;
