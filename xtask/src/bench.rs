@@ -27,7 +27,7 @@ use std::time::SystemTime;
 use anyhow::{anyhow, bail, Context, Result};
 use serde_json::Value;
 
-use crate::cargo::{cargo_cmd, path_dep, path_str, ScratchManifest};
+use crate::cargo::{cargo_cmd, path_dep, path_str, read_manifest, ScratchManifest};
 use crate::{fork, pristine, process, Paths, TOKIO_VERSION};
 
 /// Options of `cargo xtask bench`.
@@ -338,11 +338,7 @@ pub fn change_table(runs: &[BenchRun], threshold: f64) -> String {
 /// `integration/regression.rs`, with tokio patched to the pristine crate.
 pub fn stock_manifest(root: &Path, pristine_dir: &Path) -> Result<ScratchManifest> {
     let bench_manifest = root.join("benches").join("Cargo.toml");
-    let text = fs::read_to_string(&bench_manifest)
-        .with_context(|| format!("reading {}", bench_manifest.display()))?;
-    let doc: toml_edit::DocumentMut = text
-        .parse()
-        .with_context(|| format!("{} is not valid TOML", bench_manifest.display()))?;
+    let doc = read_manifest(&bench_manifest)?;
     // The same dependency entries as benches/Cargo.toml, so the versions and
     // features cannot drift apart.
     let dependencies = doc
