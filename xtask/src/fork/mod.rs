@@ -7,7 +7,7 @@
 //! `vendor/tokio` (see [`Record`]), so that xtask can tell "patches/ moved on"
 //! (safe to rebuild) from "vendor/tokio holds new commits" (must not be lost).
 //!
-//! Export ([`export`]), used by every command here:
+//! Export ([`export()`]), used by every command here:
 //!
 //! 1. Refuse merge commits in `pristine..HEAD` (`format-patch` would skip them).
 //! 2. `git format-patch --zero-commit --no-signature --full-index --no-numbered

@@ -43,7 +43,7 @@ impl Targets {
     }
 
     /// The targets for the checkout at `root` on base `version` (one of
-    /// [`BASES`]).
+    /// [`BASES`](crate::BASES)).
     pub fn for_base(root: &Path, version: &str) -> Result<Targets> {
         let paths = Paths::new(root).with_tokio(version)?;
         let text = |p: PathBuf| {
