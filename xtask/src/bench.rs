@@ -27,7 +27,7 @@ use std::time::SystemTime;
 use anyhow::{anyhow, bail, Context, Result};
 use serde_json::Value;
 
-use crate::cargo::{cargo_cmd, path_dep, path_str, ScratchManifest};
+use crate::cargo::{cargo_cmd, path_dep, path_str, read_manifest, ScratchManifest};
 use crate::{fork, pristine, process, Paths, TOKIO_VERSION};
 
 /// Options of `cargo xtask bench`.
@@ -338,11 +338,7 @@ pub fn change_table(runs: &[BenchRun], threshold: f64) -> String {
 /// `integration/regression.rs`, with tokio patched to the pristine crate.
 pub fn stock_manifest(root: &Path, pristine_dir: &Path) -> Result<ScratchManifest> {
     let bench_manifest = root.join("benches").join("Cargo.toml");
-    let text = fs::read_to_string(&bench_manifest)
-        .with_context(|| format!("reading {}", bench_manifest.display()))?;
-    let doc: toml_edit::DocumentMut = text
-        .parse()
-        .with_context(|| format!("{} is not valid TOML", bench_manifest.display()))?;
+    let doc = read_manifest(&bench_manifest)?;
     // The same dependency entries as benches/Cargo.toml, so the versions and
     // features cannot drift apart.
     let dependencies = doc
@@ -381,9 +377,6 @@ fn targets(paths: &Paths, quick: bool) -> Result<()> {
     } else {
         pristine::ensure(paths)?.dir
     };
-    let filter = "seed_targets";
-
-    let started = SystemTime::now();
     let mut cmd = cargo_cmd();
     cmd.args([
         "bench",
@@ -392,15 +385,8 @@ fn targets(paths: &Paths, quick: bool) -> Result<()> {
         "--bench",
         "regression",
     ])
-    .current_dir(&paths.root)
-    .arg("--")
-    .arg(filter);
-    if quick {
-        cmd.args(quick_args());
-    }
-    eprintln!("bench: seed targets on the fork");
-    process::stream(cmd)?;
-    let fork_runs = collect(&paths.target.join("criterion"), started)?;
+    .current_dir(&paths.root);
+    let fork_runs = seed_runs(cmd, quick, "the fork", &paths.target)?;
 
     let dir = paths.scratch().join("bench-stock");
     let manifest = stock_manifest(&paths.root, &pristine_dir)?.write(&dir)?;
@@ -410,21 +396,37 @@ fn targets(paths: &Paths, quick: bool) -> Result<()> {
             .with_context(|| format!("copying {}", lock.display()))?;
     }
     let target_dir = dir.join("target");
-    let started = SystemTime::now();
     let mut cmd = cargo_cmd();
     cmd.args(["bench", "--bench", "regression", "--manifest-path"])
         .arg(&manifest)
-        .env("CARGO_TARGET_DIR", &target_dir)
-        .arg("--")
-        .arg(filter);
+        .env("CARGO_TARGET_DIR", &target_dir);
+    let stock_runs = seed_runs(
+        cmd,
+        quick,
+        &format!("stock tokio {TOKIO_VERSION}"),
+        &target_dir,
+    )?;
+    print!("{}", targets_table(&fork_runs, &stock_runs));
+    Ok(())
+}
+
+/// Streams `cmd` (a `cargo bench` of the regression bench, building `on`)
+/// with the seed targets' filter, then collects the runs it wrote into
+/// `target_dir`'s `criterion/`.
+fn seed_runs(
+    mut cmd: std::process::Command,
+    quick: bool,
+    on: &str,
+    target_dir: &Path,
+) -> Result<Vec<BenchRun>> {
+    cmd.arg("--").arg("seed_targets");
     if quick {
         cmd.args(quick_args());
     }
-    eprintln!("bench: seed targets on stock tokio {TOKIO_VERSION}");
+    eprintln!("bench: seed targets on {on}");
+    let started = SystemTime::now();
     process::stream(cmd)?;
-    let stock_runs = collect(&target_dir.join("criterion"), started)?;
-    print!("{}", targets_table(&fork_runs, &stock_runs));
-    Ok(())
+    collect(&target_dir.join("criterion"), started)
 }
 
 /// ns per operation of seed row `prefix`, from runs whose id is

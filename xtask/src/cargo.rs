@@ -37,6 +37,25 @@ pub fn path_str(path: &Path) -> Result<&str> {
         .ok_or_else(|| anyhow!("the path {} is not valid UTF-8", path.display()))
 }
 
+/// Reads and parses the manifest (or any TOML file) at `path`; the errors
+/// name it ("reading PATH", "PATH is not valid TOML").
+///
+/// # Examples
+///
+/// ```
+/// let dir = tempfile::tempdir().unwrap();
+/// let path = dir.path().join("Cargo.toml");
+/// std::fs::write(&path, "[package]\nname = \"a\"\n").unwrap();
+/// let doc = xtask::cargo::read_manifest(&path).unwrap();
+/// assert_eq!(doc["package"]["name"].as_str(), Some("a"));
+/// ```
+pub fn read_manifest(path: &Path) -> Result<DocumentMut> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    text.parse()
+        .with_context(|| format!("{} is not valid TOML", path.display()))
+}
+
 /// The inline table `{ path = "<path>" }`.
 pub fn path_dep(path: &Path) -> Result<Value> {
     Ok(inline([("path", path_str(path)?.into())]))
@@ -261,6 +280,24 @@ pub fn manifest_path(metadata_json: &str, name: &str, version: &str) -> Result<P
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn read_manifest_errors_name_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("missing.toml");
+        let err = format!("{:#}", read_manifest(&missing).unwrap_err());
+        assert!(
+            err.starts_with(&format!("reading {}", missing.display())),
+            "{err}"
+        );
+        let bad = dir.path().join("Cargo.toml");
+        std::fs::write(&bad, "[package\n").unwrap();
+        let err = format!("{:#}", read_manifest(&bad).unwrap_err());
+        assert!(
+            err.starts_with(&format!("{} is not valid TOML", bad.display())),
+            "{err}"
+        );
+    }
 
     #[test]
     fn finds_manifest_in_metadata() {

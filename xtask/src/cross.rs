@@ -31,7 +31,7 @@ use std::process::Command;
 
 use anyhow::{Context, Result};
 
-use crate::cargo::{cargo_cmd, inline, path_str, strings, ScratchManifest};
+use crate::cargo::{cargo_cmd, inline, path_str, read_manifest, strings, ScratchManifest};
 use crate::fork::ensure_fork;
 use crate::process::{self, stream};
 use crate::steps::{run_steps, Outcome, Skip, Step};
@@ -211,11 +211,7 @@ pub fn check_targets(paths: &Paths) -> Result<()> {
 /// The `rust-version` of the crate whose manifest is `manifest` (Tokio's
 /// MSRV for the base, e.g. 1.71 for 1.53.x).
 pub fn rust_version(manifest: &Path) -> Result<String> {
-    let text =
-        fs::read_to_string(manifest).with_context(|| format!("reading {}", manifest.display()))?;
-    let doc: toml_edit::DocumentMut = text
-        .parse()
-        .with_context(|| format!("{} is not valid TOML", manifest.display()))?;
+    let doc = read_manifest(manifest)?;
     doc.get("package")
         .and_then(|p| p.get("rust-version"))
         .and_then(|v| v.as_str())

@@ -214,12 +214,7 @@ pub fn run(paths: &Paths, args: &Args) -> Result<()> {
         }
         Outcome::Applied(exported) => {
             exported.write_dir(&onto.patches())?;
-            Record {
-                complete: true,
-                patches: exported.digest(),
-                vendor: exported.digest(),
-            }
-            .write(&onto.applied_record())?;
+            Record::new(true, &exported, &exported).write(&onto.applied_record())?;
             let git = Git::new(&dest);
             let stat = git.run(["diff", "--shortstat", PRISTINE_TAG, "HEAD"])?;
             println!(

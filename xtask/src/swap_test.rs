@@ -256,7 +256,7 @@ mod tests {
             "[package]\nname = \"app\"\n\n[dependencies]\ntokio = \"~1.53\"\nbytes = \"1\"\n\n\
              [dev-dependencies.tokio]\nversion = \"~1.53\"\nfeatures = [\"test-util\"]\n"
         );
-        assert_eq!(crate::swap::manifest::pick_base(&pinned).unwrap(), "1.53.3");
+        assert_eq!(crate::swap::base::pick_base(&pinned).unwrap(), "1.53.3");
         assert!(pin_tokio("[package]\nname = \"x\"\n", "~1.53").is_err());
     }
 

@@ -48,6 +48,7 @@
 //! `demo` example of `tokio-pulse-examples` in release mode. `cargo xtask top
 //! [-- args]` runs `tokio-pulse top` (top/) in release mode.
 
+use std::path::Path;
 use std::process::Command;
 
 use anyhow::Result;
@@ -119,16 +120,22 @@ pub fn test(paths: &Paths, miri: bool, args: &[String]) -> Result<()> {
 /// skipped (through [`SKIP_LOG_ENV`]) come back as skips.
 fn workspace_tests(paths: &Paths, args: &[String], installer: &Installer) -> Result<Outcome> {
     ensure_prometheus(installer);
-    let log = paths
-        .scratch()
-        .join(format!("skips-{}.log", std::process::id()));
-    std::fs::create_dir_all(paths.scratch())?;
-    let _ = std::fs::remove_file(&log);
     let mut cmd = cargo_cmd();
     cmd.args(["test", "--workspace"])
         .args(args)
-        .current_dir(paths.workspace())
-        .env(SKIP_LOG_ENV, &log);
+        .current_dir(paths.workspace());
+    stream_with_skip_log(paths, "skips", cmd)
+}
+
+/// Streams `cmd` with [`SKIP_LOG_ENV`] set to a fresh log,
+/// `<scratch>/<stem>-<pid>.log`; the tests that skipped come back as skips.
+fn stream_with_skip_log(paths: &Paths, stem: &str, mut cmd: Command) -> Result<Outcome> {
+    let log = paths
+        .scratch()
+        .join(format!("{stem}-{}.log", std::process::id()));
+    std::fs::create_dir_all(paths.scratch())?;
+    let _ = std::fs::remove_file(&log);
+    cmd.env(SKIP_LOG_ENV, &log);
     let result = stream(cmd);
     let skipped = read_skip_log(&log);
     let _ = std::fs::remove_file(&log);
@@ -157,7 +164,10 @@ pub fn xtask_tests_cmd(paths: &Paths) -> Command {
     cmd.args(["test", "--manifest-path"])
         .arg(paths.root.join("xtask").join("Cargo.toml"))
         .current_dir(&paths.root)
-        .env("CARGO_TARGET_DIR", paths.root.join("target").join("xtask-tests"));
+        .env(
+            "CARGO_TARGET_DIR",
+            paths.root.join("target").join("xtask-tests"),
+        );
     cmd
 }
 
@@ -198,21 +208,12 @@ pub fn miri_cmd(paths: &Paths) -> Command {
 /// The fork is ensured first only because the workspace's `[patch]` needs
 /// `vendor/tokio` to resolve; top itself has no Tokio.
 pub fn top(paths: &Paths, args: &[String]) -> Result<()> {
-    ensure_fork(paths, false)?;
-    let mut cmd = cargo_cmd();
-    cmd.args([
-        "run",
-        "--release",
-        "-p",
-        "tokio-pulse-top",
-        "--bin",
-        "tokio-pulse",
-        "--",
-        "top",
-    ])
-    .args(args)
-    .current_dir(&paths.root);
-    stream(cmd)
+    run_release(
+        paths,
+        &paths.root,
+        &["tokio-pulse-top", "--bin", "tokio-pulse", "--", "top"],
+        args,
+    )
 }
 
 /// The TUI test (`top/tests/tui_tmux.rs`, ignored by a plain `cargo test`):
@@ -225,11 +226,6 @@ fn tui_test(paths: &Paths) -> Result<Outcome> {
         .args(["build", "-p", "tokio-pulse-examples", "--examples"])
         .current_dir(&paths.root);
     stream(build)?;
-    let log = paths
-        .scratch()
-        .join(format!("skips-tui-{}.log", std::process::id()));
-    std::fs::create_dir_all(paths.scratch())?;
-    let _ = std::fs::remove_file(&log);
     let mut cmd = cargo_cmd();
     cmd.args([
         "test",
@@ -240,30 +236,29 @@ fn tui_test(paths: &Paths) -> Result<Outcome> {
         "--",
         "--ignored",
     ])
-    .current_dir(&paths.root)
-    .env(SKIP_LOG_ENV, &log);
-    let result = stream(cmd);
-    let skipped = read_skip_log(&log);
-    let _ = std::fs::remove_file(&log);
-    result?;
-    Ok(Outcome::Passed { skipped: skipped? })
+    .current_dir(&paths.root);
+    stream_with_skip_log(paths, "skips-tui", cmd)
 }
 
 /// `cargo xtask demo [-- args]`: ensure the fork, then run the demo example.
 pub fn demo(paths: &Paths, args: &[String]) -> Result<()> {
+    run_release(
+        paths,
+        &paths.workspace(),
+        &["tokio-pulse-examples", "--example", "demo", "--"],
+        args,
+    )
+}
+
+/// Ensures the fork, then streams `cargo run --release -p PACKAGE...`
+/// (`package`: the package, its target and what goes before `args`) in `dir`.
+fn run_release(paths: &Paths, dir: &Path, package: &[&str], args: &[String]) -> Result<()> {
     ensure_fork(paths, false)?;
     let mut cmd = cargo_cmd();
-    cmd.args([
-        "run",
-        "--release",
-        "-p",
-        "tokio-pulse-examples",
-        "--example",
-        "demo",
-        "--",
-    ])
-    .args(args)
-    .current_dir(paths.workspace());
+    cmd.args(["run", "--release", "-p"])
+        .args(package)
+        .args(args)
+        .current_dir(dir);
     stream(cmd)
 }
 

@@ -27,6 +27,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
+use crate::cargo::read_manifest;
 use crate::fs::remove_dir_if_exists;
 use crate::{Paths, TOKIO_VERSION};
 
@@ -34,11 +35,7 @@ use crate::{Paths, TOKIO_VERSION};
 /// new member cannot be missed here).
 pub fn members(root: &Path) -> Result<Vec<String>> {
     let manifest = root.join("Cargo.toml");
-    let text = fs::read_to_string(&manifest)
-        .with_context(|| format!("reading {}", manifest.display()))?;
-    let doc: toml_edit::DocumentMut = text
-        .parse()
-        .with_context(|| format!("{} is not valid TOML", manifest.display()))?;
+    let doc = read_manifest(&manifest)?;
     let members = doc
         .get("workspace")
         .and_then(|w| w.get("members"))

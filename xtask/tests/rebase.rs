@@ -27,6 +27,15 @@ fn user_commit(git: &Git, message: &str) {
     output(cmd).unwrap();
 }
 
+/// Replaces `from` with `to` in `git`'s `src/lib.rs` and commits that as
+/// the user, with `message`.
+fn commit_lib_edit(git: &Git, (from, to): (&str, &str), message: &str) {
+    let lib = git.dir().join("src/lib.rs");
+    let text = fs::read_to_string(&lib).unwrap();
+    fs::write(&lib, text.replace(from, to)).unwrap();
+    user_commit(git, message);
+}
+
 /// A fork of release 1.0.0 with two patches (the first rewrites `one()`'s
 /// body, the second touches `two()`), exported into `<tmp>/patches`; and
 /// release 1.0.1 of the crate, whose `one()` body is `upstream_one`.
@@ -34,17 +43,16 @@ fn setup(tmp: &Path, upstream_one: &str) -> Plan {
     let from = Git::new(tmp.join("from"));
     write_release(from.dir(), "1", "# tiny\n");
     commit_base_of(&from, "1.0.0").unwrap();
-    let lib = from.dir().join("src/lib.rs");
-    let text = fs::read_to_string(&lib).unwrap();
-    fs::write(
-        &lib,
-        text.replace("    1\n", "    probes::poll();\n    1\n"),
-    )
-    .unwrap();
-    user_commit(&from, "rt: count polls\n\nWhy: to count them.");
-    let text = fs::read_to_string(&lib).unwrap();
-    fs::write(&lib, text.replace("    2\n", "    probes::two();\n    2\n")).unwrap();
-    user_commit(&from, "rt: count twos");
+    commit_lib_edit(
+        &from,
+        ("    1\n", "    probes::poll();\n    1\n"),
+        "rt: count polls\n\nWhy: to count them.",
+    );
+    commit_lib_edit(
+        &from,
+        ("    2\n", "    probes::two();\n    2\n"),
+        "rt: count twos",
+    );
     let patches = tmp.join("patches");
     export(&from, &tmp.join("scratch"))
         .unwrap()
@@ -153,14 +161,11 @@ fn a_second_rebase_carries_only_the_new_patches_and_keeps_earlier_resolutions() 
 
     // Upstream work goes on: a third patch on the --from base.
     let from = Git::new(&plan.from_repo);
-    let lib = from.dir().join("src/lib.rs");
-    let text = fs::read_to_string(&lib).unwrap();
-    fs::write(
-        &lib,
-        text.replace("    0\n", "    probes::zero();\n    0\n"),
-    )
-    .unwrap();
-    user_commit(&from, "rt: count zeros");
+    commit_lib_edit(
+        &from,
+        ("    0\n", "    probes::zero();\n    0\n"),
+        "rt: count zeros",
+    );
     export(&from, &plan.scratch)
         .unwrap()
         .write_dir(&plan.from_patches)

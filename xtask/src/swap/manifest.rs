@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{anyhow, bail, Context, Result};
 use toml_edit::{DocumentMut, InlineTable, Item, Table, Value};
 
-use crate::{Paths, BASES, TOKIO_VERSION};
+use super::base::check_tokio_requirements;
+use crate::{Paths, TOKIO_VERSION};
 
 /// The crate that the swap adds as a dependency.
 pub const PULSE_RT: &str = "tokio-pulse-rt";
@@ -42,7 +43,7 @@ impl Targets {
     }
 
     /// The targets for the checkout at `root` on base `version` (one of
-    /// [`BASES`]).
+    /// [`BASES`](crate::BASES)).
     pub fn for_base(root: &Path, version: &str) -> Result<Targets> {
         let paths = Paths::new(root).with_tokio(version)?;
         let text = |p: PathBuf| {
@@ -82,142 +83,13 @@ pub enum Edit {
     },
 }
 
-/// The dependency tables of a manifest, by their TOML path.
-fn dependency_tables(doc: &DocumentMut) -> Vec<(String, &Table)> {
-    const KINDS: [&str; 3] = ["dependencies", "dev-dependencies", "build-dependencies"];
-    let mut tables = Vec::new();
-    for kind in KINDS {
-        if let Some(t) = doc.get(kind).and_then(Item::as_table) {
-            tables.push((kind.to_owned(), t));
-        }
-    }
-    if let Some(targets) = doc.get("target").and_then(Item::as_table) {
-        for (cfg, item) in targets.iter() {
-            for kind in KINDS {
-                if let Some(t) = item.get(kind).and_then(Item::as_table) {
-                    tables.push((format!("target.'{cfg}'.{kind}"), t));
-                }
-            }
-        }
-    }
-    if let Some(t) = doc
-        .get("workspace")
-        .and_then(|w| w.get("dependencies"))
-        .and_then(Item::as_table)
-    {
-        tables.push(("workspace.dependencies".to_owned(), t));
-    }
-    tables
-}
-
 /// A string field of a dependency given as an inline or a full table.
-fn field<'a>(item: &'a Item, key: &str) -> Option<&'a Value> {
+pub(super) fn field<'a>(item: &'a Item, key: &str) -> Option<&'a Value> {
     match item {
         Item::Value(Value::InlineTable(t)) => t.get(key),
         Item::Table(t) => t.get(key).and_then(Item::as_value),
         _ => None,
     }
-}
-
-/// The newest supported base that every direct tokio requirement of the
-/// manifest `text` accepts (the default base when it has none). Refuses,
-/// listing the supported bases, when none fits.
-///
-/// ```
-/// use xtask::swap::manifest::pick_base;
-/// let app = |req: &str| format!("[package]\nname = \"a\"\n[dependencies]\ntokio = \"{req}\"\n");
-/// assert_eq!(pick_base(&app("1")).unwrap(), "1.54.1");
-/// assert_eq!(pick_base(&app("~1.53")).unwrap(), "1.53.3");
-/// assert!(pick_base(&app("1.60")).is_err());
-/// ```
-pub fn pick_base(text: &str) -> Result<&'static str> {
-    let doc: DocumentMut = text.parse().context("Cargo.toml is not valid TOML")?;
-    let mut reqs = Vec::new();
-    for (section, table) in dependency_tables(&doc) {
-        for (key, item) in table.iter() {
-            let package = field(item, "package")
-                .and_then(Value::as_str)
-                .unwrap_or(key);
-            if package != "tokio" {
-                continue;
-            }
-            let req = match item {
-                Item::Value(Value::String(s)) => Some(s.value().as_str()),
-                _ => field(item, "version").and_then(Value::as_str),
-            };
-            if let Some(req) = req {
-                let parsed = semver::VersionReq::parse(req).with_context(|| {
-                    format!("[{section}] {key} = \"{req}\" is not a valid version requirement")
-                })?;
-                reqs.push((format!("[{section}] {key} = \"{req}\""), parsed));
-            }
-        }
-    }
-    for base in BASES {
-        let version = semver::Version::parse(base).context("parsing a base's version")?;
-        if reqs.iter().all(|(_, r)| r.matches(&version)) {
-            return Ok(base);
-        }
-    }
-    let shown: Vec<&str> = reqs.iter().map(|(s, _)| s.as_str()).collect();
-    bail!(
-        "no supported base of the fork is accepted by {}; supported: {}",
-        shown.join(", "),
-        crate::bases_list()
-    )
-}
-
-/// Checks every direct tokio dependency: from the registry, with a
-/// requirement that accepts the fork's version. Returns how many there are.
-fn check_tokio_requirements(doc: &DocumentMut, base: &str) -> Result<usize> {
-    let fork = semver::Version::parse(base).context("parsing the fork's version")?;
-    let mut found = 0;
-    for (section, table) in dependency_tables(doc) {
-        for (key, item) in table.iter() {
-            let package = field(item, "package")
-                .and_then(Value::as_str)
-                .unwrap_or(key);
-            if package != "tokio" {
-                continue;
-            }
-            found += 1;
-            let shown = format!("[{section}] {key}");
-            if field(item, "workspace").and_then(Value::as_bool) == Some(true) {
-                continue; // checked where [workspace.dependencies] declares it
-            }
-            for source in ["path", "git"] {
-                if field(item, source).is_some() {
-                    bail!(
-                        "{shown} comes from a {source}, not the registry, so \
-                         `[patch.crates-io]` would not apply to it. Point it at the \
-                         registry first (for example `tokio = \"1\"`), then swap."
-                    );
-                }
-            }
-            let req = match item {
-                Item::Value(Value::String(s)) => Some(s.value().as_str()),
-                _ => field(item, "version").and_then(Value::as_str),
-            };
-            let Some(req) = req else {
-                bail!("{shown} has no version requirement; give it one (for example \"1\")");
-            };
-            let parsed = semver::VersionReq::parse(req).with_context(|| {
-                format!("{shown} = \"{req}\" is not a valid version requirement")
-            })?;
-            if !parsed.matches(&fork) {
-                bail!(
-                    "{shown} = \"{req}\" does not accept {base}, the Tokio release \
-                     of this base of the fork, so cargo would not use the patch. Change the \
-                     requirement to one that accepts it (for example \"1\"), or pick \
-                     another base with --tokio (supported: {}); if the project needs a \
-                     newer Tokio, it cannot run on this fork until the fork moves to that \
-                     release.",
-                    crate::bases_list()
-                );
-            }
-        }
-    }
-    Ok(found)
 }
 
 /// The path of our patch entry, if the manifest has one: `Ok(true)` if it

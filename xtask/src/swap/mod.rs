@@ -49,6 +49,7 @@
 //! leaves the lock alone; on a project that is not swapped it does nothing
 //! and says so. It never deletes a file the swap did not create.
 
+pub mod base;
 pub mod manifest;
 #[cfg(test)]
 mod tests;
@@ -224,7 +225,7 @@ fn keepsake_of(manifest: &Path) -> PathBuf {
 
 /// `cargo xtask swap [--tokio VERSION] PATH`: see the module docs. Without
 /// `tokio`, the base is the newest one the app's tokio requirements accept
-/// ([`manifest::pick_base`]).
+/// ([`base::pick_base`]).
 pub fn swap(default: &Paths, tokio: Option<&str>, project: &Path) -> Result<()> {
     let paths = choose_base(default, tokio, project)?;
     ensure_fork(&paths, false)?;
@@ -241,7 +242,7 @@ pub fn choose_base(default: &Paths, tokio: Option<&str>, project: &Path) -> Resu
     let manifest = project_dir(project)?.join("Cargo.toml");
     let text =
         fs::read_to_string(&manifest).with_context(|| format!("reading {}", manifest.display()))?;
-    let base = manifest::pick_base(&text).with_context(|| format!("in {}", manifest.display()))?;
+    let base = base::pick_base(&text).with_context(|| format!("in {}", manifest.display()))?;
     println!("swap: using the tokio {base} base of the fork");
     default.with_tokio(base)
 }

@@ -135,13 +135,7 @@ fn undo_after_an_edit_keeps_the_lock_and_a_second_undo_and_a_new_swap_work() {
     undo(&paths, &app).unwrap();
     assert_eq!(fs::read_to_string(&lock).unwrap(), "# the user's lock\n");
     // Only the keepsake of the first cycle is left.
-    let mut left: Vec<String> = fs::read_dir(&app)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .filter(|n| n.contains("pulse"))
-        .collect();
-    left.sort();
-    assert_eq!(left, ["Cargo.toml.pulse-original"]);
+    assert_eq!(swap_files(&app), ["Cargo.toml.pulse-original"]);
 }
 
 /// The files in `dir` whose names mention the swap, sorted.
@@ -153,6 +147,16 @@ fn swap_files(dir: &Path) -> Vec<String> {
         .collect();
     names.sort();
     names
+}
+
+/// After an undo: the manifest is `APP` again, the lock holds `lock`, and
+/// no file of the swap is left.
+#[track_caller]
+fn assert_undone(app: &Path, lock: &str) {
+    assert_eq!(fs::read_to_string(app.join("Cargo.toml")).unwrap(), APP);
+    assert_eq!(fs::read_to_string(app.join("Cargo.lock")).unwrap(), lock);
+    let left = swap_files(app);
+    assert!(left.is_empty(), "{left:?}");
 }
 
 #[test]
@@ -167,9 +171,7 @@ fn an_interrupted_swap_is_finished_by_swap_or_cleaned_up_by_undo() {
     assert_ne!(fs::read_to_string(&manifest).unwrap(), APP);
     fs::write(&lock, "# fork lock\n").unwrap();
     undo(&paths, &app).unwrap();
-    assert_eq!(fs::read_to_string(&manifest).unwrap(), APP);
-    assert_eq!(fs::read_to_string(&lock).unwrap(), "# the user's lock\n");
-    assert!(swap_files(&app).is_empty(), "{:?}", swap_files(&app));
+    assert_undone(&app, "# the user's lock\n");
 
     // Stopped after the backup and the lock record; then the user builds
     // on stock tokio (a new lock) and runs --undo: nothing of theirs goes.
@@ -178,12 +180,7 @@ fn an_interrupted_swap_is_finished_by_swap_or_cleaned_up_by_undo() {
     fs::write(app.join("Cargo.lock.pulse-none"), "").unwrap();
     fs::write(&lock, "# written by a build on stock tokio\n").unwrap();
     undo(&paths, &app).unwrap();
-    assert_eq!(fs::read_to_string(&manifest).unwrap(), APP);
-    assert_eq!(
-        fs::read_to_string(&lock).unwrap(),
-        "# written by a build on stock tokio\n"
-    );
-    assert!(swap_files(&app).is_empty(), "{:?}", swap_files(&app));
+    assert_undone(&app, "# written by a build on stock tokio\n");
     undo(&paths, &app).unwrap();
     assert!(lock.exists());
 
@@ -194,12 +191,7 @@ fn an_interrupted_swap_is_finished_by_swap_or_cleaned_up_by_undo() {
     assert!(!app.join("Cargo.lock.pulse-none").exists());
     fs::write(&lock, "# fork lock\n").unwrap();
     undo(&paths, &app).unwrap();
-    assert_eq!(fs::read_to_string(&manifest).unwrap(), APP);
-    assert_eq!(
-        fs::read_to_string(&lock).unwrap(),
-        "# written by a build on stock tokio\n"
-    );
-    assert!(swap_files(&app).is_empty(), "{:?}", swap_files(&app));
+    assert_undone(&app, "# written by a build on stock tokio\n");
 }
 
 #[test]
@@ -214,12 +206,7 @@ fn an_interrupted_undo_is_finished_by_undo() {
     fs::remove_file(app.join("Cargo.lock.pulse-none")).unwrap();
     fs::write(&lock, "# the user's own lock, made since\n").unwrap();
     undo(&paths, &app).unwrap();
-    assert_eq!(fs::read_to_string(&manifest).unwrap(), APP);
-    assert_eq!(
-        fs::read_to_string(&lock).unwrap(),
-        "# the user's own lock, made since\n"
-    );
-    assert!(swap_files(&app).is_empty(), "{:?}", swap_files(&app));
+    assert_undone(&app, "# the user's own lock, made since\n");
 
     // Stopped after the manifest was restored, before the backup went.
     swap_manifest(&paths, &app).unwrap();

@@ -49,7 +49,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
 
-use crate::cargo::{cargo_cmd, inline, rustflags, strings, ScratchManifest};
+use crate::cargo::{cargo_cmd, inline, read_manifest, rustflags, strings, ScratchManifest};
 use crate::fork::ensure_fork;
 use crate::pristine;
 use crate::process::{self, display, run_with_deadline};
@@ -344,10 +344,7 @@ fn symlink(target: &Path, link: &Path) -> Result<()> {
 /// Step 4: the names of the crate's `[[test]]` targets.
 fn test_binaries(crate_dir: &Path) -> Result<Vec<String>> {
     let path = crate_dir.join("Cargo.toml");
-    let text = fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-    let doc: toml_edit::DocumentMut = text
-        .parse()
-        .with_context(|| format!("{} is not valid TOML", path.display()))?;
+    let doc = read_manifest(&path)?;
     let tests = doc
         .get("test")
         .and_then(|t| t.as_array_of_tables())

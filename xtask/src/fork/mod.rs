@@ -7,7 +7,7 @@
 //! `vendor/tokio` (see [`Record`]), so that xtask can tell "patches/ moved on"
 //! (safe to rebuild) from "vendor/tokio holds new commits" (must not be lost).
 //!
-//! Export ([`export`]), used by every command here:
+//! Export ([`export()`]), used by every command here:
 //!
 //! 1. Refuse merge commits in `pristine..HEAD` (`format-patch` would skip them).
 //! 2. `git format-patch --zero-commit --no-signature --full-index --no-numbered
@@ -46,15 +46,24 @@
 //! uncommitted changes, or if its export differs from `patches/` (unless, as in
 //! step 4 above, nothing changed on either side since xtask built it).
 
+mod applied;
+mod export;
+mod kept;
+
 use std::fmt::Write as _;
 use std::fs;
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context, Result};
 
+pub use applied::Record;
+pub use export::export;
+pub use kept::kept_work;
+use kept::{refuse_kept_work, refuse_uncommitted, unexported_commits};
+
 use crate::fs::{copy_tree, remove_dir_if_exists};
 use crate::git::Git;
-use crate::patchset::{describe, normalize_date, Patch, PatchSet};
+use crate::patchset::{describe, PatchSet};
 use crate::pristine::{self, MARKER};
 use crate::Paths;
 
@@ -116,50 +125,6 @@ fn replace_unless_followed(text: &str, from: &str, unless: &str, to: &str) -> St
 /// Tag of the base commit in `vendor/tokio`.
 pub const PRISTINE_TAG: &str = "pristine";
 
-/// What xtask last left in `vendor/tokio`, stored in `vendor/.pulse-applied`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Record {
-    /// Whether every patch applied (`false`: `git am` stopped at one).
-    pub complete: bool,
-    /// Digest of `patches/` at that time.
-    pub patches: String,
-    /// Digest of the export of `vendor/tokio` at that time.
-    pub vendor: String,
-}
-
-impl Record {
-    /// Reads the record; `None` if it is missing or unreadable (nothing is
-    /// then known, and xtask errs on the side of refusing).
-    pub fn read(path: &Path) -> Option<Self> {
-        let text = fs::read_to_string(path).ok()?;
-        let mut fields = (None, None, None);
-        for line in text.lines() {
-            match line.split_once(' ') {
-                Some(("state", v)) => fields.0 = Some(v == "complete"),
-                Some(("patches", v)) => fields.1 = Some(v.to_owned()),
-                Some(("vendor", v)) => fields.2 = Some(v.to_owned()),
-                _ => {}
-            }
-        }
-        Some(Self {
-            complete: fields.0?,
-            patches: fields.1?,
-            vendor: fields.2?,
-        })
-    }
-
-    /// Writes the record to `path`.
-    pub fn write(&self, path: &Path) -> Result<()> {
-        let state = if self.complete { "complete" } else { "failed" };
-        let text = format!(
-            "# What `cargo xtask` last left in vendor/tokio (sha256 of patch sets).\n\
-             state {state}\npatches {}\nvendor {}\n",
-            self.patches, self.vendor
-        );
-        fs::write(path, text).with_context(|| format!("writing {}", path.display()))
-    }
-}
-
 /// `cargo xtask fork [--force]`: makes `vendor/tokio` match `patches/`, or
 /// refuses to discard work (see the module docs). Other commands call this
 /// first.
@@ -177,26 +142,13 @@ pub fn sync(paths: &Paths, force: bool, pristine: impl FnOnce() -> Result<PathBu
     }
     let git = Git::new(&vendor);
     require_repo(&git, "--force")?;
-    let dirty = git.uncommitted()?;
-    if !dirty.is_empty() {
-        bail!(
-            "{} has uncommitted changes:\n{}\
-             Commit them in vendor/tokio and run `cargo xtask patches` to keep them, \
-             or run `cargo xtask fork --force` to discard them.",
-            vendor.display(),
-            indent(&dirty)
-        );
-    }
+    refuse_uncommitted(&git)?;
     let exported = export(&git, &paths.scratch())?;
     let current = PatchSet::read_dir(&paths.patches())?;
     let differences = current.differences(&exported);
     let record = Record::read(&paths.applied_record());
     if differences.is_empty() {
-        let now = Record {
-            complete: true,
-            patches: current.digest(),
-            vendor: exported.digest(),
-        };
+        let now = Record::new(true, &current, &exported);
         if record.as_ref() != Some(&now) {
             now.write(&paths.applied_record())?;
         }
@@ -208,8 +160,8 @@ pub fn sync(paths: &Paths, force: bool, pristine: impl FnOnce() -> Result<PathBu
         return Ok(());
     }
     match record {
-        Some(r) if r.vendor == exported.digest() => {
-            if r.complete && r.patches == current.digest() {
+        Some(r) if r.built(&exported) => {
+            if r.untouched(&current, &exported) {
                 say!(
                     paths,
                     "vendor/tokio is current ({} patches); patches/ is not in the form \
@@ -218,20 +170,7 @@ pub fn sync(paths: &Paths, force: bool, pristine: impl FnOnce() -> Result<PathBu
                 );
                 Ok(())
             } else {
-                let kept = kept_work(&git)?;
-                if !kept.is_empty() {
-                    bail!(
-                        "patches/ changed since {} was built, so it must be rebuilt, but that \
-                         would delete work kept there outside its checked-out history:\n{}\
-                         To keep it, save it outside vendor/ first, for example \
-                         `git -C vendor/tokio bundle create ../../pulse-work.bundle --all` \
-                         (restore with `git fetch`), then delete those refs, stashes or \
-                         worktrees there. Or run `cargo xtask fork --force` to delete them \
-                         with vendor/tokio.",
-                        vendor.display(),
-                        indent(&kept)
-                    );
-                }
+                refuse_kept_work(&git)?;
                 say!(
                     paths,
                     "patches/ changed since vendor/tokio was built: rebuilding it"
@@ -239,13 +178,7 @@ pub fn sync(paths: &Paths, force: bool, pristine: impl FnOnce() -> Result<PathBu
                 materialize(paths, &pristine()?)
             }
         }
-        _ => bail!(
-            "{} has commits that patches/ does not hold:\n{}\
-             Run `cargo xtask patches` to export them into patches/ (and commit patches/), \
-             or `cargo xtask fork --force` to discard them.",
-            vendor.display(),
-            describe(&differences)
-        ),
+        _ => Err(unexported_commits(&git, &differences)),
     }
 }
 
@@ -255,15 +188,7 @@ pub fn materialize(paths: &Paths, pristine_dir: &Path) -> Result<()> {
     let series = PatchSet::read_dir(&paths.patches())?;
     let vendor = paths.vendor_tokio();
     let record_path = paths.applied_record();
-    if let Some(parent) = record_path.parent() {
-        fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
-    }
-    match fs::remove_file(&record_path) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-            return Err(e).with_context(|| format!("removing {}", record_path.display()))
-        }
-        _ => {}
-    }
+    Record::clear(&record_path)?;
     remove_dir_if_exists(&vendor)?;
 
     let git = Git::new(&vendor);
@@ -281,12 +206,7 @@ pub fn materialize(paths: &Paths, pristine_dir: &Path) -> Result<()> {
     for patch in &series.patches {
         if let Err(e) = apply(&git, &patches_dir.join(&patch.name)) {
             let exported = export(&git, &paths.scratch())?;
-            Record {
-                complete: false,
-                patches: series.digest(),
-                vendor: exported.digest(),
-            }
-            .write(&record_path)?;
+            Record::new(false, &series, &exported).write(&record_path)?;
             return Err(e.context(format!(
                 "patches/{} does not apply; vendor/tokio holds the patches before it. \
                  Fix the patch and run `cargo xtask fork` again, or apply it there by hand \
@@ -296,12 +216,7 @@ pub fn materialize(paths: &Paths, pristine_dir: &Path) -> Result<()> {
         }
     }
     let exported = export(&git, &paths.scratch())?;
-    Record {
-        complete: true,
-        patches: series.digest(),
-        vendor: exported.digest(),
-    }
-    .write(&record_path)?;
+    Record::new(true, &series, &exported).write(&record_path)?;
     say!(
         paths,
         "{}: tokio {} + {} patches applied",
@@ -356,72 +271,6 @@ pub fn apply(git: &Git, patch: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Exports `pristine..HEAD` of `git` as a deterministic patch set (see the
-/// module docs), using a scratch directory under `scratch`.
-pub fn export(git: &Git, scratch: &Path) -> Result<PatchSet> {
-    let range = format!("{PRISTINE_TAG}..HEAD");
-    let merges = git.run(["rev-list", "--merges", &range])?;
-    if !merges.trim().is_empty() {
-        bail!(
-            "{} has merge commits in {range}, which cannot be exported as patches: {}",
-            git.dir().display(),
-            merges.split_whitespace().collect::<Vec<_>>().join(", ")
-        );
-    }
-    let out = scratch.join(format!("export-{}", std::process::id()));
-    remove_dir_if_exists(&out)?;
-    fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
-    let result = (|| {
-        let mut cmd = git.cmd([
-            "format-patch",
-            "--zero-commit",
-            "--no-signature",
-            "--full-index",
-            "--no-numbered",
-            "--subject-prefix=PATCH",
-            "--no-thread",
-            "--no-cover-letter",
-            "--quiet",
-            "-o",
-        ]);
-        cmd.arg(&out).arg(&range);
-        crate::process::output(cmd)?;
-        read_export(&out)
-    })();
-    let _ = fs::remove_dir_all(&out);
-    result
-}
-
-/// Reads the `*.patch` files format-patch wrote into `dir`, in name order
-/// (which is commit order, as names start with `NNNN-`), normalizing dates.
-fn read_export(dir: &Path) -> Result<PatchSet> {
-    let mut names = Vec::new();
-    for entry in fs::read_dir(dir).with_context(|| format!("listing {}", dir.display()))? {
-        let entry = entry.with_context(|| format!("listing {}", dir.display()))?;
-        let name = entry.file_name().into_string().map_err(|n| {
-            anyhow!(
-                "format-patch wrote a file whose name is not UTF-8: {}",
-                n.to_string_lossy()
-            )
-        })?;
-        names.push(name);
-    }
-    names.sort();
-    let mut patches = Vec::with_capacity(names.len());
-    for name in names {
-        let path = dir.join(&name);
-        let bytes = fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
-        patches.push(Patch {
-            name,
-            bytes: normalize_date(&bytes),
-        });
-    }
-    Ok(PatchSet {
-        patches,
-        stale: Vec::new(),
-    })
-}
-
 /// `cargo xtask patches [--force]`: writes the export of `vendor/tokio` into
 /// `patches/` and prints its diffstat against the pristine tree.
 pub fn write_patches(paths: &Paths, force: bool) -> Result<()> {
@@ -455,7 +304,7 @@ fn write_patches_inner(paths: &Paths, force: bool) -> Result<()> {
             );
         }
         let moved_on = match (&current, &record) {
-            (Ok(c), Some(r)) if !differences.is_empty() && c.digest() != r.patches => {
+            (Ok(c), Some(r)) if !differences.is_empty() && r.patches_moved_on(c) => {
                 Some(describe(&differences))
             }
             _ => None,
@@ -482,12 +331,7 @@ fn write_patches_inner(paths: &Paths, force: bool) -> Result<()> {
         say!(paths, "patches/: wrote {} patches", exported.patches.len());
         print!("{}", describe(&differences));
     }
-    Record {
-        complete: true,
-        patches: exported.digest(),
-        vendor: exported.digest(),
-    }
-    .write(&paths.applied_record())?;
+    Record::new(true, &exported, &exported).write(&paths.applied_record())?;
     let shortstat = git.run(["diff", "--shortstat", PRISTINE_TAG, "HEAD"])?;
     let stat = git.run(["diff", "--stat", PRISTINE_TAG, "HEAD"])?;
     say!(
@@ -550,13 +394,13 @@ fn check_patches_inner(paths: &Paths) -> Result<()> {
     let differences = current.differences(&exported);
     if !differences.is_empty() {
         let record = Record::read(&paths.applied_record());
-        let untouched = record.as_ref().is_some_and(|r| {
-            r.complete && r.vendor == exported.digest() && r.patches == current.digest()
-        });
+        let untouched = record
+            .as_ref()
+            .is_some_and(|r| r.untouched(&current, &exported));
         if untouched {
             say!(paths, "note: patches/ is not in the form `cargo xtask patches` writes: run it to normalize");
         } else {
-            let hint = if record.is_some_and(|r| r.vendor == exported.digest()) {
+            let hint = if record.is_some_and(|r| r.built(&exported)) {
                 "vendor/tokio holds no commits of its own, and patches/ changed since it was \
                  built: run `cargo xtask fork` to rebuild it"
             } else {
@@ -600,75 +444,6 @@ fn require_repo(git: &Git, force_hint: &str) -> Result<()> {
         );
     }
     Ok(())
-}
-
-/// Work in `git` that is not in `HEAD`'s history, which deleting the
-/// repository would lose: each stash; each tag but `pristine` (its name and
-/// message are the user's); each branch or other ref (notes, ...) with
-/// commits that `HEAD` lacks, with those commits; each linked worktree.
-/// Remote-tracking refs are left out: their commits live on the remote; so
-/// are xtask's own `refs/pulse/*`.
-/// Empty when the repository holds nothing but its checked-out history.
-pub fn kept_work(git: &Git) -> Result<Vec<String>> {
-    let mut kept = Vec::new();
-    let refs = git.run(["for-each-ref", "--format=%(refname)"])?;
-    for name in refs.lines() {
-        // `refs/pulse/*` are xtask's own (`cargo xtask rebase` keeps the
-        // `--from` fork's history there while a conflict is resolved).
-        if name == format!("refs/tags/{PRISTINE_TAG}")
-            || name.starts_with("refs/remotes/")
-            || name.starts_with("refs/pulse/")
-        {
-            continue;
-        }
-        if name == "refs/stash" {
-            let stashes = git.run(["stash", "list", "--format=%gd: %gs"])?;
-            let before = kept.len();
-            kept.extend(stashes.lines().map(str::to_owned));
-            if kept.len() == before {
-                // A stash without a readable reflog: still a stash.
-                kept.push("a stash (refs/stash)".to_owned());
-            }
-            continue;
-        }
-        if let Some(tag) = name.strip_prefix("refs/tags/") {
-            kept.push(format!("tag `{tag}`"));
-            continue;
-        }
-        let only_there = git.run(["log", "--format=%h %s", &format!("HEAD..{name}"), "--"])?;
-        let commits: Vec<&str> = only_there.lines().collect();
-        if commits.is_empty() {
-            continue;
-        }
-        let shown = match name.strip_prefix("refs/heads/") {
-            Some(branch) => format!("branch `{branch}`"),
-            None => format!("ref `{name}`"),
-        };
-        let n = commits.len();
-        let mut line = format!(
-            "{shown}: {n} commit{} not on HEAD: {}",
-            if n == 1 { "" } else { "s" },
-            commits
-                .iter()
-                .take(3)
-                .copied()
-                .collect::<Vec<_>>()
-                .join("; ")
-        );
-        if n > 3 {
-            line.push_str("; ...");
-        }
-        kept.push(line);
-    }
-    let worktrees = git.run(["worktree", "list", "--porcelain"])?;
-    kept.extend(
-        worktrees
-            .lines()
-            .filter_map(|l| l.strip_prefix("worktree "))
-            .skip(1) // the main work tree: vendor/tokio itself
-            .map(|path| format!("linked worktree at {path}")),
-    );
-    Ok(kept)
 }
 
 /// Indents each line by two spaces, newline-terminated.
