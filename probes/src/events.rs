@@ -10,6 +10,8 @@ use std::panic::Location;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use crate::recent::{Recent, RecentEvent};
+
 /// A task that it is known to be, or was, running on a worker.
 ///
 /// # Examples
@@ -257,46 +259,38 @@ pub(crate) enum Delivery {
     Panicked,
 }
 
+/// Keeps a slow poll in its runtime's ring of [recent
+/// events](crate::recent_events), then hands it to the listener, if one is
+/// installed (see [`call_listener`]).
+pub(crate) fn deliver_slow_poll(event: &SlowPoll) -> Delivery {
+    crate::recent::record(RecentEvent::SlowPoll(event.clone()));
+    call_listener(|listener| listener.slow_poll(event))
+}
+
+/// Keeps a stall report in its runtime's ring, and returns it as recorded:
+/// with the `seq` and time of its entry there. The caller keeps it as the
+/// last report, then hands it to the listener with [`call_listener`].
+pub(crate) fn record_stall(event: &Stall) -> Arc<Recent<Stall>> {
+    let (seq, at) = crate::recent::record(RecentEvent::Stall(event.clone()));
+    Arc::new(Recent {
+        seq,
+        at,
+        event: event.clone(),
+    })
+}
+
 /// Calls `call` with the listener, if one is installed, catching a panic so
-/// that a faulty listener never unwinds into a worker or the watchdog. The
-/// event is first kept in its runtime's ring of [recent
-/// events](crate::recent_events), listener or not.
-pub(crate) fn deliver(call: impl FnOnce(&dyn PulseListener)) -> Delivery {
-    let listener = listener();
-    let recording = Recording(listener);
+/// that a faulty listener never unwinds into a worker or the watchdog.
+pub(crate) fn call_listener(call: impl FnOnce(&dyn PulseListener)) -> Delivery {
+    let Some(listener) = listener() else {
+        return Delivery::NoListener;
+    };
     // The listener sees only the event, which the caller drops afterwards,
     // and whatever state the listener keeps itself: nothing of ours is left
     // half-updated by an unwind.
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| call(&recording))) {
-        Ok(()) if listener.is_none() => Delivery::NoListener,
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| call(listener))) {
         Ok(()) => Delivery::Delivered,
         Err(_) => Delivery::Panicked,
-    }
-}
-
-/// Keeps each event in the ring of recent events, then hands it to the
-/// installed listener, if any.
-struct Recording(Option<&'static dyn PulseListener>);
-
-impl PulseListener for Recording {
-    fn slow_poll(&self, event: &SlowPoll) {
-        crate::recent::record(crate::recent::RecentEvent::SlowPoll(event.clone()));
-        if let Some(listener) = self.0 {
-            listener.slow_poll(event);
-        }
-    }
-
-    fn stall(&self, event: &Stall) {
-        crate::recent::record(crate::recent::RecentEvent::Stall(event.clone()));
-        if let Some(listener) = self.0 {
-            listener.stall(event);
-        }
-    }
-
-    fn config_warning(&self, warning: &crate::config::ConfigWarning) {
-        if let Some(listener) = self.0 {
-            listener.config_warning(warning);
-        }
     }
 }
 

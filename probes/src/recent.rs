@@ -13,6 +13,7 @@
 //! worker and only after a poll that was slow or stuck.
 
 use std::collections::{HashMap, VecDeque};
+use std::ops::Deref;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::SystemTime;
@@ -57,13 +58,17 @@ impl RecentEvent {
     }
 }
 
-/// One event of [`recent_events`], with when it was recorded.
+/// One event of [`recent_events`], with when it was recorded. Also a stall
+/// report as the watchdog keeps it (`Recent<Stall>`, see
+/// [`WorkerProbes::last_stall`](crate::WorkerProbes::last_stall)), with the
+/// same `seq` and `at` as its entry in the ring. It dereferences to the
+/// event.
 ///
 /// # Examples
 ///
 /// See [`recent_events`].
-#[derive(Clone, Debug)]
-pub struct Recent {
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Recent<E = RecentEvent> {
     /// A number that grows with each event recorded in the process (over all
     /// runtimes), so that a reader can tell the events it has already seen.
     pub seq: u64,
@@ -71,7 +76,14 @@ pub struct Recent {
     /// clock (wasm32-unknown-unknown).
     pub at: Option<SystemTime>,
     /// The event.
-    pub event: RecentEvent,
+    pub event: E,
+}
+
+impl<E> Deref for Recent<E> {
+    type Target = E;
+    fn deref(&self) -> &E {
+        &self.event
+    }
 }
 
 /// How many events each runtime keeps; see [`set_recent_capacity`].
@@ -120,12 +132,10 @@ pub fn recent_events(runtime_id: u64) -> Vec<Recent> {
         .unwrap_or_default()
 }
 
-/// Keeps `event` in its runtime's ring.
-pub(crate) fn record(event: RecentEvent) {
+/// Keeps `event` in its runtime's ring, and returns its `seq` and time.
+/// Every event gets them, kept or not (a capacity of 0 keeps none).
+pub(crate) fn record(event: RecentEvent) -> (u64, Option<SystemTime>) {
     let capacity = recent_capacity();
-    if capacity == 0 {
-        return;
-    }
     // Miri isolates the process from the wall clock; its runs check the
     // ring, not the time stamps.
     let at = (crate::sync::HAS_CLOCK && !cfg!(miri)).then(SystemTime::now);
@@ -133,6 +143,9 @@ pub(crate) fn record(event: RecentEvent) {
     let mut rings = RINGS.lock().unwrap_or_else(PoisonError::into_inner);
     let seq = rings.next_seq;
     rings.next_seq += 1;
+    if capacity == 0 {
+        return (seq, at);
+    }
     let map = rings.by_runtime.get_or_insert_with(HashMap::new);
     if !map.contains_key(&runtime_id) {
         // A runtime's first event: forget the runtimes that are gone, so
@@ -145,6 +158,7 @@ pub(crate) fn record(event: RecentEvent) {
         ring.pop_front();
     }
     ring.push_back(Recent { seq, at, event });
+    (seq, at)
 }
 
 #[cfg(test)]

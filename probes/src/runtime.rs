@@ -62,7 +62,7 @@ pub struct RuntimeProbes {
     /// What the watchdog samples besides stalls.
     sampler: Sampler,
     /// The watchdog's last starved-driver report.
-    last_starvation: std::sync::Mutex<Option<Arc<crate::events::Stall>>>,
+    last_starvation: std::sync::Mutex<Option<Arc<crate::Recent<crate::events::Stall>>>>,
 }
 
 impl RuntimeProbes {
@@ -198,7 +198,7 @@ impl RuntimeProbes {
     /// let (rt, _recorders) = tokio_pulse_probes::RuntimeProbes::new(None, 2);
     /// assert!(rt.stalls().is_empty());
     /// ```
-    pub fn stalls(&self) -> Vec<Arc<crate::events::Stall>> {
+    pub fn stalls(&self) -> Vec<Arc<crate::Recent<crate::events::Stall>>> {
         let starved = self
             .last_starvation
             .lock()
@@ -210,7 +210,7 @@ impl RuntimeProbes {
             .collect()
     }
 
-    pub(crate) fn set_last_starvation(&self, report: Arc<crate::events::Stall>) {
+    pub(crate) fn set_last_starvation(&self, report: Arc<crate::Recent<crate::events::Stall>>) {
         *self
             .last_starvation
             .lock()

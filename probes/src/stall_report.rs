@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::events::Stall;
+use crate::recent::Recent;
 use crate::stack::{StackTrace, StackUnavailable};
 use crate::sync::{AtomicU64, Ordering};
 
@@ -183,7 +184,7 @@ pub(crate) struct WorkerThread {
     tid: AtomicU64,
     /// The thread's CPU clock id plus one (0: unknown).
     cpu_clock: AtomicU64,
-    last_report: Mutex<Option<Arc<Stall>>>,
+    last_report: Mutex<Option<Arc<Recent<Stall>>>>,
 }
 
 impl WorkerThread {
@@ -213,14 +214,14 @@ impl WorkerThread {
         cpu_time((clock - 1) as u32 as i32)
     }
 
-    pub(crate) fn set_last_report(&self, report: Arc<Stall>) {
+    pub(crate) fn set_last_report(&self, report: Arc<Recent<Stall>>) {
         *self
             .last_report
             .lock()
             .unwrap_or_else(|poison| poison.into_inner()) = Some(report);
     }
 
-    pub(crate) fn last_report(&self) -> Option<Arc<Stall>> {
+    pub(crate) fn last_report(&self) -> Option<Arc<Recent<Stall>>> {
         self.last_report
             .lock()
             .unwrap_or_else(|poison| poison.into_inner())

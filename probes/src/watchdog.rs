@@ -403,8 +403,8 @@ impl Watch {
                 (index, poll)
             });
         if let Some(event) = self.starvation.check(probes, self.threshold, longest) {
-            probes.set_last_starvation(Arc::new(event.clone()));
-            let _ = events::deliver(|listener| listener.stall(&event));
+            probes.set_last_starvation(events::record_stall(&event));
+            let _ = events::call_listener(|listener| listener.stall(&event));
         }
     }
 }
@@ -442,8 +442,8 @@ fn stall_event(
 }
 
 fn deliver(worker: &WorkerProbes, event: &Stall) {
-    worker.thread.set_last_report(Arc::new(event.clone()));
-    if events::deliver(|listener| listener.stall(event)) == Delivery::Panicked {
+    worker.thread.set_last_report(events::record_stall(event));
+    if events::call_listener(|listener| listener.stall(event)) == Delivery::Panicked {
         worker.timing.count_stall_listener_panic();
     }
 }

@@ -286,7 +286,9 @@ impl WorkerProbes {
     }
 
     /// The last stall the watchdog reported on this worker (the report of
-    /// its end once it ended), with its stack, CPU share and thread state.
+    /// its end once it ended), with its stack, CPU share and thread state,
+    /// and the `seq` and time of its entry in the [recent
+    /// events](crate::recent_events).
     ///
     /// # Examples
     ///
@@ -294,7 +296,7 @@ impl WorkerProbes {
     /// let (rt, _recorders) = tokio_pulse_probes::RuntimeProbes::new(None, 1);
     /// assert!(rt.worker(0).unwrap().last_stall().is_none());
     /// ```
-    pub fn last_stall(&self) -> Option<std::sync::Arc<crate::events::Stall>> {
+    pub fn last_stall(&self) -> Option<std::sync::Arc<crate::Recent<crate::events::Stall>>> {
         self.thread.last_report()
     }
 }

@@ -494,7 +494,7 @@ fn worker(w: &WorkerSnapshot, recent_events: Vec<Event>) -> Worker {
         last_stall: w
             .last_stall
             .as_ref()
-            .map(|stall| stall_event(0, None, stall)),
+            .map(|stall| stall_event(stall.seq, stall.at, stall)),
         recent_events,
     }
 }

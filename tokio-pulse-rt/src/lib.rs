@@ -145,7 +145,7 @@ pub fn current() -> Option<Arc<RuntimeProbes>> {
 ///     }
 /// }
 /// ```
-pub fn stalls() -> Vec<Arc<Stall>> {
+pub fn stalls() -> Vec<Arc<Recent<Stall>>> {
     runtimes()
         .iter()
         .flat_map(|runtime| runtime.stalls())

@@ -113,9 +113,12 @@ fn pulse_json_follows_the_snapshot_and_lists_recent_events() {
             .await
             .unwrap();
     });
-    // The stall's end event and the slow poll follow the poll's end.
+    // The stall's end event and the slow poll follow the poll's end; the
+    // worker keeps the end report as its last stall right after the ring.
     let deadline = Instant::now() + Duration::from_secs(10);
-    while tokio_pulse_rt::recent_events(probes.id()).len() < 3 {
+    while tokio_pulse_rt::recent_events(probes.id()).len() < 3
+        || !probes.stalls().iter().any(|stall| stall.ended)
+    {
         assert!(Instant::now() < deadline, "the events were not recorded");
         std::thread::sleep(Duration::from_millis(5));
     }
@@ -277,6 +280,14 @@ fn pulse_json_follows_the_snapshot_and_lists_recent_events() {
     }
     assert!(slow[0]["duration_seconds"].as_f64().unwrap() >= THRESHOLD.as_secs_f64() * 4.0);
     assert!(stalls[0]["seq"].as_u64() < stalls[1]["seq"].as_u64());
+    // The worker's last stall is the ended report, as the ring has it: the
+    // same seq and time, so a reader can match the two.
+    let last: Vec<_> = workers
+        .iter()
+        .map(|w| &w["last_stall"])
+        .filter(|stall| !stall.is_null())
+        .collect();
+    assert_eq!(last, [&stalls[1]], "{workers:?}");
 
     // The 404 points at both paths.
     let (_, body) = get(server.local_addr(), "/nope");

@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::runtime::{Builder, Runtime};
-use tokio_pulse_rt::{PulseConfig, RuntimeProbes, Stall};
+use tokio_pulse_rt::{PulseConfig, Recent, RecentEvent, RuntimeProbes, Stall};
 
 const STALL: Duration = Duration::from_millis(50);
 
@@ -41,7 +41,7 @@ fn runtime() -> Runtime {
 }
 
 /// The report of the stall's end on worker 0, once the watchdog has seen it.
-fn ended_stall(probes: &RuntimeProbes) -> Arc<Stall> {
+fn ended_stall(probes: &RuntimeProbes) -> Arc<Recent<Stall>> {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         if let Some(stall) = probes.worker(0).unwrap().last_stall() {
@@ -117,6 +117,15 @@ fn a_sleeping_worker_sleeps_its_full_time_and_is_seen_asleep_in_the_sleeper() {
     assert_eq!(snapshot.workers[0].last_stall.as_ref(), Some(&stall));
     assert!(tokio_pulse_rt::stalls().contains(&stall));
     assert_eq!(probes.stalls(), vec![stall.clone()]);
+    // And it is the ring's entry: the same seq, time and report.
+    let recent = tokio_pulse_rt::recent_events(probes.id());
+    let entry = recent
+        .iter()
+        .find(|entry| entry.seq == stall.seq)
+        .unwrap_or_else(|| panic!("seq {} is not in {recent:?}", stall.seq));
+    assert_eq!(entry.at, stall.at);
+    assert!(stall.at.is_some());
+    assert!(matches!(&entry.event, RecentEvent::Stall(event) if *event == stall.event));
 }
 
 /// A loop whose result depends on every iteration.

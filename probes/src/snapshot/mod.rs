@@ -103,7 +103,7 @@ pub struct WorkerSnapshot {
     pub states: Option<crate::WorkerStatesSnapshot>,
     /// The watchdog's last stall report on this worker (see
     /// [`WorkerProbes::last_stall`]).
-    pub last_stall: Option<std::sync::Arc<crate::events::Stall>>,
+    pub last_stall: Option<std::sync::Arc<crate::Recent<crate::events::Stall>>>,
 }
 
 impl WorkerSnapshot {

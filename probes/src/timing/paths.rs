@@ -260,18 +260,16 @@ impl Timing {
             return;
         }
         let dropped_before = std::mem::take(&mut self.limiter.dropped_since_sent);
-        let delivery = events::deliver(|listener| {
-            listener.slow_poll(&SlowPoll {
-                poll: PollEvent {
-                    runtime: self.runtime.clone(),
-                    runtime_id: self.runtime_id,
-                    worker: self.worker,
-                    task,
-                    task_name: crate::task_names::name_of(task.id),
-                    duration: Duration::from_nanos(self.clock.ticks_to_ns(ticks)),
-                    dropped_before,
-                },
-            });
+        let delivery = events::deliver_slow_poll(&SlowPoll {
+            poll: PollEvent {
+                runtime: self.runtime.clone(),
+                runtime_id: self.runtime_id,
+                worker: self.worker,
+                task,
+                task_name: crate::task_names::name_of(task.id),
+                duration: Duration::from_nanos(self.clock.ticks_to_ns(ticks)),
+                dropped_before,
+            },
         });
         if delivery == Delivery::Panicked {
             timing.slow_listener_panics.add(1);
