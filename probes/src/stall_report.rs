@@ -200,6 +200,28 @@ impl WorkerThread {
         }
     }
 
+    /// Records the calling thread unless it is the one recorded already: a
+    /// current-thread runtime's core moves to whichever thread calls
+    /// `block_on`. A thread-local read and a compare when it has not moved.
+    #[inline]
+    pub(crate) fn record_current_if_moved(&self) {
+        #[cfg(stack_capture)]
+        {
+            std::thread_local! {
+                static TID: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+            }
+            let tid = TID.with(|cached| {
+                if cached.get() == 0 {
+                    cached.set(crate::stack::current_tid());
+                }
+                cached.get()
+            });
+            if self.tid.load(Ordering::Relaxed) != tid {
+                self.record_current();
+            }
+        }
+    }
+
     /// The worker's OS thread id, once it has started.
     pub(crate) fn tid(&self) -> Option<u64> {
         Some(self.tid.load(Ordering::Relaxed)).filter(|&tid| tid != 0)

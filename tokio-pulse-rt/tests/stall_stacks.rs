@@ -211,3 +211,58 @@ fn a_worker_blocked_on_a_mutex_gets_it_and_is_seen_in_futex_in_the_locker() {
     assert_eq!(thread.state, 'S', "{thread}");
     assert_eq!(thread.syscall.as_deref(), Some("futex"), "{thread}");
 }
+
+/// A current-thread runtime runs on whichever thread calls `block_on`: the
+/// stall's stack is the caller's at the time. Here one thread ran `block_on`
+/// first and waits elsewhere, still alive; a second thread's `block_on`
+/// then sleeps. A report that named the first thread would show it in its
+/// channel wait, not in the sleeper.
+#[test]
+fn a_current_thread_runtime_is_seen_on_the_thread_that_calls_block_on() {
+    let _serial = serial();
+    let rt = Arc::new(
+        Builder::new_current_thread()
+            .pulse(
+                PulseConfig::new()
+                    .stall_watchdog(STALL)
+                    .watchdog_period(Duration::from_millis(2)),
+            )
+            .build()
+            .expect("build the runtime"),
+    );
+    let probes = rt.handle().pulse();
+    let (release, wait) = std::sync::mpsc::channel::<()>();
+    let first = std::thread::spawn({
+        let rt = rt.clone();
+        move || {
+            rt.block_on(async {});
+            // Alive, and off the runtime, until the end of the test.
+            let _ = wait.recv();
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while probes.worker(0).unwrap().thread_id().is_none() {
+        assert!(Instant::now() < deadline, "block_on recorded no thread");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let first_tid = probes.worker(0).unwrap().thread_id();
+    let slept = std::thread::spawn({
+        let rt = rt.clone();
+        move || rt.block_on(async { sleeper(Duration::from_millis(200)) })
+    })
+    .join()
+    .unwrap();
+    assert!(slept >= Duration::from_millis(200), "slept only {slept:?}");
+
+    let stall = ended_stall(&probes);
+    let (function, stack) = top_user_function(&stall);
+    assert!(
+        function.ends_with("stall_stacks::sleeper"),
+        "{function}\n{stack}"
+    );
+    assert_ne!(stall.details.thread_id, first_tid, "{stall:?}");
+    let thread = stall.details.thread.clone().expect("the thread state");
+    assert_eq!(thread.state, 'S', "{thread}");
+    drop(release);
+    first.join().unwrap();
+}

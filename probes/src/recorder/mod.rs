@@ -170,6 +170,29 @@ impl WorkerRecorder {
         self.probes.thread.record_current();
     }
 
+    /// A thread takes the core of a current-thread runtime to run
+    /// `block_on`: records it as the worker's thread, for the watchdog's
+    /// stall reports, unless it is the thread recorded already (then it
+    /// costs a thread-local read). Once per `block_on`, never per poll; does
+    /// nothing where [`thread_started`](Self::thread_started) does nothing.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (rt, mut recorders) = tokio_pulse_probes::RuntimeProbes::new(None, 1);
+    /// recorders[0].thread_entered();
+    /// let here = rt.worker(0).unwrap().thread_id();
+    /// std::thread::scope(|s| {
+    ///     s.spawn(|| recorders[0].thread_entered());
+    /// });
+    /// # #[cfg(all(target_os = "linux", any(target_arch = "x86_64", target_arch = "aarch64"), not(miri)))]
+    /// assert_ne!(rt.worker(0).unwrap().thread_id(), here);
+    /// ```
+    #[inline]
+    pub fn thread_entered(&mut self) {
+        self.probes.thread.record_current_if_moved();
+    }
+
     /// The counters this recorder writes.
     pub fn probes(&self) -> &WorkerProbes {
         &self.probes
