@@ -15,7 +15,7 @@ use tokio_pulse_probes::BLOCK_ON_TASK_ID;
 use tokio_pulse_rt::{PulseConfig, RuntimeSnapshot};
 
 mod common;
-use common::{capture, pulse_current_thread as current_thread, pulse_multi_thread};
+use common::{capture, pulse_current_thread as current_thread, pulse_multi_thread, wait_until};
 
 fn multi_thread(workers: usize) -> Runtime {
     pulse_multi_thread(workers, PulseConfig::new().poll_timing(true))
@@ -62,8 +62,11 @@ fn a_stuck_block_on_body_is_a_stall_and_slow_poll_of_block_on_at_its_caller() {
         std::thread::sleep(STUCK);
     });
     let during = watcher.join().unwrap();
-    // Let the watchdog see the stall end.
-    std::thread::sleep(Duration::from_millis(30));
+    // The watchdog sees the stall end. (The raised report waits for its
+    // stack: the process's first symbolization reads the debug info.)
+    wait_until("the stall and its end", Duration::from_secs(10), || {
+        capture.stalls_of(id).len() >= 2
+    });
 
     // While stuck: current_poll_seconds shows the block_on poll...
     let live = during.workers[0].poll_time.as_ref().unwrap();
@@ -200,7 +203,10 @@ fn tokio_main_child() {
         std::thread::sleep(Duration::from_millis(50));
     }
     stuck_main();
-    std::thread::sleep(Duration::from_millis(30));
+    // The raised report waits for its stack's symbolization.
+    wait_until("the stall report", Duration::from_secs(10), || {
+        !capture.stalls().is_empty()
+    });
     // The span `#[tokio::main]` gives its `block_on` call lies in the
     // function it expands.
     let in_main =
