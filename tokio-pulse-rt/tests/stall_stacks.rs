@@ -54,6 +54,18 @@ fn ended_stall(probes: &RuntimeProbes) -> Arc<Recent<Stall>> {
     }
 }
 
+/// The report of the stall's end on worker 0, whose innermost frame of this
+/// test's own code is `function` of this file.
+fn ended_stall_in(probes: &RuntimeProbes, function: &str) -> Arc<Recent<Stall>> {
+    let stall = ended_stall(probes);
+    let (top, stack) = top_user_function(&stall);
+    assert!(
+        top.ends_with(&format!("stall_stacks::{function}")),
+        "{top}\n{stack}"
+    );
+    stall
+}
+
 /// The innermost frame of this test's own code, and the stack rendered.
 fn top_user_function(stall: &Stall) -> (String, String) {
     let stack = stall
@@ -91,12 +103,7 @@ fn a_sleeping_worker_sleeps_its_full_time_and_is_seen_asleep_in_the_sleeper() {
     });
     assert!(slept >= Duration::from_millis(200), "slept only {slept:?}");
 
-    let stall = ended_stall(&probes);
-    let (function, stack) = top_user_function(&stall);
-    assert!(
-        function.ends_with("stall_stacks::sleeper"),
-        "{function}\n{stack}"
-    );
+    let stall = ended_stall_in(&probes, "sleeper");
     let cpu = stall.details.cpu.expect("the CPU share");
     assert!(cpu.share() <= 0.10, "a sleep was {cpu}");
     let thread = stall.details.thread.clone().expect("the thread state");
@@ -163,12 +170,7 @@ fn a_spinning_worker_finishes_its_loop_and_is_seen_on_cpu_in_the_spinner() {
     });
     assert_eq!(result, expected);
 
-    let stall = ended_stall(&probes);
-    let (function, stack) = top_user_function(&stall);
-    assert!(
-        function.ends_with("stall_stacks::spinner"),
-        "{function}\n{stack}"
-    );
+    let stall = ended_stall_in(&probes, "spinner");
     let cpu = stall.details.cpu.expect("the CPU share");
     assert!(cpu.busy_share() >= 0.80, "a spin was {cpu}; {stall:?}");
     let thread = stall.details.thread.clone().expect("the thread state");
@@ -199,12 +201,7 @@ fn a_worker_blocked_on_a_mutex_gets_it_and_is_seen_in_futex_in_the_locker() {
     drop(guard);
     assert_eq!(rt.block_on(task).unwrap(), 42);
 
-    let stall = ended_stall(&probes);
-    let (function, stack) = top_user_function(&stall);
-    assert!(
-        function.ends_with("stall_stacks::locker"),
-        "{function}\n{stack}"
-    );
+    let stall = ended_stall_in(&probes, "locker");
     let cpu = stall.details.cpu.expect("the CPU share");
     assert!(cpu.share() <= 0.10, "a lock wait was {cpu}");
     let thread = stall.details.thread.clone().expect("the thread state");
@@ -254,12 +251,7 @@ fn a_current_thread_runtime_is_seen_on_the_thread_that_calls_block_on() {
     .unwrap();
     assert!(slept >= Duration::from_millis(200), "slept only {slept:?}");
 
-    let stall = ended_stall(&probes);
-    let (function, stack) = top_user_function(&stall);
-    assert!(
-        function.ends_with("stall_stacks::sleeper"),
-        "{function}\n{stack}"
-    );
+    let stall = ended_stall_in(&probes, "sleeper");
     assert_ne!(stall.details.thread_id, first_tid, "{stall:?}");
     let thread = stall.details.thread.clone().expect("the thread state");
     assert_eq!(thread.state, 'S', "{thread}");
